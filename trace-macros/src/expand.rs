@@ -1,0 +1,143 @@
+//! Code generation: rewrites a function so its body runs inside a span.
+//!
+//! The generated code is a few calls into `trace_runtime::__private`; the
+//! user's signature and body tokens are kept as they are, so lints and type
+//! errors point at user code. Generated locals use `Span::mixed_site()`, so
+//! the body can neither see nor shadow them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{AttrStyle, Ident, ItemFn};
+
+use crate::check::{Plan, SpanName, returns_result};
+use crate::exits;
+
+pub(crate) fn function(function: ItemFn, plan: &Plan) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let krate = &plan.krate;
+    let guard = Ident::new("__trace_guard", Span::mixed_site());
+    let name = span_name(plan);
+    let kind = Ident::new(plan.kind.variant(), Span::call_site());
+    let root = plan.root;
+    let record = record_tags(plan, &guard);
+    let enter = quote! {
+        let #guard = #krate::__private::enter(#name, #krate::__private::SpanKind::#kind, #root);
+        #record
+    };
+
+    let body = if sig.asyncness.is_some() {
+        let observer = match observer(plan) {
+            Some(observe) => quote!(::core::option::Option::Some(#observe)),
+            None => quote!(::core::option::Option::None),
+        };
+        // Input:  async fn f(..) -> R { body }
+        // Output: async fn f(..) -> R { enter; instrument(guard, async move { body }, ..).await }
+        quote! {
+            #enter
+            #krate::__private::instrument(#guard, async move #block, #observer).await
+        }
+    } else if let Some(observe) = observer(plan) {
+        // Input:  fn f(..) -> R { ..; return x; ..; y? ..; tail }
+        // Output: fn f(..) -> R { enter; { ..; return observe(x); ..; tail' } }
+        // where each exit hands its value to the span before leaving.
+        let mut block = block;
+        let exit =
+            |value: TokenStream| quote!(#krate::__private::observe(&#guard, #value, #observe));
+        exits::rewrite(&mut block, &exit, returns_result(&sig.output));
+        let stmts = &block.stmts;
+        quote!(#enter #(#stmts)*)
+    } else {
+        // The statements go straight after the span's: generated names are
+        // mixed-site, so the body can neither see nor shadow them, and no
+        // extra block changes drop order or trips `unused_braces`.
+        let stmts = &block.stmts;
+        quote!(#enter #(#stmts)*)
+    };
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #body
+        }
+    }
+}
+
+fn span_name(plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    match &plan.name {
+        SpanName::Literal(name) => quote!(#name),
+        SpanName::Method => {
+            let marker = Ident::new("__trace_marker", Span::mixed_site());
+            let cache = Ident::new("__TRACE_NAME", Span::mixed_site());
+            quote! {{
+                fn #marker() {}
+                static #cache: #krate::__private::NameCache = #krate::__private::NameCache::new();
+                #krate::__private::method_name(::core::any::type_name_of_val(&#marker), &#cache)
+            }}
+        }
+    }
+}
+
+/// Tags from `tags(…)` and `args`, evaluated only when the span records.
+fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
+    if plan.tags.is_empty() && plan.args.is_empty() {
+        return TokenStream::new();
+    }
+    let krate = &plan.krate;
+    let tag = |key: &str, value: TokenStream, span: Span| {
+        quote_spanned! {span=>
+            #krate::__private::tag(&#guard, #key, #krate::__private::to_value(
+                (&#krate::__private::Arg(&#value)).__trace_value()
+            ));
+        }
+    };
+    let tags = plan.tags.iter().map(|t| {
+        let value = &t.value;
+        tag(&t.key, quote!(#value), t.value.span())
+    });
+    let args = plan
+        .args
+        .iter()
+        .map(|arg| tag(&arg.to_string(), quote!(#arg), arg.span()));
+    quote! {
+        if #guard.is_recording() {
+            #[allow(unused_imports)]
+            use #krate::__private::{DebugArg as _, NativeArg as _};
+            #(#tags)*
+            #(#args)*
+        }
+    }
+}
+
+/// The closure that shows a return value to the span, for `err` and `ret`.
+fn observer(plan: &Plan) -> Option<TokenStream> {
+    if !plan.err && !plan.ret {
+        return None;
+    }
+    let krate = &plan.krate;
+    let span = Ident::new("__trace_span", Span::mixed_site());
+    let value = Ident::new("__trace_value", Span::mixed_site());
+    let err = plan
+        .err
+        .then(|| quote!(#krate::__private::record_err(#span, #value);));
+    let ret = plan.ret.then(|| {
+        quote! {
+            #[allow(unused_imports)]
+            use #krate::__private::{DebugArg as _, NativeArg as _};
+            #krate::__private::record_ret(#span, #krate::__private::to_value(
+                (&#krate::__private::Arg(#value)).__trace_value()
+            ));
+        }
+    });
+    Some(quote!(|#span: &mut #krate::__private::OpenSpan, #value| { #err #ret }))
+}

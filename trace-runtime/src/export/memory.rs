@@ -1,0 +1,135 @@
+//! An exporter that keeps spans in memory, for tests.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::export::Exporter;
+use crate::id::{SpanId, TraceId};
+use crate::span::{SpanData, SpanKind, Status};
+
+/// Keeps every finished span in memory and renders traces as indented trees,
+/// so a test can assert the shape of a whole trace in one comparison.
+///
+/// Clones share the same spans: give one clone to the tracer, keep another.
+///
+/// ```
+/// use trace_runtime::{InMemoryCollector, Tracer, traced};
+///
+/// #[traced(tags(item = "book"))]
+/// fn checkout() { pay(3) }
+///
+/// #[traced(args)]
+/// fn pay(amount: u32) {}
+///
+/// let collector = InMemoryCollector::new();
+/// let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// tracer.in_scope(checkout);
+/// assert_eq!(collector.render(), "checkout item=\"book\"\n  pay amount=3\n");
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryCollector {
+    spans: Arc<Mutex<Vec<SpanData>>>,
+}
+
+impl InMemoryCollector {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<SpanData>> {
+        // A panic while holding the lock cannot leave the Vec half-written.
+        self.spans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The spans finished so far, in the order they finished.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.lock().clone()
+    }
+
+    /// The finished spans of one trace, in the order they finished.
+    pub fn trace(&self, trace_id: TraceId) -> Vec<SpanData> {
+        self.lock()
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets every span.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Renders one trace as an indented tree (see [`render`](Self::render)).
+    pub fn render_trace(&self, trace_id: TraceId) -> String {
+        render_tree(&self.trace(trace_id))
+    }
+
+    /// Renders every trace as indented trees, traces in the order their
+    /// roots started, children under their parent in the order they started.
+    /// A line is `name [kind] key=value … (status)`, with the kind left out
+    /// for internal spans and the status for unset ones; events follow as
+    /// `@ name key=value …` lines. Spans whose parent never arrived are shown
+    /// as roots.
+    pub fn render(&self) -> String {
+        render_tree(&self.lock())
+    }
+}
+
+impl Exporter for InMemoryCollector {
+    fn export(&self, batch: &[SpanData]) {
+        self.lock().extend_from_slice(batch);
+    }
+}
+
+fn render_tree(spans: &[SpanData]) -> String {
+    let ids: std::collections::HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    let mut children: HashMap<Option<SpanId>, Vec<&SpanData>> = HashMap::new();
+    for span in spans {
+        let parent = span.parent_id.filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(span);
+    }
+    for list in children.values_mut() {
+        // Stable: spans that started at the same instant keep finish order.
+        list.sort_by_key(|s| s.start_unix_nanos);
+    }
+    let mut out = String::new();
+    let mut todo: Vec<(usize, &SpanData)> = children
+        .get(&None)
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|s| (0, *s))
+        .collect();
+    while let Some((depth, span)) = todo.pop() {
+        render_line(&mut out, depth, span);
+        if let Some(kids) = children.get(&Some(span.span_id)) {
+            todo.extend(kids.iter().rev().map(|s| (depth + 1, *s)));
+        }
+    }
+    out
+}
+
+fn render_line(out: &mut String, depth: usize, span: &SpanData) {
+    let indent = "  ".repeat(depth);
+    let _ = write!(out, "{indent}{}", span.name);
+    if span.kind != SpanKind::Internal {
+        let _ = write!(out, " [{}]", span.kind.as_str());
+    }
+    for (key, value) in &span.tags {
+        let _ = write!(out, " {key}={value}");
+    }
+    if span.status != Status::Unset {
+        let _ = write!(out, " ({})", span.status);
+    }
+    out.push('\n');
+    for event in &span.events {
+        let _ = write!(out, "{indent}  @ {}", event.name);
+        for (key, value) in &event.tags {
+            let _ = write!(out, " {key}={value}");
+        }
+        out.push('\n');
+    }
+}

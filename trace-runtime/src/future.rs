@@ -1,0 +1,116 @@
+//! Futures that carry a span: current only while they are polled.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::span::Status;
+use crate::stack::{self, Frame, OpenSpan};
+use crate::tracer::Tracer;
+use crate::value::Value;
+
+/// Called with the span's record and the future's output before the span
+/// closes (how `#[traced(err, ret)]` sees an async function's result).
+pub(crate) type Observer<T> = fn(&mut OpenSpan, &T);
+
+/// A future whose span is pushed on the polling thread's stack for the
+/// duration of each poll, on whichever thread polls it, and closed when the
+/// future completes. Dropped before completion, the span closes with the tag
+/// `cancelled = true`.
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F: Future> {
+    inner: F,
+    span: Option<Frame>,
+    tracer: Option<Tracer>,
+    observer: Option<Observer<F::Output>>,
+}
+
+impl<F: Future> Instrumented<F> {
+    pub(crate) fn new(
+        inner: F,
+        span: Option<Frame>,
+        tracer: Option<Tracer>,
+        observer: Option<Observer<F::Output>>,
+    ) -> Self {
+        Self {
+            inner,
+            span,
+            tracer,
+            observer,
+        }
+    }
+}
+
+/// Puts the span back into the future after a poll, also when it panics.
+struct Resumed<'a> {
+    slot: &'a mut Option<Frame>,
+    span_id: crate::SpanId,
+    previous_tracer: Option<Option<Tracer>>,
+}
+
+impl Drop for Resumed<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous_tracer.take().flatten();
+        *self.slot = stack::pop(self.span_id, previous);
+        if std::thread::panicking()
+            && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
+        {
+            record.status = Status::Error(crate::panic::unwinding_message().into());
+        }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of
+        // `self`, and `Instrumented` has no `Unpin` impl of its own beyond the
+        // auto trait, which requires `F: Unpin`. The other fields are not
+        // pinned and may be moved freely.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let Some(frame) = this.span.take() else {
+            return inner.poll(cx);
+        };
+        let span_id = frame.span_id;
+        let previous_tracer = stack::push(frame, this.tracer.clone());
+        let output = {
+            let _resumed = Resumed {
+                slot: &mut this.span,
+                span_id,
+                previous_tracer: Some(previous_tracer),
+            };
+            inner.poll(cx)
+        };
+        if let Poll::Ready(output) = &output
+            && let Some(mut frame) = this.span.take()
+        {
+            if let (Some(observe), Some(record)) = (this.observer, frame.record.as_mut()) {
+                observe(record, output);
+            }
+            frame.finish();
+        }
+        output
+    }
+}
+
+impl<F: Future> Drop for Instrumented<F> {
+    fn drop(&mut self) {
+        if let Some(mut frame) = self.span.take() {
+            if let Some(record) = frame.record.as_mut() {
+                record.tags.push(("cancelled".into(), Value::Bool(true)));
+            }
+            frame.finish();
+        }
+    }
+}
+
+impl<F: Future> fmt::Debug for Instrumented<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("span_id", &self.span.as_ref().map(|frame| frame.span_id))
+            .finish_non_exhaustive()
+    }
+}

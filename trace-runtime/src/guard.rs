@@ -1,0 +1,170 @@
+//! Opening spans by hand: the builder and the guard that closes the span.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::id::{SpanId, TraceId};
+use crate::span::{Event, SpanKind, Status};
+use crate::stack::{self, OpenSpan, OpenedSpan, SpanStart};
+use crate::value::{Tag, Value};
+
+/// Starts building a span named `name`; [`SpanBuilder::start`] opens it.
+///
+/// For code that cannot use `#[traced]`:
+///
+/// ```
+/// use trace_runtime::{InMemoryCollector, SpanKind, Tracer};
+///
+/// let collector = InMemoryCollector::new();
+/// let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// tracer.in_scope(|| {
+///     let request = trace_runtime::span("GET /cart").kind(SpanKind::Server).start();
+///     request.tag("http.status_code", 200);
+///     {
+///         let _query = trace_runtime::span("load cart").start();
+///     }
+/// });
+/// assert_eq!(
+///     collector.render_trace(collector.spans()[0].trace_id),
+///     "GET /cart [server] http.status_code=200\n  load cart\n"
+/// );
+/// ```
+pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+    SpanBuilder {
+        start: SpanStart {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            root: false,
+        },
+        tags: Vec::new(),
+    }
+}
+
+/// A span about to be opened; made by [`span`].
+#[must_use = "the span is opened by `start`"]
+pub struct SpanBuilder {
+    start: SpanStart,
+    tags: Vec<Tag>,
+}
+
+impl SpanBuilder {
+    /// Sets the span kind (default: internal).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.start.kind = kind;
+        self
+    }
+
+    /// Starts a new trace even if a span is current.
+    pub fn root(mut self) -> Self {
+        self.start.root = true;
+        self
+    }
+
+    /// Adds a tag (kept only if the span is sampled).
+    pub fn tag(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+
+    /// Opens the span as the current span of this thread.
+    pub fn start(self) -> SpanGuard {
+        let guard = SpanGuard::open(self.start);
+        if !self.tags.is_empty() {
+            guard.record(|span| span.tags.extend(self.tags));
+        }
+        guard
+    }
+}
+
+/// An open span; dropping it closes the span.
+///
+/// The guard is tied to the thread it was opened on (it is not `Send`). To
+/// follow work onto other threads or into futures, capture a
+/// [`Context`](crate::Context); for `async` code use `#[traced]`, which
+/// moves its span with the future.
+///
+/// When the guard is dropped while the thread panics, the span's status
+/// becomes an error carrying the panic message.
+#[must_use = "the span closes when the guard is dropped"]
+pub struct SpanGuard {
+    opened: Option<OpenedSpan>,
+    panicking_at_open: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SpanGuard {
+    pub(crate) fn open(start: SpanStart) -> Self {
+        Self {
+            opened: stack::open(start),
+            panicking_at_open: std::thread::panicking(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether the span records anything: a tracer is installed and the
+    /// trace is sampled. Work done only to compute tags can be skipped when
+    /// it is `false`.
+    pub fn is_recording(&self) -> bool {
+        self.opened.is_some_and(|span| span.sampled)
+    }
+
+    /// The span's trace ID; `None` if no tracer is installed.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.opened.map(|span| span.trace_id)
+    }
+
+    /// The span's ID; `None` if no tracer is installed.
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.opened.map(|span| span.span_id)
+    }
+
+    /// Adds a tag to this span.
+    pub fn tag(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        self.record(|span| span.tags.push((key.into(), value.into())));
+    }
+
+    /// Adds a timestamped event to this span.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
+        self.record(|span| span.events.push(Event::now(name.into(), tags)));
+    }
+
+    /// Sets this span's status.
+    pub fn set_status(&self, status: Status) {
+        self.record(|span| span.status = status);
+    }
+
+    /// Closes the span now (the same as dropping the guard).
+    pub fn end(self) {}
+
+    pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+        let span = self.opened.filter(|span| span.sampled)?;
+        stack::with_span(span.span_id, f)
+    }
+
+    /// Hands the span over to the caller instead of closing it.
+    pub(crate) fn detach(mut self) -> Option<stack::Frame> {
+        stack::take(self.opened.take()?.span_id)
+    }
+}
+
+impl Drop for SpanGuard {
+    fn drop(&mut self) {
+        let Some(span) = self.opened else { return };
+        if span.sampled && std::thread::panicking() && !self.panicking_at_open {
+            let message = crate::panic::unwinding_message();
+            stack::with_span(span.span_id, |record| {
+                record.status = Status::Error(message.into())
+            });
+        }
+        stack::close(span.span_id);
+    }
+}
+
+impl fmt::Debug for SpanGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanGuard")
+            .field("span", &self.opened)
+            .finish()
+    }
+}

@@ -1,0 +1,58 @@
+//! Distributed tracing for Rust services.
+//!
+//! Put `#[traced]` on a function and every call becomes a span: a timed,
+//! tagged record linked to the span that called it, forming one trace per
+//! request.
+//!
+//! ```
+//! use trace_runtime::{InMemoryCollector, Tracer, traced};
+//!
+//! #[traced(args)]
+//! fn lookup(user: u64) -> &'static str {
+//!     "ada"
+//! }
+//!
+//! #[traced(tags(route = "/profile"))]
+//! fn handle() -> String {
+//!     format!("hello {}", lookup(7))
+//! }
+//!
+//! let collector = InMemoryCollector::new();
+//! let tracer = Tracer::builder("profile-service").exporter(collector.clone()).build();
+//! tracer.in_scope(handle);
+//! assert_eq!(collector.render(), "handle route=\"/profile\"\n  lookup user=7\n");
+//! ```
+//!
+//! Without an installed tracer every span operation is a cheap no-op, so
+//! libraries can be instrumented unconditionally.
+#![deny(missing_docs)]
+
+mod clock;
+mod current;
+mod export;
+mod future;
+mod guard;
+mod id;
+mod panic;
+mod sampling;
+mod span;
+mod stack;
+mod tracer;
+mod value;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use current::{add_event, add_tag, current_span_id, current_trace_id, set_status};
+pub use export::{Exporter, InMemoryCollector};
+pub use future::Instrumented;
+pub use guard::{SpanBuilder, SpanGuard, span};
+pub use id::{ParseIdError, SpanId, TraceId};
+pub use sampling::Sampler;
+pub use span::{Event, SpanData, SpanKind, Status};
+pub use tracer::{AlreadyInstalled, DefaultGuard, Tracer, TracerBuilder, TracerStats};
+pub use value::{Tag, Value};
+
+/// Instruments a function: see the crate documentation.
+pub use trace_macros::traced;

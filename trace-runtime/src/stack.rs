@@ -1,0 +1,246 @@
+//! The thread-local stack of open spans.
+//!
+//! Each thread keeps the spans open on it, innermost last, and the tracer
+//! current on it. A span opened while another is on top becomes its child;
+//! one opened on an empty stack starts a trace. Records of sampled spans live
+//! in their frame until they close, so tags can be added to "the current
+//! span" from anywhere on the thread.
+//!
+//! Guards may be dropped out of order: closing a span removes exactly its
+//! frame, wherever it is. Spans opened above it stay open, keep the parent
+//! they were given, and the top of what remains is current again.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use crate::clock::Timestamp;
+use crate::id::{SpanId, TraceId};
+use crate::span::{Event, SpanData, SpanKind, Status};
+use crate::tracer::Tracer;
+use crate::value::Tag;
+
+/// An entry of the stack: an open span of ours, or an attached context.
+pub(crate) struct Frame {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) sampled: bool,
+    /// The frame stands for a parent in another process (a propagated
+    /// context), whose sampled flag a parent-based sampler follows.
+    pub(crate) remote: bool,
+    /// The record of a sampled span of ours; `None` for unsampled spans and
+    /// attached contexts.
+    pub(crate) record: Option<OpenSpan>,
+}
+
+/// What a sampled span accumulates while it is open (reached by generated
+/// code only through `__private`).
+pub struct OpenSpan {
+    pub(crate) tracer: Tracer,
+    pub(crate) parent_id: Option<SpanId>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: Timestamp,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) status: Status,
+}
+
+impl OpenSpan {
+    fn finish(self, trace_id: TraceId, span_id: SpanId) {
+        let end = Timestamp::now();
+        let data = SpanData {
+            trace_id,
+            span_id,
+            parent_id: self.parent_id,
+            name: self.name,
+            kind: self.kind,
+            start_unix_nanos: self.start.unix_nanos(),
+            duration_nanos: end.nanos_since(self.start),
+            tags: self.tags,
+            events: self.events,
+            status: self.status,
+            service: self.tracer.inner.service.clone(),
+        };
+        self.tracer.export(data);
+    }
+}
+
+impl Frame {
+    /// Closes the span this frame records, if it is sampled.
+    pub(crate) fn finish(self) {
+        if let Some(record) = self.record {
+            record.finish(self.trace_id, self.span_id);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Local {
+    tracer: Option<Tracer>,
+    stack: Vec<Frame>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
+/// Runs `f` on this thread's state; `None` during thread teardown, when the
+/// state is gone and tracing quietly does nothing.
+fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    LOCAL.try_with(|local| f(&mut local.borrow_mut())).ok()
+}
+
+/// Replaces the thread's scoped tracer, returning the previous one.
+pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
+    with_local(|local| std::mem::replace(&mut local.tracer, tracer)).flatten()
+}
+
+/// The tracer spans opened on this thread go to.
+pub(crate) fn current_tracer() -> Option<Tracer> {
+    with_local(|local| local.tracer.clone())
+        .flatten()
+        .or_else(|| Tracer::global().cloned())
+}
+
+/// How to open a span.
+pub(crate) struct SpanStart {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    /// Start a new trace even if a span is current.
+    pub(crate) root: bool,
+}
+
+/// What an open span is known by; `None` when nothing was opened because no
+/// tracer is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenedSpan {
+    pub(crate) span_id: SpanId,
+    pub(crate) trace_id: TraceId,
+    pub(crate) sampled: bool,
+}
+
+/// Opens a span on top of this thread's stack.
+pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
+    with_local(|local| {
+        let tracer = match &local.tracer {
+            Some(tracer) => tracer.clone(),
+            None => Tracer::global()?.clone(),
+        };
+        let parent = if start.root { None } else { local.stack.last() };
+        let span_id = SpanId::random();
+        let (trace_id, parent_id, sampled) = match parent {
+            Some(parent) if !parent.remote => {
+                (parent.trace_id, Some(parent.span_id), parent.sampled)
+            }
+            Some(parent) => {
+                let sampled = tracer
+                    .inner
+                    .sampler
+                    .should_sample(parent.trace_id, Some(parent.sampled));
+                tracer.count_root(sampled);
+                (parent.trace_id, Some(parent.span_id), sampled)
+            }
+            None => {
+                let trace_id = TraceId::random();
+                let sampled = tracer.inner.sampler.should_sample(trace_id, None);
+                tracer.count_root(sampled);
+                (trace_id, None, sampled)
+            }
+        };
+        let record = sampled.then(|| OpenSpan {
+            tracer,
+            parent_id,
+            name: start.name,
+            kind: start.kind,
+            start: Timestamp::now(),
+            tags: Vec::new(),
+            events: Vec::new(),
+            status: Status::Unset,
+        });
+        local.stack.push(Frame {
+            trace_id,
+            span_id,
+            sampled,
+            remote: false,
+            record,
+        });
+        Some(OpenedSpan {
+            span_id,
+            trace_id,
+            sampled,
+        })
+    })
+    .flatten()
+}
+
+/// Removes the frame of `span_id` from this thread's stack.
+pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
+    with_local(|local| {
+        let index = local
+            .stack
+            .iter()
+            .rposition(|frame| frame.span_id == span_id)?;
+        Some(local.stack.remove(index))
+    })
+    .flatten()
+}
+
+/// Closes the span `span_id` if it is open on this thread.
+pub(crate) fn close(span_id: SpanId) {
+    if let Some(frame) = take(span_id) {
+        frame.finish();
+    }
+}
+
+/// Pushes a frame (a span resumed on this thread, or an attached context),
+/// making `tracer` current if given; returns the tracer it replaced.
+pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
+    with_local(|local| {
+        local.stack.push(frame);
+        match tracer {
+            Some(tracer) => local.tracer.replace(tracer),
+            None => local.tracer.clone(),
+        }
+    })
+    .flatten()
+}
+
+/// Undoes [`push`]: takes the frame back and restores the previous tracer.
+pub(crate) fn pop(span_id: SpanId, previous_tracer: Option<Tracer>) -> Option<Frame> {
+    with_local(|local| {
+        local.tracer = previous_tracer;
+        let index = local
+            .stack
+            .iter()
+            .rposition(|frame| frame.span_id == span_id)?;
+        Some(local.stack.remove(index))
+    })
+    .flatten()
+}
+
+/// Runs `f` on the record of the open span `span_id`, if it is sampled.
+pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+    with_local(|local| {
+        let frame = local
+            .stack
+            .iter_mut()
+            .rev()
+            .find(|frame| frame.span_id == span_id)?;
+        frame.record.as_mut().map(f)
+    })
+    .flatten()
+}
+
+/// Runs `f` on the record of the current span, if it is a sampled span of ours.
+pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+    with_local(|local| local.stack.last_mut()?.record.as_mut().map(f)).flatten()
+}
+
+/// The IDs and sampled flag of the current frame.
+pub(crate) fn current_ids() -> Option<(TraceId, SpanId, bool)> {
+    with_local(|local| {
+        let top = local.stack.last()?;
+        Some((top.trace_id, top.span_id, top.sampled))
+    })
+    .flatten()
+}

@@ -1,0 +1,98 @@
+//! Typed tag values.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The value of a tag: a string, an integer, a float or a bool.
+///
+/// Conversions exist from the primitive types and from strings, so tag APIs
+/// take `impl Into<Value>`:
+///
+/// ```
+/// use trace_runtime::Value;
+/// assert_eq!(Value::from(42u8), Value::I64(42));
+/// assert_eq!(Value::from("GET"), Value::Str("GET".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A UTF-8 string; static strings are kept without copying.
+    Str(Cow<'static, str>),
+    /// A signed integer. Unsigned values above `i64::MAX` are kept as strings.
+    I64(i64),
+    /// A floating-point number.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Str(s) => write!(f, "{s:?}"),
+            Self::I64(v) => write!(f, "{v}"),
+            Self::F64(v) => write!(f, "{v}"),
+            Self::Bool(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+macro_rules! from_signed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Self::I64(i64::from(v))
+            }
+        }
+    )*};
+}
+from_signed!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! from_wide {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                i64::try_from(v).map_or_else(|_| Self::Str(v.to_string().into()), Self::I64)
+            }
+        }
+    )*};
+}
+from_wide!(u64, u128, i128, usize, isize);
+
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Self::F64(f64::from(v))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Self::F64(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(v: &'static str) -> Self {
+        Self::Str(Cow::Borrowed(v))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Str(Cow::Owned(v))
+    }
+}
+
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Self {
+        Self::Str(v)
+    }
+}
+
+/// A tag: a key and a typed value.
+pub type Tag = (Cow<'static, str>, Value);
