@@ -29,11 +29,12 @@
 
 mod clock;
 mod current;
-mod export;
+pub mod export;
 mod future;
 mod guard;
 mod id;
 mod panic;
+pub mod propagation;
 mod sampling;
 mod span;
 mod stack;

@@ -1,0 +1,1 @@
+//! Carrying a trace across process boundaries in HTTP headers.
