@@ -65,7 +65,7 @@ pub(crate) fn plan(
     {
         let found = match &sig.output {
             ReturnType::Default => "nothing".to_owned(),
-            ReturnType::Type(_, ty) => format!("`{}`", quote!(#ty)),
+            ReturnType::Type(_, ty) => format!("`{}`", type_text(ty)),
         };
         errors.push(
             err.span(),
@@ -241,4 +241,22 @@ pub(crate) fn item_span(item: &syn::Item) -> Span {
         syn::Item::Static(s) => s.static_token.span,
         other => other.span(),
     }
+}
+
+/// A type as the user would write it (`quote` spaces every token).
+fn type_text(ty: &Type) -> String {
+    let spaced = quote!(#ty).to_string();
+    let mut text = String::with_capacity(spaced.len());
+    let mut chars = spaced.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let prev = text.chars().last();
+        let glue =
+            matches!(next, Some('<' | '>' | ',' | ':')) || matches!(prev, Some('<' | ':' | '&'));
+        if c == ' ' && glue {
+            continue;
+        }
+        text.push(c);
+    }
+    text
 }

@@ -96,9 +96,11 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
     let krate = &plan.krate;
     let tag = |key: &str, value: TokenStream, span: Span| {
         quote_spanned! {span=>
-            #krate::__private::tag(&#guard, #key, #krate::__private::to_value(
-                (&#krate::__private::Arg(&#value)).__trace_value()
-            ));
+            #krate::__private::tag(
+                &#guard,
+                #key,
+                (&#krate::__private::Arg(&#value)).__trace_value().__into_tag_value(),
+            );
         }
     };
     let tags = plan.tags.iter().map(|t| {
@@ -112,7 +114,7 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
     quote! {
         if #guard.is_recording() {
             #[allow(unused_imports)]
-            use #krate::__private::{DebugArg as _, NativeArg as _};
+            use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
             #(#tags)*
             #(#args)*
         }
@@ -133,10 +135,11 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
     let ret = plan.ret.then(|| {
         quote! {
             #[allow(unused_imports)]
-            use #krate::__private::{DebugArg as _, NativeArg as _};
-            #krate::__private::record_ret(#span, #krate::__private::to_value(
-                (&#krate::__private::Arg(#value)).__trace_value()
-            ));
+            use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
+            #krate::__private::record_ret(
+                #span,
+                (&#krate::__private::Arg(#value)).__trace_value().__into_tag_value(),
+            );
         }
     });
     Some(quote!(|#span: &mut #krate::__private::OpenSpan, #value| { #err #ret }))

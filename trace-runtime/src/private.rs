@@ -66,9 +66,13 @@ pub fn record_ret(span: &mut OpenSpan, value: Value) {
 /// Computed once per method and cached by the generated code.
 pub fn method_name(marker_path: &'static str, cache: &'static NameCache) -> &'static str {
     cache.get_or_init(|| {
-        let path = marker_path
+        let mut path = marker_path
             .rsplit_once("::")
             .map_or(marker_path, |(head, _)| head);
+        // The body of an `async fn` is a closure as far as paths go.
+        while let Some(outer) = path.strip_suffix("::{{closure}}") {
+            path = outer;
+        }
         let (owner, method) = path.rsplit_once("::").unwrap_or(("", path));
         let owner = match owner.strip_prefix('<').and_then(|o| o.split_once(" as ")) {
             Some((ty, _)) => ty,
@@ -149,8 +153,8 @@ where
 
 /// The fallback: values recorded through their `Debug` text.
 pub trait DebugArg<'a, T: ?Sized> {
-    /// Defers the `Debug` requirement to [`to_value`], where a missing
-    /// implementation gets an error message that names `skip`.
+    /// Defers the `Debug` requirement to [`Debugged::__into_tag_value`],
+    /// where a missing implementation gets an error that names `skip`.
     fn __trace_value(&self) -> Debugged<'a, T>;
 }
 
@@ -163,34 +167,45 @@ impl<'a, T: ?Sized> DebugArg<'a, T> for &Arg<'a, T> {
 /// A value to be recorded through `Debug`.
 pub struct Debugged<'a, T: ?Sized>(&'a T);
 
-/// What can become a tag value: a native value, or a `Debug` one.
-#[diagnostic::on_unimplemented(
-    message = "`#[traced]` cannot record this value as a tag: it has no tag type and does not implement `Debug`",
-    label = "cannot be recorded",
-    note = "leave the argument out with `skip(…)`, record another expression with `tags(…)`, or implement `Debug`"
-)]
-pub trait IntoTagValue {
-    /// The tag value.
-    fn into_tag_value(self) -> Value;
+impl<T: ?Sized> Debugged<'_, T> {
+    /// The `Debug` text as a tag value.
+    pub fn __into_tag_value(self) -> Value
+    where
+        T: Recordable,
+    {
+        Value::Str(self.0.debug_text().into())
+    }
 }
 
-impl IntoTagValue for Value {
+/// Types `#[traced]` can record through `Debug`; the bound is spelled with
+/// this trait so that a type without `Debug` gets an error naming `skip`.
+#[diagnostic::on_unimplemented(
+    message = "`#[traced]` cannot record `{Self}` as a tag",
+    label = "not recordable: leave it out with `skip(…)`",
+    note = "integers, floats, bools and strings are recorded as they are, other types through `Debug`; implement `Debug` or record a field of it with `tags(…)`"
+)]
+pub trait Recordable {
+    /// The `Debug` text.
+    fn debug_text(&self) -> String;
+}
+
+impl<T: ?Sized + Debug> Recordable for T {
+    fn debug_text(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// Lets a native [`Value`] go through the same final call as a `Debugged`.
+pub trait TagValue {
+    /// The value itself.
+    fn __into_tag_value(self) -> Value;
+}
+
+impl TagValue for Value {
     #[inline]
-    fn into_tag_value(self) -> Value {
+    fn __into_tag_value(self) -> Value {
         self
     }
-}
-
-impl<T: ?Sized + Debug> IntoTagValue for Debugged<'_, T> {
-    fn into_tag_value(self) -> Value {
-        Value::Str(format!("{:?}", self.0).into())
-    }
-}
-
-/// Finishes the conversion started by `__trace_value`.
-#[inline]
-pub fn to_value(value: impl IntoTagValue) -> Value {
-    value.into_tag_value()
 }
 
 /// Where a method's computed name is kept (one per method).

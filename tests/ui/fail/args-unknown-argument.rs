@@ -1,0 +1,8 @@
+use trace_runtime::traced;
+
+#[traced(args(user, tenant))]
+fn login(user: &str) -> bool {
+    user.is_empty()
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use trace_runtime::traced;
+
+#[traced]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use trace_runtime::traced;
+
+#[traced(name = "  ")]
+fn handle() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use trace_runtime::traced;
+
+#[traced]
+struct Order {
+    id: u64,
+}
+
+fn main() {}

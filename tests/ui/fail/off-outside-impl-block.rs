@@ -1,0 +1,6 @@
+use trace_runtime::traced;
+
+#[traced(off)]
+fn handle() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use trace_runtime::traced;
+
+#[traced(err = true)]
+fn handle() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

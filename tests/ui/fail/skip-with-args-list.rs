@@ -1,0 +1,8 @@
+use trace_runtime::traced;
+
+#[traced(args(user), skip(password))]
+fn login(user: &str, password: &str) -> bool {
+    user == password
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use trace_runtime::traced;
+
+#[traced(kind = database)]
+fn query() {}
+
+fn main() {}

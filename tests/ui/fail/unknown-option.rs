@@ -1,0 +1,6 @@
+use trace_runtime::traced;
+
+#[traced(level = "info")]
+fn handle() {}
+
+fn main() {}
