@@ -115,10 +115,7 @@ fn shape(keyword: &Ident, rest: TokenStream, errors: &mut Errors) -> Option<Shap
             Some(Shape::List(group.stream()))
         }
         Some(other) => {
-            errors.push(
-                other.span(),
-                format!("unexpected token after `{keyword}`; {GRAMMAR}"),
-            );
+            errors.push(other.span(), format!("unexpected token after `{keyword}`; {GRAMMAR}"));
             None
         }
     }
@@ -151,22 +148,12 @@ fn parse_option(options: &mut Options, keyword: Ident, rest: TokenStream, errors
         ("args", Shape::Bare) => set(&mut options.args, &keyword, (keyword.clone(), None), errors),
         ("args", Shape::List(list)) => {
             if let Some(names) = parse_names(list, errors) {
-                set(
-                    &mut options.args,
-                    &keyword,
-                    (keyword.clone(), Some(names)),
-                    errors,
-                );
+                set(&mut options.args, &keyword, (keyword.clone(), Some(names)), errors);
             }
         }
         ("skip", Shape::List(list)) => {
             if let Some(names) = parse_names(list, errors) {
-                set(
-                    &mut options.skip,
-                    &keyword,
-                    (keyword.clone(), names),
-                    errors,
-                );
+                set(&mut options.skip, &keyword, (keyword.clone(), names), errors);
             }
         }
         ("err", Shape::Bare) => set(&mut options.err, &keyword, keyword.clone(), errors),
@@ -185,10 +172,7 @@ fn parse_option(options: &mut Options, keyword: Ident, rest: TokenStream, errors
         ("skip", _) => expect("as `skip(a, b)` with argument names", errors),
         ("args", _) => expect("as `args` or `args(a, b)`", errors),
         ("err" | "ret" | "root" | "off", _) => expect("alone, without a value", errors),
-        _ => errors.push(
-            keyword.span(),
-            format!("unknown option `{name}`; {GRAMMAR}"),
-        ),
+        _ => errors.push(keyword.span(), format!("unknown option `{name}`; {GRAMMAR}")),
     }
 }
 
@@ -209,10 +193,7 @@ fn parse_name(value: TokenStream, errors: &mut Errors) -> Option<LitStr> {
         }
         Ok(lit) => Some(lit),
         Err(_) => {
-            errors.spanned(
-                &value,
-                "`name` takes a string literal, as in `name = \"load user\"`",
-            );
+            errors.spanned(&value, "`name` takes a string literal, as in `name = \"load user\"`");
             None
         }
     }
@@ -220,10 +201,7 @@ fn parse_name(value: TokenStream, errors: &mut Errors) -> Option<LitStr> {
 
 fn parse_kind(value: TokenStream, errors: &mut Errors) -> Option<Kind> {
     let Ok(ident) = syn::parse2::<Ident>(value.clone()) else {
-        errors.spanned(
-            &value,
-            "`kind` takes one of: server, client, producer, consumer, internal",
-        );
+        errors.spanned(&value, "`kind` takes one of: server, client, producer, consumer, internal");
         return None;
     };
     Some(match ident.to_string().as_str() {
@@ -306,9 +284,5 @@ fn parse_tag(input: ParseStream<'_>) -> syn::Result<TagOption> {
     };
     input.parse::<Token![=]>()?;
     let value: Expr = input.parse()?;
-    Ok(TagOption {
-        key,
-        key_span,
-        value,
-    })
+    Ok(TagOption { key, key_span, value })
 }

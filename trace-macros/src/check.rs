@@ -73,10 +73,8 @@ pub(crate) fn plan(
         );
     }
     if let (Some(ret), ReturnType::Default) = (&options.ret, &sig.output) {
-        errors.push(
-            ret.span(),
-            "`ret` records the return value, but this function returns nothing",
-        );
+        errors
+            .push(ret.span(), "`ret` records the return value, but this function returns nothing");
     }
     let name = match (&options.name, &site.impl_type) {
         (Some(lit), _) => SpanName::Literal(lit.value()),
@@ -92,9 +90,7 @@ pub(crate) fn plan(
         err: options.err.is_some(),
         ret: options.ret.is_some(),
         root: options.root.is_some(),
-        krate: options
-            .krate
-            .unwrap_or_else(|| syn::parse_quote!(::trace_runtime)),
+        krate: options.krate.unwrap_or_else(|| syn::parse_quote!(::trace_runtime)),
     }
 }
 
@@ -122,10 +118,7 @@ pub(crate) fn impl_options(options: &Options, errors: &mut Errors) {
         options.ret.as_ref().map(|k| ("ret", k.span())),
         options.root.as_ref().map(|k| ("root", k.span())),
         options.off.as_ref().map(|k| ("off", k.span())),
-        options
-            .args
-            .as_ref()
-            .and_then(|(k, list)| list.as_ref().map(|_| ("args(…)", k.span()))),
+        options.args.as_ref().and_then(|(k, list)| list.as_ref().map(|_| ("args(…)", k.span()))),
     ];
     for (option, span) in per_method.into_iter().flatten() {
         errors.push(
@@ -159,10 +152,7 @@ fn collect_pattern(pat: &Pat, names: &mut Vec<Ident>) {
         }
         Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| collect_pattern(p, names)),
         Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| collect_pattern(p, names)),
-        Pat::Struct(st) => st
-            .fields
-            .iter()
-            .for_each(|f| collect_pattern(&f.pat, names)),
+        Pat::Struct(st) => st.fields.iter().for_each(|f| collect_pattern(&f.pat, names)),
         Pat::Slice(slice) => slice.elems.iter().for_each(|p| collect_pattern(p, names)),
         Pat::Reference(reference) => collect_pattern(&reference.pat, names),
         Pat::Type(typed) => collect_pattern(&typed.pat, names),
@@ -176,11 +166,7 @@ fn recorded_args(options: &Options, bindings: &[Ident], errors: &mut Errors) -> 
     let unknown = |names: &[Ident], errors: &mut Errors| {
         for name in names.iter().filter(|n| !known(n)) {
             let listed: Vec<String> = bindings.iter().map(|b| format!("`{b}`")).collect();
-            let listed = if listed.is_empty() {
-                "none".to_owned()
-            } else {
-                listed.join(", ")
-            };
+            let listed = if listed.is_empty() { "none".to_owned() } else { listed.join(", ") };
             errors.push(
                 name.span(),
                 format!("`{name}` is not an argument of this function (arguments: {listed})"),
@@ -208,11 +194,7 @@ fn recorded_args(options: &Options, bindings: &[Ident], errors: &mut Errors) -> 
             let skipped = skip.as_ref().map_or(&[][..], |(_, names)| names.as_slice());
             unknown(skipped, errors);
             // `self` is recorded only when named: most receivers are large.
-            bindings
-                .iter()
-                .filter(|b| *b != "self" && !skipped.contains(b))
-                .cloned()
-                .collect()
+            bindings.iter().filter(|b| *b != "self" && !skipped.contains(b)).cloned().collect()
         }
     }
 }

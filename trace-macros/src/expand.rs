@@ -14,15 +14,9 @@ use crate::check::{Plan, SpanName, returns_result};
 use crate::exits;
 
 pub(crate) fn function(function: ItemFn, plan: &Plan) -> TokenStream {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = function;
-    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
-        .into_iter()
-        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let ItemFn { attrs, vis, sig, block } = function;
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) =
+        attrs.into_iter().partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
     let krate = &plan.krate;
     let guard = Ident::new("__trace_guard", Span::mixed_site());
     let name = span_name(plan);
@@ -41,9 +35,14 @@ pub(crate) fn function(function: ItemFn, plan: &Plan) -> TokenStream {
         };
         // Input:  async fn f(..) -> R { body }
         // Output: async fn f(..) -> R { enter; instrument(guard, async move { body }, ..).await }
+        // The guard lives in a block that ends before the `.await`, so the
+        // future stays `Send` (the guard itself is tied to its thread).
         quote! {
-            #enter
-            #krate::__private::instrument(#guard, async move #block, #observer).await
+            {
+                #enter
+                #krate::__private::instrument(#guard, async move #block, #observer)
+            }
+            .await
         }
     } else if let Some(observe) = observer(plan) {
         // Input:  fn f(..) -> R { ..; return x; ..; y? ..; tail }
@@ -107,10 +106,7 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
         let value = &t.value;
         tag(&t.key, quote!(#value), t.value.span())
     });
-    let args = plan
-        .args
-        .iter()
-        .map(|arg| tag(&arg.to_string(), quote!(#arg), arg.span()));
+    let args = plan.args.iter().map(|arg| tag(&arg.to_string(), quote!(#arg), arg.span()));
     quote! {
         if #guard.is_recording() {
             #[allow(unused_imports)]
@@ -129,9 +125,7 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
     let krate = &plan.krate;
     let span = Ident::new("__trace_span", Span::mixed_site());
     let value = Ident::new("__trace_value", Span::mixed_site());
-    let err = plan
-        .err
-        .then(|| quote!(#krate::__private::record_err(#span, #value);));
+    let err = plan.err.then(|| quote!(#krate::__private::record_err(#span, #value);));
     let ret = plan.ret.then(|| {
         quote! {
             #[allow(unused_imports)]

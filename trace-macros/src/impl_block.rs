@@ -26,19 +26,11 @@ pub(crate) fn expand(mut block: ItemImpl, options: &Options, errors: &mut Errors
             sig: method.sig.clone(),
             block: Box::new(method.block.clone()),
         };
-        let site = Site {
-            impl_type: Some(impl_type.clone()),
-            impl_options: Some(options),
-        };
+        let site = Site { impl_type: Some(impl_type.clone()), impl_options: Some(options) };
         let plan = check::plan(method_options, &function, &site, errors);
         let expanded = expand::function(function, &plan);
         match syn::parse2::<ImplItemFn>(expanded) {
-            Ok(rewritten) => {
-                *method = ImplItemFn {
-                    defaultness: method.defaultness,
-                    ..rewritten
-                }
-            }
+            Ok(rewritten) => *method = ImplItemFn { defaultness: method.defaultness, ..rewritten },
             Err(error) => errors.add(error),
         }
     }
@@ -51,19 +43,12 @@ fn take_traced_attr(method: &mut ImplItemFn, errors: &mut Errors) -> Options {
     let mut options = Options::default();
     let mut found = false;
     method.attrs.retain(|attr| {
-        if !attr
-            .path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "traced")
-        {
+        if attr.path().segments.last().is_none_or(|s| s.ident != "traced") {
             return true;
         }
         if found {
-            errors.push(
-                attr.path().segments[0].ident.span(),
-                "duplicate `#[traced]` on this method",
-            );
+            errors
+                .push(attr.path().segments[0].ident.span(), "duplicate `#[traced]` on this method");
         }
         found = true;
         let tokens = match &attr.meta {

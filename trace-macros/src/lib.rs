@@ -27,10 +27,7 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     let options = attr::parse(args.into(), &mut errors);
     let expanded = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(function)) => {
-            let site = check::Site {
-                impl_type: None,
-                impl_options: None,
-            };
+            let site = check::Site { impl_type: None, impl_options: None };
             let plan = check::plan(options, &function, &site, &mut errors);
             expand::function(function, &plan)
         }

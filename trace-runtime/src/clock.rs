@@ -55,14 +55,8 @@ mod tests {
         let first = Timestamp::now();
         let second = Timestamp::now();
         assert!(second >= first);
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
         let derived = second.unix_nanos();
-        assert!(
-            wall.abs_diff(derived) < 1_000_000_000,
-            "{wall} vs {derived}"
-        );
+        assert!(wall.abs_diff(derived) < 1_000_000_000, "{wall} vs {derived}");
     }
 }

@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
+use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use crate::span::{Event, Status};
+use crate::span::{Event, Link, Status};
 use crate::stack;
 use crate::value::{Tag, Value};
 
@@ -34,6 +35,25 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
     stack::with_current(|span| span.events.push(Event::now(name.into(), tags)));
 }
 
+/// Links the current span to another span context (fan-in, batches).
+///
+/// ```
+/// # use trace_runtime::{Context, InMemoryCollector, Tracer};
+/// # let collector = InMemoryCollector::new();
+/// # let tracer = Tracer::builder("t").exporter(collector.clone()).build();
+/// # tracer.in_scope(|| {
+/// let producer = trace_runtime::span("enqueue").start();
+/// let message = Context::current().span_context().unwrap();
+/// drop(producer);
+/// let _batch = trace_runtime::span("process batch").start();
+/// trace_runtime::add_link(message, Vec::new());
+/// # });
+/// # assert_eq!(collector.spans()[1].links.len(), 1);
+/// ```
+pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
+    stack::with_current(|span| span.links.push(Link { span_context, tags }));
+}
+
 /// Sets the status of the current span.
 ///
 /// ```
@@ -56,10 +76,10 @@ pub fn set_status(status: Status) {
 /// assert_eq!(trace_runtime::current_trace_id(), None);
 /// ```
 pub fn current_trace_id() -> Option<TraceId> {
-    stack::current_ids().map(|(trace_id, _, _)| trace_id)
+    stack::current_span_context().map(|span| span.trace_id)
 }
 
 /// The ID of the current span.
 pub fn current_span_id() -> Option<SpanId> {
-    stack::current_ids().map(|(_, span_id, _)| span_id)
+    stack::current_span_context().map(|span| span.span_id)
 }

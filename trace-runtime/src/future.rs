@@ -33,12 +33,7 @@ impl<F: Future> Instrumented<F> {
         tracer: Option<Tracer>,
         observer: Option<Observer<F::Output>>,
     ) -> Self {
-        Self {
-            inner,
-            span,
-            tracer,
-            observer,
-        }
+        Self { inner, span, tracer, observer }
     }
 }
 
@@ -52,7 +47,7 @@ struct Resumed<'a> {
 impl Drop for Resumed<'_> {
     fn drop(&mut self) {
         let previous = self.previous_tracer.take().flatten();
-        *self.slot = stack::pop(self.span_id, previous);
+        *self.slot = stack::pop(self.span_id, false, previous);
         if std::thread::panicking()
             && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
         {
@@ -77,11 +72,8 @@ impl<F: Future> Future for Instrumented<F> {
         let span_id = frame.span_id;
         let previous_tracer = stack::push(frame, this.tracer.clone());
         let output = {
-            let _resumed = Resumed {
-                slot: &mut this.span,
-                span_id,
-                previous_tracer: Some(previous_tracer),
-            };
+            let _resumed =
+                Resumed { slot: &mut this.span, span_id, previous_tracer: Some(previous_tracer) };
             inner.poll(cx)
         };
         if let Poll::Ready(output) = &output

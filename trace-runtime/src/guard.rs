@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::id::{SpanId, TraceId};
-use crate::span::{Event, SpanKind, Status};
+use crate::span::{Event, Link, SpanKind, Status};
 use crate::stack::{self, OpenSpan, OpenedSpan, SpanStart};
 use crate::value::{Tag, Value};
 
@@ -32,12 +32,9 @@ use crate::value::{Tag, Value};
 /// ```
 pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
     SpanBuilder {
-        start: SpanStart {
-            name: name.into(),
-            kind: SpanKind::Internal,
-            root: false,
-        },
+        start: SpanStart { name: name.into(), kind: SpanKind::Internal, root: false },
         tags: Vec::new(),
+        links: Vec::new(),
     }
 }
 
@@ -46,6 +43,7 @@ pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
 pub struct SpanBuilder {
     start: SpanStart,
     tags: Vec<Tag>,
+    links: Vec<Link>,
 }
 
 impl SpanBuilder {
@@ -67,11 +65,20 @@ impl SpanBuilder {
         self
     }
 
+    /// Links the span to another span context.
+    pub fn link(mut self, span_context: crate::SpanContext) -> Self {
+        self.links.push(Link { span_context, tags: Vec::new() });
+        self
+    }
+
     /// Opens the span as the current span of this thread.
     pub fn start(self) -> SpanGuard {
         let guard = SpanGuard::open(self.start);
-        if !self.tags.is_empty() {
-            guard.record(|span| span.tags.extend(self.tags));
+        if !self.tags.is_empty() || !self.links.is_empty() {
+            guard.record(|span| {
+                span.tags.extend(self.tags);
+                span.links.extend(self.links);
+            });
         }
         guard
     }
@@ -129,6 +136,11 @@ impl SpanGuard {
         self.record(|span| span.events.push(Event::now(name.into(), tags)));
     }
 
+    /// Links this span to another span context.
+    pub fn add_link(&self, span_context: crate::SpanContext, tags: Vec<Tag>) {
+        self.record(|span| span.links.push(Link { span_context, tags }));
+    }
+
     /// Sets this span's status.
     pub fn set_status(&self, status: Status) {
         self.record(|span| span.status = status);
@@ -153,9 +165,7 @@ impl Drop for SpanGuard {
         let Some(span) = self.opened else { return };
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();
-            stack::with_span(span.span_id, |record| {
-                record.status = Status::Error(message.into())
-            });
+            stack::with_span(span.span_id, |record| record.status = Status::Error(message.into()));
         }
         stack::close(span.span_id);
     }
@@ -163,8 +173,6 @@ impl Drop for SpanGuard {
 
 impl fmt::Debug for SpanGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanGuard")
-            .field("span", &self.opened)
-            .finish()
+        f.debug_struct("SpanGuard").field("span", &self.opened).finish()
     }
 }

@@ -201,19 +201,10 @@ mod tests {
 
     #[test]
     fn rejects_upper_case_wrong_length_and_zero() {
-        assert_eq!(
-            "4BF92F3577B34DA6A3CE929D0E0E4736".parse::<TraceId>(),
-            Err(ParseIdError::Digit)
-        );
+        assert_eq!("4BF92F3577B34DA6A3CE929D0E0E4736".parse::<TraceId>(), Err(ParseIdError::Digit));
         assert_eq!("abc".parse::<TraceId>(), Err(ParseIdError::Length));
-        assert_eq!(
-            "0000000000000000".parse::<SpanId>(),
-            Err(ParseIdError::Zero)
-        );
-        assert_eq!(
-            "+00000000000001f".parse::<SpanId>(),
-            Err(ParseIdError::Digit)
-        );
+        assert_eq!("0000000000000000".parse::<SpanId>(), Err(ParseIdError::Zero));
+        assert_eq!("+00000000000001f".parse::<SpanId>(), Err(ParseIdError::Digit));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod context;
 mod current;
 pub mod export;
 mod future;
@@ -45,13 +46,16 @@ mod value;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use current::{add_event, add_tag, current_span_id, current_trace_id, set_status};
+#[cfg(feature = "tokio")]
+pub use context::spawn;
+pub use context::{Context, ContextGuard, FutureExt, SpanContext, WithContext};
+pub use current::{add_event, add_link, add_tag, current_span_id, current_trace_id, set_status};
 pub use export::{Exporter, InMemoryCollector};
 pub use future::Instrumented;
 pub use guard::{SpanBuilder, SpanGuard, span};
 pub use id::{ParseIdError, SpanId, TraceId};
 pub use sampling::Sampler;
-pub use span::{Event, SpanData, SpanKind, Status};
+pub use span::{Event, Link, SpanData, SpanKind, Status};
 pub use tracer::{AlreadyInstalled, DefaultGuard, Tracer, TracerBuilder, TracerStats};
 pub use value::{Tag, Value};
 

@@ -17,11 +17,7 @@ use crate::stack::{self, SpanStart};
 /// Opens the span of a traced function.
 #[inline]
 pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
-    SpanGuard::open(SpanStart {
-        name: name.into(),
-        kind,
-        root,
-    })
+    SpanGuard::open(SpanStart { name: name.into(), kind, root })
 }
 
 /// Adds a tag computed by generated code; called only while recording.
@@ -66,9 +62,7 @@ pub fn record_ret(span: &mut OpenSpan, value: Value) {
 /// Computed once per method and cached by the generated code.
 pub fn method_name(marker_path: &'static str, cache: &'static NameCache) -> &'static str {
     cache.get_or_init(|| {
-        let mut path = marker_path
-            .rsplit_once("::")
-            .map_or(marker_path, |(head, _)| head);
+        let mut path = marker_path.rsplit_once("::").map_or(marker_path, |(head, _)| head);
         // The body of an `async fn` is a closure as far as paths go.
         while let Some(outer) = path.strip_suffix("::{{closure}}") {
             path = outer;
@@ -111,9 +105,7 @@ macro_rules! native {
         }
     )*};
 }
-native!(
-    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool
-);
+native!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool);
 
 impl NativeArg for Arg<'_, str> {
     fn __trace_value(&self) -> Value {

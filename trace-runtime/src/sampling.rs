@@ -18,9 +18,10 @@ use crate::id::TraceId;
 ///     .build();
 /// # let _ = tracer;
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Sampler {
     /// Record every trace (the default).
+    #[default]
     AlwaysOn,
     /// Record no trace.
     AlwaysOff,
@@ -37,11 +38,7 @@ pub enum Sampler {
 impl Sampler {
     /// A [`Sampler::Ratio`] with the ratio clamped to `0.0..=1.0`.
     pub fn ratio(ratio: f64) -> Self {
-        let ratio = if ratio.is_nan() {
-            0.0
-        } else {
-            ratio.clamp(0.0, 1.0)
-        };
+        let ratio = if ratio.is_nan() { 0.0 } else { ratio.clamp(0.0, 1.0) };
         Self::Ratio(ratio)
     }
 
@@ -65,23 +62,13 @@ impl Sampler {
     }
 }
 
-impl Default for Sampler {
-    fn default() -> Self {
-        Self::AlwaysOn
-    }
-}
-
 fn trace_id_below_ratio(trace_id: TraceId, ratio: f64) -> bool {
     if ratio >= 1.0 {
         return true;
     }
     // Same arithmetic as OpenTelemetry's TraceIdRatioBased, so a trace
     // sampled at 10% by an OpenTelemetry service is sampled here too.
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
     let low = trace_id.to_u128() as u64;
     (low >> 1) < bound

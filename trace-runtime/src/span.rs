@@ -79,12 +79,19 @@ impl Event {
     /// An event stamped with the current time.
     pub(crate) fn now(name: Cow<'static, str>, tags: Vec<Tag>) -> Self {
         let time_unix_nanos = crate::clock::Timestamp::now().unix_nanos();
-        Self {
-            name,
-            time_unix_nanos,
-            tags,
-        }
+        Self { name, time_unix_nanos, tags }
     }
+}
+
+/// A reference from one span to another span context, for relations that
+/// are not parent and child: a batch consumer linking the messages it
+/// processes, a fan-in joining several traces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// The linked span.
+    pub span_context: crate::SpanContext,
+    /// Details of the relation.
+    pub tags: Vec<Tag>,
 }
 
 /// A finished span, as exporters receive it.
@@ -108,6 +115,8 @@ pub struct SpanData {
     pub tags: Vec<Tag>,
     /// Events in the order they were recorded.
     pub events: Vec<Event>,
+    /// Links to other spans.
+    pub links: Vec<Link>,
     /// The outcome.
     pub status: Status,
     /// The name of the service that recorded the span.

@@ -14,8 +14,9 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::clock::Timestamp;
+use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use crate::span::{Event, SpanData, SpanKind, Status};
+use crate::span::{Event, Link, SpanData, SpanKind, Status};
 use crate::tracer::Tracer;
 use crate::value::Tag;
 
@@ -24,12 +25,22 @@ pub(crate) struct Frame {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) sampled: bool,
-    /// The frame stands for a parent in another process (a propagated
-    /// context), whose sampled flag a parent-based sampler follows.
-    pub(crate) remote: bool,
+    pub(crate) origin: Origin,
     /// The record of a sampled span of ours; `None` for unsampled spans and
     /// attached contexts.
     pub(crate) record: Option<OpenSpan>,
+}
+
+/// What a frame stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A span open on this thread.
+    Span,
+    /// A context captured elsewhere in this process and attached here.
+    Attached,
+    /// A context propagated from another process: the sampler decides anew
+    /// (or follows its flag, if parent-based) for spans opened under it.
+    Remote,
 }
 
 /// What a sampled span accumulates while it is open (reached by generated
@@ -42,6 +53,7 @@ pub struct OpenSpan {
     pub(crate) start: Timestamp,
     pub(crate) tags: Vec<Tag>,
     pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
     pub(crate) status: Status,
 }
 
@@ -58,6 +70,7 @@ impl OpenSpan {
             duration_nanos: end.nanos_since(self.start),
             tags: self.tags,
             events: self.events,
+            links: self.links,
             status: self.status,
             service: self.tracer.inner.service.clone(),
         };
@@ -72,12 +85,34 @@ impl Frame {
             record.finish(self.trace_id, self.span_id);
         }
     }
+
+    pub(crate) fn span_context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            sampled: self.sampled,
+            remote: self.origin == Origin::Remote,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Local {
     tracer: Option<Tracer>,
     stack: Vec<Frame>,
+}
+
+impl Local {
+    /// Removes the innermost frame for `span_id`: an attached context's if
+    /// `attached`, else the span's own. A context attached on the thread
+    /// where its span is open has the same ID, hence the distinction.
+    fn remove(&mut self, span_id: SpanId, attached: bool) -> Option<Frame> {
+        let index = self
+            .stack
+            .iter()
+            .rposition(|f| f.span_id == span_id && (f.origin != Origin::Span) == attached)?;
+        Some(self.stack.remove(index))
+    }
 }
 
 thread_local! {
@@ -97,9 +132,7 @@ pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
 
 /// The tracer spans opened on this thread go to.
 pub(crate) fn current_tracer() -> Option<Tracer> {
-    with_local(|local| local.tracer.clone())
-        .flatten()
-        .or_else(|| Tracer::global().cloned())
+    with_local(|local| local.tracer.clone()).flatten().or_else(|| Tracer::global().cloned())
 }
 
 /// How to open a span.
@@ -110,8 +143,7 @@ pub(crate) struct SpanStart {
     pub(crate) root: bool,
 }
 
-/// What an open span is known by; `None` when nothing was opened because no
-/// tracer is installed.
+/// What an open span is known by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OpenedSpan {
     pub(crate) span_id: SpanId,
@@ -119,7 +151,8 @@ pub(crate) struct OpenedSpan {
     pub(crate) sampled: bool,
 }
 
-/// Opens a span on top of this thread's stack.
+/// Opens a span on top of this thread's stack; `None` when no tracer is
+/// installed (nothing is generated or read then).
 pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
     with_local(|local| {
         let tracer = match &local.tracer {
@@ -129,14 +162,12 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
         let parent = if start.root { None } else { local.stack.last() };
         let span_id = SpanId::random();
         let (trace_id, parent_id, sampled) = match parent {
-            Some(parent) if !parent.remote => {
+            Some(parent) if parent.origin != Origin::Remote => {
                 (parent.trace_id, Some(parent.span_id), parent.sampled)
             }
             Some(parent) => {
-                let sampled = tracer
-                    .inner
-                    .sampler
-                    .should_sample(parent.trace_id, Some(parent.sampled));
+                let sampled =
+                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled));
                 tracer.count_root(sampled);
                 (parent.trace_id, Some(parent.span_id), sampled)
             }
@@ -155,34 +186,19 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             start: Timestamp::now(),
             tags: Vec::new(),
             events: Vec::new(),
+            links: Vec::new(),
             status: Status::Unset,
         });
-        local.stack.push(Frame {
-            trace_id,
-            span_id,
-            sampled,
-            remote: false,
-            record,
-        });
-        Some(OpenedSpan {
-            span_id,
-            trace_id,
-            sampled,
-        })
+        let origin = Origin::Span;
+        local.stack.push(Frame { trace_id, span_id, sampled, origin, record });
+        Some(OpenedSpan { span_id, trace_id, sampled })
     })
     .flatten()
 }
 
-/// Removes the frame of `span_id` from this thread's stack.
+/// Removes the frame of the span `span_id` from this thread's stack.
 pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
-    with_local(|local| {
-        let index = local
-            .stack
-            .iter()
-            .rposition(|frame| frame.span_id == span_id)?;
-        Some(local.stack.remove(index))
-    })
-    .flatten()
+    with_local(|local| local.remove(span_id, false)).flatten()
 }
 
 /// Closes the span `span_id` if it is open on this thread.
@@ -206,14 +222,10 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
 }
 
 /// Undoes [`push`]: takes the frame back and restores the previous tracer.
-pub(crate) fn pop(span_id: SpanId, previous_tracer: Option<Tracer>) -> Option<Frame> {
+pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> Option<Frame> {
     with_local(|local| {
-        local.tracer = previous_tracer;
-        let index = local
-            .stack
-            .iter()
-            .rposition(|frame| frame.span_id == span_id)?;
-        Some(local.stack.remove(index))
+        local.tracer = previous;
+        local.remove(span_id, attached)
     })
     .flatten()
 }
@@ -225,7 +237,7 @@ pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan) -> R) 
             .stack
             .iter_mut()
             .rev()
-            .find(|frame| frame.span_id == span_id)?;
+            .find(|f| f.span_id == span_id && f.origin == Origin::Span)?;
         frame.record.as_mut().map(f)
     })
     .flatten()
@@ -236,11 +248,14 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
     with_local(|local| local.stack.last_mut()?.record.as_mut().map(f)).flatten()
 }
 
-/// The IDs and sampled flag of the current frame.
-pub(crate) fn current_ids() -> Option<(TraceId, SpanId, bool)> {
-    with_local(|local| {
-        let top = local.stack.last()?;
-        Some((top.trace_id, top.span_id, top.sampled))
-    })
-    .flatten()
+/// The current span context, if any.
+pub(crate) fn current_span_context() -> Option<SpanContext> {
+    with_local(|local| local.stack.last().map(Frame::span_context)).flatten()
+}
+
+/// What `Context::current` captures: the top frame's IDs and the thread's
+/// scoped tracer.
+pub(crate) fn capture() -> (Option<SpanContext>, Option<Tracer>) {
+    with_local(|local| (local.stack.last().map(Frame::span_context), local.tracer.clone()))
+        .unwrap_or((None, None))
 }

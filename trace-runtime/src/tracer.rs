@@ -84,11 +84,7 @@ static GLOBAL: OnceLock<Tracer> = OnceLock::new();
 impl Tracer {
     /// Starts configuring a tracer for the named service.
     pub fn builder(service: impl Into<String>) -> TracerBuilder {
-        TracerBuilder {
-            service: service.into(),
-            sampler: Sampler::AlwaysOn,
-            exporters: Vec::new(),
-        }
+        TracerBuilder { service: service.into(), sampler: Sampler::AlwaysOn, exporters: Vec::new() }
     }
 
     /// Makes this the tracer of every thread that has no scoped tracer.
@@ -164,10 +160,7 @@ impl Tracer {
         for exporter in &self.inner.exporters {
             exporter.export(batch);
         }
-        self.inner
-            .counters
-            .spans_exported
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.spans_exported.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -50,11 +50,7 @@ impl InMemoryCollector {
 
     /// The finished spans of one trace, in the order they finished.
     pub fn trace(&self, trace_id: TraceId) -> Vec<SpanData> {
-        self.lock()
-            .iter()
-            .filter(|s| s.trace_id == trace_id)
-            .cloned()
-            .collect()
+        self.lock().iter().filter(|s| s.trace_id == trace_id).cloned().collect()
     }
 
     /// Forgets every span.
@@ -96,13 +92,8 @@ fn render_tree(spans: &[SpanData]) -> String {
         list.sort_by_key(|s| s.start_unix_nanos);
     }
     let mut out = String::new();
-    let mut todo: Vec<(usize, &SpanData)> = children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|s| (0, *s))
-        .collect();
+    let mut todo: Vec<(usize, &SpanData)> =
+        children.get(&None).into_iter().flatten().rev().map(|s| (0, *s)).collect();
     while let Some((depth, span)) = todo.pop() {
         render_line(&mut out, depth, span);
         if let Some(kids) = children.get(&Some(span.span_id)) {

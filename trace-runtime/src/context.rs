@@ -1,0 +1,243 @@
+//! Carrying the current trace to other threads and into futures.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::id::{SpanId, TraceId};
+use crate::stack::{self, Frame, Origin};
+use crate::tracer::Tracer;
+
+/// The identity of a span as other spans and processes refer to it.
+///
+/// ```
+/// use trace_runtime::{SpanContext, SpanId, TraceId};
+/// let parent = SpanContext {
+///     trace_id: TraceId::random(),
+///     span_id: SpanId::random(),
+///     sampled: true,
+///     remote: true,
+/// };
+/// assert!(parent.sampled);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    /// The trace the span belongs to.
+    pub trace_id: TraceId,
+    /// The span.
+    pub span_id: SpanId,
+    /// Whether the trace is recorded.
+    pub sampled: bool,
+    /// Whether the span lives in another process (it was propagated).
+    pub remote: bool,
+}
+
+/// A captured trace context: the current span's IDs and sampled flag, and
+/// the tracer current where it was captured.
+///
+/// Capture it with [`Context::current`] where the work is handed off, then
+/// run the work inside it on another thread ([`Context::attach`],
+/// [`Context::wrap`]) or future ([`Context::instrument`]): spans opened there
+/// become children of the span that was current at capture. It is `Send +
+/// Sync` and cheap to clone.
+///
+/// ```
+/// use trace_runtime::{Context, InMemoryCollector, Tracer, traced};
+///
+/// #[traced]
+/// fn resize(image: u32) {}
+///
+/// #[traced]
+/// fn upload() {
+///     let workers: Vec<_> = (0..2)
+///         .map(|image| std::thread::spawn(Context::current().wrap(move || resize(image))))
+///         .collect();
+///     workers.into_iter().for_each(|w| w.join().unwrap());
+/// }
+///
+/// let collector = InMemoryCollector::new();
+/// Tracer::builder("media").exporter(collector.clone()).build().in_scope(upload);
+/// assert_eq!(collector.render(), "upload\n  resize\n  resize\n");
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    span: Option<SpanContext>,
+    tracer: Option<Tracer>,
+}
+
+impl Context {
+    /// An empty context: spans opened in it start new traces.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The context of this thread now: the current span (if any) and the
+    /// thread's tracer.
+    pub fn current() -> Self {
+        let (span, tracer) = stack::capture();
+        Self { span, tracer: tracer.or_else(|| Tracer::global().cloned()) }
+    }
+
+    /// A context whose parent is a span in another process, as extracted
+    /// from request headers: the sampler decides for spans opened under it
+    /// (a parent-based sampler follows `parent.sampled`).
+    pub fn with_remote_parent(parent: SpanContext) -> Self {
+        Self { span: Some(SpanContext { remote: true, ..parent }), tracer: None }
+    }
+
+    /// The same context, sending spans to `tracer`.
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// The span this context continues, if any.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        self.span
+    }
+
+    /// Makes this the current context of this thread until the guard drops.
+    pub fn attach(&self) -> ContextGuard {
+        let span_id = self.span.map(|span| span.span_id);
+        let frame = self.span.map(|span| Frame {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            sampled: span.sampled,
+            origin: if span.remote { Origin::Remote } else { Origin::Attached },
+            record: None,
+        });
+        let previous = match frame {
+            Some(frame) => stack::push(frame, self.tracer.clone()),
+            None => stack::swap_tracer(self.tracer.clone()),
+        };
+        ContextGuard { span_id, previous: Some(previous), _not_send: PhantomData }
+    }
+
+    /// Runs `f` in this context.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.attach();
+        f()
+    }
+
+    /// Wraps a closure to run in this context wherever it is called: for
+    /// `std::thread::spawn`, thread pools and job queues.
+    pub fn wrap<R>(self, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        move || self.run(f)
+    }
+
+    /// Wraps a closure that is called many times (a `map` over a parallel
+    /// iterator, a pool's task function), each call in this context.
+    pub fn wrap_fn<T, R>(self, f: impl Fn(T) -> R) -> impl Fn(T) -> R {
+        move |value| self.run(|| f(value))
+    }
+
+    /// Wraps a future so each poll runs in this context, on whatever thread
+    /// polls it.
+    pub fn instrument<F: Future>(self, future: F) -> WithContext<F> {
+        WithContext { inner: future, context: self }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context").field("span", &self.span).finish_non_exhaustive()
+    }
+}
+
+/// Restores the previous context when dropped; made by [`Context::attach`].
+#[must_use = "the context is current only until the guard is dropped"]
+pub struct ContextGuard {
+    span_id: Option<SpanId>,
+    previous: Option<Option<Tracer>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take().flatten();
+        match self.span_id {
+            Some(span_id) => drop(stack::pop(span_id, true, previous)),
+            None => drop(stack::swap_tracer(previous)),
+        }
+    }
+}
+
+impl fmt::Debug for ContextGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextGuard").field("span_id", &self.span_id).finish()
+    }
+}
+
+/// A future that runs in a [`Context`] on every poll; made by
+/// [`Context::instrument`] and [`FutureExt`].
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct WithContext<F> {
+    inner: F,
+    context: Context,
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned and never moved out;
+        // `context` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _guard = this.context.attach();
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// Runs futures in a trace context.
+///
+/// ```
+/// use trace_runtime::{FutureExt, InMemoryCollector, Tracer, traced};
+///
+/// #[traced]
+/// async fn fetch() {}
+///
+/// let collector = InMemoryCollector::new();
+/// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+/// let future = tracer.in_scope(|| {
+///     let _request = trace_runtime::span("request").start();
+///     fetch().in_current_context()
+/// });
+/// // Polled later, elsewhere, it still belongs under `request`.
+/// futures::executor::block_on(future);
+/// assert_eq!(collector.render(), "request\n  fetch\n");
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Runs this future in `context`.
+    fn in_context(self, context: Context) -> WithContext<Self> {
+        context.instrument(self)
+    }
+
+    /// Runs this future in the context current now.
+    fn in_current_context(self) -> WithContext<Self> {
+        Context::current().instrument(self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// `tokio::spawn` in the current context (feature `tokio`).
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread")]
+/// # async fn main() {
+/// let handle = trace_runtime::spawn(async { 1 + 1 });
+/// assert_eq!(handle.await.unwrap(), 2);
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(Context::current().instrument(future))
+}
