@@ -82,7 +82,7 @@ impl<F: Future> Future for Instrumented<F> {
             if let (Some(observe), Some(record)) = (this.observer, frame.record.as_mut()) {
                 observe(record, output);
             }
-            frame.finish();
+            stack::finish(frame);
         }
         output
     }
@@ -94,7 +94,7 @@ impl<F: Future> Drop for Instrumented<F> {
             if let Some(record) = frame.record.as_mut() {
                 record.tags.push(("cancelled".into(), Value::Bool(true)));
             }
-            frame.finish();
+            stack::finish(frame);
         }
     }
 }

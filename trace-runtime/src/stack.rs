@@ -58,7 +58,8 @@ pub struct OpenSpan {
 }
 
 impl OpenSpan {
-    fn finish(self, trace_id: TraceId, span_id: SpanId) {
+    /// Reads the clock and turns the record into its exported form.
+    fn finish(self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
         let end = Timestamp::now();
         let data = SpanData {
             trace_id,
@@ -74,18 +75,11 @@ impl OpenSpan {
             status: self.status,
             service: self.tracer.inner.service.clone(),
         };
-        self.tracer.export(data);
+        (self.tracer, data)
     }
 }
 
 impl Frame {
-    /// Closes the span this frame records, if it is sampled.
-    pub(crate) fn finish(self) {
-        if let Some(record) = self.record {
-            record.finish(self.trace_id, self.span_id);
-        }
-    }
-
     pub(crate) fn span_context(&self) -> SpanContext {
         SpanContext {
             trace_id: self.trace_id,
@@ -96,10 +90,70 @@ impl Frame {
     }
 }
 
+/// How many finished spans a thread keeps before handing them to the
+/// tracer while spans are still open on it.
+const LOCAL_BATCH: usize = 64;
+
+/// Finished spans waiting on this thread to be handed over together: the
+/// hand-off costs one call per batch instead of one per span. A batch goes
+/// when the thread has no open span left (a request finished), when it is
+/// full, when the next span belongs to another tracer, and at thread exit.
+#[derive(Default)]
+struct Finished {
+    tracer: Option<Tracer>,
+    spans: Vec<SpanData>,
+}
+
+/// Batches due for hand-over: at most the previous tracer's and this one's.
+type Due = [Option<(Tracer, Vec<SpanData>)>; 2];
+
+impl Finished {
+    /// Adds a span; returns the batches to hand over now.
+    fn push(&mut self, tracer: Tracer, span: SpanData, open_spans: usize) -> Due {
+        let switched = match &self.tracer {
+            Some(current) if current.same_as(&tracer) => None,
+            _ => {
+                let previous = self.take();
+                self.tracer = Some(tracer);
+                previous
+            }
+        };
+        self.spans.push(span);
+        let full = open_spans == 0 || self.spans.len() >= LOCAL_BATCH;
+        [switched, if full { self.take() } else { None }]
+    }
+
+    fn take(&mut self) -> Option<(Tracer, Vec<SpanData>)> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        let tracer = self.tracer.clone()?;
+        Some((tracer, std::mem::take(&mut self.spans)))
+    }
+}
+
+fn hand_over(due: Due) {
+    for (tracer, batch) in due.into_iter().flatten() {
+        tracer.export_batch(batch);
+    }
+}
+
 #[derive(Default)]
 struct Local {
     tracer: Option<Tracer>,
     stack: Vec<Frame>,
+    /// Frames of `stack` that are spans (not attached contexts).
+    open_spans: usize,
+    finished: Finished,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Thread exit: nothing may stay behind in the thread's buffer.
+        if let Some((tracer, batch)) = self.finished.take() {
+            tracer.export_batch(batch);
+        }
+    }
 }
 
 impl Local {
@@ -111,7 +165,18 @@ impl Local {
             .stack
             .iter()
             .rposition(|f| f.span_id == span_id && (f.origin != Origin::Span) == attached)?;
-        Some(self.stack.remove(index))
+        let frame = self.stack.remove(index);
+        if frame.origin == Origin::Span {
+            self.open_spans -= 1;
+        }
+        Some(frame)
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if frame.origin == Origin::Span {
+            self.open_spans += 1;
+        }
+        self.stack.push(frame);
     }
 }
 
@@ -190,7 +255,7 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             status: Status::Unset,
         });
         let origin = Origin::Span;
-        local.stack.push(Frame { trace_id, span_id, sampled, origin, record });
+        local.push(Frame { trace_id, span_id, sampled, origin, record });
         Some(OpenedSpan { span_id, trace_id, sampled })
     })
     .flatten()
@@ -203,8 +268,30 @@ pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
 
 /// Closes the span `span_id` if it is open on this thread.
 pub(crate) fn close(span_id: SpanId) {
-    if let Some(frame) = take(span_id) {
-        frame.finish();
+    let due = with_local(|local| {
+        let frame = local.remove(span_id, false)?;
+        let (tracer, span) = frame.record?.finish(frame.trace_id, frame.span_id);
+        Some(local.finished.push(tracer, span, local.open_spans))
+    });
+    // Exporters run outside the thread state, so they may trace too.
+    if let Some(Some(due)) = due {
+        hand_over(due);
+    }
+}
+
+/// Closes a span taken off the stack (a future's span).
+pub(crate) fn finish(frame: Frame) {
+    let Some(record) = frame.record else { return };
+    let mut pending = Some(record.finish(frame.trace_id, frame.span_id));
+    let due = with_local(|local| {
+        let (tracer, span) = pending.take().expect("taken once");
+        local.finished.push(tracer, span, local.open_spans)
+    });
+    match (due, pending) {
+        (Some(due), _) => hand_over(due),
+        // Thread teardown: no buffer left, hand the span over directly.
+        (None, Some((tracer, span))) => tracer.export_batch(vec![span]),
+        (None, None) => {}
     }
 }
 
@@ -212,7 +299,7 @@ pub(crate) fn close(span_id: SpanId) {
 /// making `tracer` current if given; returns the tracer it replaced.
 pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
     with_local(|local| {
-        local.stack.push(frame);
+        local.push(frame);
         match tracer {
             Some(tracer) => local.tracer.replace(tracer),
             None => local.tracer.clone(),

@@ -155,12 +155,15 @@ impl Tracer {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn export(&self, span: SpanData) {
-        let batch = std::slice::from_ref(&span);
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn export_batch(&self, batch: Vec<SpanData>) {
         for exporter in &self.inner.exporters {
-            exporter.export(batch);
+            exporter.export(&batch);
         }
-        self.inner.counters.spans_exported.fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.spans_exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 }
 
