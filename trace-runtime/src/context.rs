@@ -6,7 +6,10 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use std::sync::Arc;
+
 use crate::id::{SpanId, TraceId};
+use crate::propagation::{Baggage, TraceState};
 use crate::stack::{self, Frame, Origin};
 use crate::tracer::Tracer;
 
@@ -65,7 +68,20 @@ pub struct SpanContext {
 pub struct Context {
     span: Option<SpanContext>,
     tracer: Option<Tracer>,
+    extras: Option<Arc<Extras>>,
 }
+
+/// What a context carries beyond IDs: what other services put in the
+/// request (trace state) and what the application passes along (baggage).
+/// Shared, because it is copied into every context captured beneath.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Extras {
+    pub(crate) trace_state: TraceState,
+    pub(crate) baggage: Baggage,
+}
+
+static EMPTY_TRACE_STATE: TraceState = TraceState::new();
+static EMPTY_BAGGAGE: Baggage = Baggage::new();
 
 impl Context {
     /// An empty context: spans opened in it start new traces.
@@ -76,15 +92,64 @@ impl Context {
     /// The context of this thread now: the current span (if any) and the
     /// thread's tracer.
     pub fn current() -> Self {
-        let (span, tracer) = stack::capture();
-        Self { span, tracer: tracer.or_else(|| Tracer::global().cloned()) }
+        let (span, extras, tracer) = stack::capture();
+        Self { span, tracer: tracer.or_else(|| Tracer::global().cloned()), extras }
     }
 
     /// A context whose parent is a span in another process, as extracted
     /// from request headers: the sampler decides for spans opened under it
     /// (a parent-based sampler follows `parent.sampled`).
     pub fn with_remote_parent(parent: SpanContext) -> Self {
-        Self { span: Some(SpanContext { remote: true, ..parent }), tracer: None }
+        Self { span: Some(SpanContext { remote: true, ..parent }), tracer: None, extras: None }
+    }
+
+    /// The same context with `parent` (from another process) as its span.
+    #[must_use]
+    pub fn with_remote_span(mut self, parent: SpanContext) -> Self {
+        self.span = Some(SpanContext { remote: true, ..parent });
+        self
+    }
+
+    /// The vendor entries that came with the trace (W3C `tracestate`).
+    pub fn trace_state(&self) -> &TraceState {
+        self.extras.as_ref().map_or(&EMPTY_TRACE_STATE, |e| &e.trace_state)
+    }
+
+    /// The same context with another trace state.
+    #[must_use]
+    pub fn with_trace_state(self, trace_state: TraceState) -> Self {
+        let baggage = self.baggage().clone();
+        self.with_extras(trace_state, baggage)
+    }
+
+    /// The application's key-value pairs that travel with the request (W3C
+    /// `baggage`).
+    ///
+    /// ```
+    /// use trace_runtime::Context;
+    /// use trace_runtime::propagation::Baggage;
+    ///
+    /// let mut baggage = Baggage::new();
+    /// baggage.insert("tenant", "acme").unwrap();
+    /// let _guard = Context::current().with_baggage(baggage).attach();
+    /// // Anywhere below, on this thread or where the context is carried:
+    /// assert_eq!(Context::current().baggage().get("tenant"), Some("acme"));
+    /// ```
+    pub fn baggage(&self) -> &Baggage {
+        self.extras.as_ref().map_or(&EMPTY_BAGGAGE, |e| &e.baggage)
+    }
+
+    /// The same context with other baggage.
+    #[must_use]
+    pub fn with_baggage(self, baggage: Baggage) -> Self {
+        let trace_state = self.trace_state().clone();
+        self.with_extras(trace_state, baggage)
+    }
+
+    fn with_extras(mut self, trace_state: TraceState, baggage: Baggage) -> Self {
+        let empty = trace_state.is_empty() && baggage.is_empty();
+        self.extras = (!empty).then(|| Arc::new(Extras { trace_state, baggage }));
+        self
     }
 
     /// The same context, sending spans to `tracer`.
@@ -94,6 +159,12 @@ impl Context {
         self
     }
 
+    /// An empty context that keeps this thread's tracer: where the context
+    /// extracted from an incoming request starts.
+    pub(crate) fn empty_with_current_tracer() -> Self {
+        Self { tracer: Self::current().tracer, ..Self::new() }
+    }
+
     /// The span this context continues, if any.
     pub fn span_context(&self) -> Option<SpanContext> {
         self.span
@@ -101,18 +172,22 @@ impl Context {
 
     /// Makes this the current context of this thread until the guard drops.
     pub fn attach(&self) -> ContextGuard {
-        let span_id = self.span.map(|span| span.span_id);
-        let frame = self.span.map(|span| Frame {
-            trace_id: span.trace_id,
-            span_id: span.span_id,
-            sampled: span.sampled,
-            origin: if span.remote { Origin::Remote } else { Origin::Attached },
+        let frame = Frame {
+            // A context without a span still carries baggage: its frame has
+            // a placeholder ID, and spans opened under it start new traces.
+            trace_id: self.span.map_or(TraceId::PLACEHOLDER, |s| s.trace_id),
+            span_id: self.span.map_or_else(SpanId::random, |s| s.span_id),
+            sampled: self.span.is_some_and(|s| s.sampled),
+            origin: match self.span {
+                Some(span) if span.remote => Origin::Remote,
+                Some(_) => Origin::Attached,
+                None => Origin::Detached,
+            },
             record: None,
-        });
-        let previous = match frame {
-            Some(frame) => stack::push(frame, self.tracer.clone()),
-            None => stack::swap_tracer(self.tracer.clone()),
+            extras: self.extras.clone(),
         };
+        let span_id = frame.span_id;
+        let previous = stack::push(frame, self.tracer.clone());
         ContextGuard { span_id, previous: Some(previous), _not_send: PhantomData }
     }
 
@@ -143,14 +218,18 @@ impl Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("span", &self.span).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("span", &self.span)
+            .field("trace_state", self.trace_state())
+            .field("baggage", self.baggage())
+            .finish_non_exhaustive()
     }
 }
 
 /// Restores the previous context when dropped; made by [`Context::attach`].
 #[must_use = "the context is current only until the guard is dropped"]
 pub struct ContextGuard {
-    span_id: Option<SpanId>,
+    span_id: SpanId,
     previous: Option<Option<Tracer>>,
     _not_send: PhantomData<*const ()>,
 }
@@ -158,10 +237,7 @@ pub struct ContextGuard {
 impl Drop for ContextGuard {
     fn drop(&mut self) {
         let previous = self.previous.take().flatten();
-        match self.span_id {
-            Some(span_id) => drop(stack::pop(span_id, true, previous)),
-            None => drop(stack::swap_tracer(previous)),
-        }
+        drop(stack::pop(self.span_id, true, previous));
     }
 }
 

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::span::Status;
 use crate::stack::{self, Frame, OpenSpan};
 use crate::tracer::Tracer;
 use crate::value::Value;
@@ -37,25 +36,6 @@ impl<F: Future> Instrumented<F> {
     }
 }
 
-/// Puts the span back into the future after a poll, also when it panics.
-struct Resumed<'a> {
-    slot: &'a mut Option<Frame>,
-    span_id: crate::SpanId,
-    previous_tracer: Option<Option<Tracer>>,
-}
-
-impl Drop for Resumed<'_> {
-    fn drop(&mut self) {
-        let previous = self.previous_tracer.take().flatten();
-        *self.slot = stack::pop(self.span_id, false, previous);
-        if std::thread::panicking()
-            && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
-        {
-            record.status = Status::Error(crate::panic::unwinding_message().into());
-        }
-    }
-}
-
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 
@@ -66,16 +46,7 @@ impl<F: Future> Future for Instrumented<F> {
         // pinned and may be moved freely.
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let Some(frame) = this.span.take() else {
-            return inner.poll(cx);
-        };
-        let span_id = frame.span_id;
-        let previous_tracer = stack::push(frame, this.tracer.clone());
-        let output = {
-            let _resumed =
-                Resumed { slot: &mut this.span, span_id, previous_tracer: Some(previous_tracer) };
-            inner.poll(cx)
-        };
+        let output = stack::resume(&mut this.span, this.tracer.as_ref(), || inner.poll(cx));
         if let Poll::Ready(output) = &output
             && let Some(mut frame) = this.span.take()
         {

@@ -68,6 +68,9 @@ fn random_u64() -> u64 {
 }
 
 impl TraceId {
+    /// Stands in where a frame has no trace (never exported or shown).
+    pub(crate) const PLACEHOLDER: Self = Self(NonZeroU128::MIN);
+
     /// A new random trace ID.
     pub fn random() -> Self {
         loop {

@@ -33,6 +33,8 @@ mod current;
 pub mod export;
 mod future;
 mod guard;
+#[cfg(feature = "http")]
+pub mod http;
 mod id;
 mod panic;
 pub mod propagation;

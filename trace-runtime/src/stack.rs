@@ -12,9 +12,10 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::context::SpanContext;
+use crate::context::{Extras, SpanContext};
 use crate::id::{SpanId, TraceId};
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
 use crate::tracer::Tracer;
@@ -29,6 +30,8 @@ pub(crate) struct Frame {
     /// The record of a sampled span of ours; `None` for unsampled spans and
     /// attached contexts.
     pub(crate) record: Option<OpenSpan>,
+    /// Trace state and baggage, inherited from the parent frame.
+    pub(crate) extras: Option<Arc<Extras>>,
 }
 
 /// What a frame stands for.
@@ -41,6 +44,9 @@ pub(crate) enum Origin {
     /// A context propagated from another process: the sampler decides anew
     /// (or follows its flag, if parent-based) for spans opened under it.
     Remote,
+    /// A context without a span (only baggage, or nothing): spans opened
+    /// under it start new traces. Its IDs are placeholders.
+    Detached,
 }
 
 /// What a sampled span accumulates while it is open (reached by generated
@@ -80,13 +86,13 @@ impl OpenSpan {
 }
 
 impl Frame {
-    pub(crate) fn span_context(&self) -> SpanContext {
-        SpanContext {
+    pub(crate) fn span_context(&self) -> Option<SpanContext> {
+        (self.origin != Origin::Detached).then_some(SpanContext {
             trace_id: self.trace_id,
             span_id: self.span_id,
             sampled: self.sampled,
             remote: self.origin == Origin::Remote,
-        }
+        })
     }
 }
 
@@ -224,7 +230,10 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             Some(tracer) => tracer.clone(),
             None => Tracer::global()?.clone(),
         };
-        let parent = if start.root { None } else { local.stack.last() };
+        let top = local.stack.last();
+        // Baggage and trace state pass to children even across `root`.
+        let extras = top.and_then(|frame| frame.extras.clone());
+        let parent = top.filter(|frame| !start.root && frame.origin != Origin::Detached);
         let span_id = SpanId::random();
         let (trace_id, parent_id, sampled) = match parent {
             Some(parent) if parent.origin != Origin::Remote => {
@@ -255,7 +264,7 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             status: Status::Unset,
         });
         let origin = Origin::Span;
-        local.push(Frame { trace_id, span_id, sampled, origin, record });
+        local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
         Some(OpenedSpan { span_id, trace_id, sampled })
     })
     .flatten()
@@ -337,12 +346,48 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
 
 /// The current span context, if any.
 pub(crate) fn current_span_context() -> Option<SpanContext> {
-    with_local(|local| local.stack.last().map(Frame::span_context)).flatten()
+    with_local(|local| local.stack.last()?.span_context()).flatten()
 }
 
-/// What `Context::current` captures: the top frame's IDs and the thread's
-/// scoped tracer.
-pub(crate) fn capture() -> (Option<SpanContext>, Option<Tracer>) {
-    with_local(|local| (local.stack.last().map(Frame::span_context), local.tracer.clone()))
-        .unwrap_or((None, None))
+/// What `Context::current` captures: the top frame's IDs and extras, and
+/// the thread's scoped tracer.
+pub(crate) fn capture() -> (Option<SpanContext>, Option<Arc<Extras>>, Option<Tracer>) {
+    with_local(|local| {
+        let top = local.stack.last();
+        let span = top.and_then(Frame::span_context);
+        (span, top.and_then(|f| f.extras.clone()), local.tracer.clone())
+    })
+    .unwrap_or((None, None, None))
+}
+
+/// Runs `f` with the span in `slot` (taken off another thread's stack, or
+/// carried by a future) current on this thread, then puts it back in
+/// `slot`, also when `f` panics, in which case the span records the panic.
+pub(crate) fn resume<R>(
+    slot: &mut Option<Frame>,
+    tracer: Option<&Tracer>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let Some(frame) = slot.take() else { return f() };
+    let span_id = frame.span_id;
+    let previous = push(frame, tracer.cloned());
+    let _resumed = Resumed { slot, span_id, previous: Some(previous) };
+    f()
+}
+
+struct Resumed<'a> {
+    slot: &'a mut Option<Frame>,
+    span_id: SpanId,
+    previous: Option<Option<Tracer>>,
+}
+
+impl Drop for Resumed<'_> {
+    fn drop(&mut self) {
+        *self.slot = pop(self.span_id, false, self.previous.take().flatten());
+        if std::thread::panicking()
+            && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
+        {
+            record.status = Status::Error(crate::panic::unwinding_message().into());
+        }
+    }
 }

@@ -36,11 +36,18 @@ use crate::id::ParseIdError;
 
 mod b3;
 mod baggage;
+mod carrier;
+mod propagator;
 mod traceparent;
 mod tracestate;
 
 pub use b3::{B3, B3Context};
 pub use baggage::{Baggage, BaggageMember, BaggageProperty};
+pub use carrier::{Extractor, Injector};
+pub use propagator::{
+    B3Encoding, B3Propagator, BaggagePropagator, CompositePropagator, PropagationStats, Propagator,
+    TraceContextPropagator, extract, inject, inject_context, set_propagator, stats,
+};
 pub use traceparent::TraceParent;
 pub use tracestate::TraceState;
 
