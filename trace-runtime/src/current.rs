@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
-use crate::span::{Event, Link, Status};
+use crate::span::{Link, Status};
 use crate::stack;
 use crate::value::{Tag, Value};
 
@@ -23,7 +23,7 @@ use crate::value::{Tag, Value};
 /// # assert_eq!(collector.spans()[0].tag("amount"), Some(&250.into()));
 /// ```
 pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-    stack::with_current(|span| span.tags.push((key.into(), value.into())));
+    stack::with_current(|span| span.add_tag(key.into(), value.into()));
 }
 
 /// Adds a timestamped event with tags to the current span.
@@ -32,7 +32,7 @@ pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
 /// trace_runtime::add_event("cache miss", vec![("key".into(), "user:7".into())]);
 /// ```
 pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
-    stack::with_current(|span| span.events.push(Event::now(name.into(), tags)));
+    stack::with_current(|span| span.add_event(name.into(), tags));
 }
 
 /// Links the current span to another span context (fan-in, batches).
@@ -51,7 +51,7 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
 /// # assert_eq!(collector.spans()[1].links.len(), 1);
 /// ```
 pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
-    stack::with_current(|span| span.links.push(Link { span_context, tags }));
+    stack::with_current(|span| span.add_link(Link { span_context, tags }));
 }
 
 /// Sets the status of the current span.

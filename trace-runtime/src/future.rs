@@ -63,7 +63,7 @@ impl<F: Future> Drop for Instrumented<F> {
     fn drop(&mut self) {
         if let Some(mut frame) = self.span.take() {
             if let Some(record) = frame.record.as_mut() {
-                record.tags.push(("cancelled".into(), Value::Bool(true)));
+                record.add_tag("cancelled".into(), Value::Bool(true));
             }
             stack::finish(frame);
         }

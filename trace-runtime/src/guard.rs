@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::id::{SpanId, TraceId};
-use crate::span::{Event, Link, SpanKind, Status};
+use crate::span::{Link, SpanKind, Status};
 use crate::stack::{self, OpenSpan, OpenedSpan, SpanStart};
 use crate::value::{Tag, Value};
 
@@ -76,8 +76,12 @@ impl SpanBuilder {
         let guard = SpanGuard::open(self.start);
         if !self.tags.is_empty() || !self.links.is_empty() {
             guard.record(|span| {
-                span.tags.extend(self.tags);
-                span.links.extend(self.links);
+                for (key, value) in self.tags {
+                    span.add_tag(key, value);
+                }
+                for link in self.links {
+                    span.add_link(link);
+                }
             });
         }
         guard
@@ -128,17 +132,17 @@ impl SpanGuard {
 
     /// Adds a tag to this span.
     pub fn tag(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        self.record(|span| span.tags.push((key.into(), value.into())));
+        self.record(|span| span.add_tag(key.into(), value.into()));
     }
 
     /// Adds a timestamped event to this span.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
-        self.record(|span| span.events.push(Event::now(name.into(), tags)));
+        self.record(|span| span.add_event(name.into(), tags));
     }
 
     /// Links this span to another span context.
     pub fn add_link(&self, span_context: crate::SpanContext, tags: Vec<Tag>) {
-        self.record(|span| span.links.push(Link { span_context, tags }));
+        self.record(|span| span.add_link(Link { span_context, tags }));
     }
 
     /// Sets this span's status.

@@ -36,6 +36,7 @@ mod guard;
 #[cfg(feature = "http")]
 pub mod http;
 mod id;
+mod limits;
 mod panic;
 pub mod propagation;
 mod sampling;
@@ -56,6 +57,7 @@ pub use export::{Exporter, InMemoryCollector};
 pub use future::Instrumented;
 pub use guard::{SpanBuilder, SpanGuard, span};
 pub use id::{ParseIdError, SpanId, TraceId};
+pub use limits::Limits;
 pub use sampling::Sampler;
 pub use span::{Event, Link, SpanData, SpanKind, Status};
 pub use tracer::{AlreadyInstalled, DefaultGuard, Tracer, TracerBuilder, TracerStats};

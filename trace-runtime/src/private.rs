@@ -3,6 +3,7 @@
 
 use std::fmt::{Debug, Display};
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 pub use crate::span::SpanKind;
@@ -23,7 +24,7 @@ pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
 /// Adds a tag computed by generated code; called only while recording.
 #[inline]
 pub fn tag(guard: &SpanGuard, key: &'static str, value: Value) {
-    guard.record(|span| span.tags.push((key.into(), value)));
+    guard.record(|span| span.add_tag(key.into(), value));
 }
 
 /// Moves the span of an `async fn` into the future running its body.
@@ -47,13 +48,15 @@ pub fn observe<T>(guard: &SpanGuard, value: T, observer: fn(&mut OpenSpan, &T)) 
 /// error's `Display` text.
 pub fn record_err<T, E: Display>(span: &mut OpenSpan, result: &Result<T, E>) {
     if let Err(error) = result {
-        span.status = Status::Error(error.to_string().into());
+        let text = catch_unwind(AssertUnwindSafe(|| error.to_string()))
+            .unwrap_or_else(|_| "<Display panicked>".to_owned());
+        span.status = Status::Error(text.into());
     }
 }
 
 /// `#[traced(ret)]`: records the return value as the tag `return`.
 pub fn record_ret(span: &mut OpenSpan, value: Value) {
-    span.tags.push(("return".into(), value));
+    span.add_tag("return".into(), value);
 }
 
 /// The name `Type::method` for a method, from the path rustc gives a
@@ -183,7 +186,9 @@ pub trait Recordable {
 
 impl<T: ?Sized + Debug> Recordable for T {
     fn debug_text(&self) -> String {
-        format!("{self:?}")
+        // A `Debug` that panics must not fail the traced call.
+        catch_unwind(AssertUnwindSafe(|| format!("{self:?}")))
+            .unwrap_or_else(|_| "<Debug panicked>".to_owned())
     }
 }
 

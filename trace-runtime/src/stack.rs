@@ -17,9 +17,10 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::context::{Extras, SpanContext};
 use crate::id::{SpanId, TraceId};
+use crate::limits;
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
 use crate::tracer::Tracer;
-use crate::value::Tag;
+use crate::value::{Tag, Value};
 
 /// An entry of the stack: an open span of ours, or an attached context.
 pub(crate) struct Frame {
@@ -64,9 +65,74 @@ pub struct OpenSpan {
 }
 
 impl OpenSpan {
+    /// Adds a tag within the tracer's limits.
+    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
+        let inner = &self.tracer.inner;
+        if self.tags.len() >= inner.limits.max_tags_per_span {
+            limits::count(&inner.limit_counters.tags_dropped);
+            return;
+        }
+        if inner.limits.cut_value(&mut value) {
+            limits::count(&inner.limit_counters.values_truncated);
+        }
+        self.tags.push((key, value));
+    }
+
+    /// Adds an event within the tracer's limits.
+    pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
+        let inner = &self.tracer.inner;
+        if self.events.len() >= inner.limits.max_events_per_span {
+            limits::count(&inner.limit_counters.events_dropped);
+            return;
+        }
+        let mut event = Event::now(name, tags);
+        if limits::truncate(&mut event.name, inner.limits.max_name_bytes) {
+            limits::count(&inner.limit_counters.names_truncated);
+        }
+        self.bound_tags(&mut event.tags);
+        self.events.push(event);
+    }
+
+    /// Adds a link within the tracer's limits.
+    pub(crate) fn add_link(&mut self, mut link: Link) {
+        let inner = &self.tracer.inner;
+        if self.links.len() >= inner.limits.max_links_per_span {
+            limits::count(&inner.limit_counters.links_dropped);
+            return;
+        }
+        self.bound_tags(&mut link.tags);
+        self.links.push(link);
+    }
+
+    fn bound_tags(&self, tags: &mut Vec<Tag>) {
+        let inner = &self.tracer.inner;
+        if tags.len() > inner.limits.max_tags_per_span {
+            let dropped = tags.len() - inner.limits.max_tags_per_span;
+            tags.truncate(inner.limits.max_tags_per_span);
+            inner
+                .limit_counters
+                .tags_dropped
+                .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        for (_, value) in tags.iter_mut() {
+            if inner.limits.cut_value(value) {
+                limits::count(&inner.limit_counters.values_truncated);
+            }
+        }
+    }
+
     /// Reads the clock and turns the record into its exported form.
-    fn finish(self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
+    fn finish(mut self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
         let end = Timestamp::now();
+        if let Some(redact) = &self.tracer.inner.redact {
+            redact_tags(redact.as_ref(), &mut self.tags);
+            for event in &mut self.events {
+                redact_tags(redact.as_ref(), &mut event.tags);
+            }
+            for link in &mut self.links {
+                redact_tags(redact.as_ref(), &mut link.tags);
+            }
+        }
         let data = SpanData {
             trace_id,
             span_id,
@@ -83,6 +149,13 @@ impl OpenSpan {
         };
         (self.tracer, data)
     }
+}
+
+fn redact_tags(redact: &crate::tracer::RedactFn, tags: &mut Vec<Tag>) {
+    *tags = std::mem::take(tags)
+        .into_iter()
+        .filter_map(|(key, value)| redact(&key, value).map(|value| (key, value)))
+        .collect();
 }
 
 impl Frame {
@@ -252,16 +325,22 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
                 (trace_id, None, sampled)
             }
         };
-        let record = sampled.then(|| OpenSpan {
-            tracer,
-            parent_id,
-            name: start.name,
-            kind: start.kind,
-            start: Timestamp::now(),
-            tags: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            status: Status::Unset,
+        let record = sampled.then(|| {
+            let mut name = start.name;
+            if limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
+                limits::count(&tracer.inner.limit_counters.names_truncated);
+            }
+            OpenSpan {
+                tracer,
+                parent_id,
+                name,
+                kind: start.kind,
+                start: Timestamp::now(),
+                tags: Vec::new(),
+                events: Vec::new(),
+                links: Vec::new(),
+                status: Status::Unset,
+            }
         });
         let origin = Origin::Span;
         local.push(Frame { trace_id, span_id, sampled, origin, record, extras });

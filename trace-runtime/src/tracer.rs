@@ -4,10 +4,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use crate::export::Exporter;
+use crate::limits::{LimitCounters, Limits};
 use crate::sampling::Sampler;
 use crate::span::SpanData;
 use crate::stack;
+use crate::value::Value;
 
 /// Records spans for one service and hands them to its exporters.
 ///
@@ -35,15 +39,23 @@ pub struct Tracer {
 pub(crate) struct TracerInner {
     pub(crate) service: Arc<str>,
     pub(crate) sampler: Sampler,
+    pub(crate) limits: Limits,
+    pub(crate) limit_counters: LimitCounters,
+    pub(crate) redact: Option<Box<RedactFn>>,
     exporters: Vec<Box<dyn Exporter>>,
     counters: Counters,
 }
+
+/// The redaction hook: sees each tag key and value before export, returns
+/// the value to keep (possibly replaced) or `None` to drop the tag.
+pub(crate) type RedactFn = dyn Fn(&str, Value) -> Option<Value> + Send + Sync;
 
 #[derive(Default)]
 struct Counters {
     sampled_roots: AtomicU64,
     unsampled_roots: AtomicU64,
     spans_exported: AtomicU64,
+    exporter_panics: AtomicU64,
 }
 
 /// Counts kept by a tracer, read with [`Tracer::stats`].
@@ -57,6 +69,20 @@ pub struct TracerStats {
     pub unsampled_roots: u64,
     /// Finished spans handed to the exporters.
     pub spans_exported: u64,
+    /// Calls to an exporter that panicked (the panic is caught; the batch
+    /// may be lost for that exporter).
+    pub exporter_panics: u64,
+    /// Tags dropped because a span, event or link had as many as
+    /// [`Limits::max_tags_per_span`].
+    pub tags_dropped: u64,
+    /// Events dropped over [`Limits::max_events_per_span`].
+    pub events_dropped: u64,
+    /// Links dropped over [`Limits::max_links_per_span`].
+    pub links_dropped: u64,
+    /// String values cut to [`Limits::max_tag_value_bytes`].
+    pub values_truncated: u64,
+    /// Span and event names cut to [`Limits::max_name_bytes`].
+    pub names_truncated: u64,
 }
 
 /// Configures a [`Tracer`]; made by [`Tracer::builder`].
@@ -64,6 +90,8 @@ pub struct TracerStats {
 pub struct TracerBuilder {
     service: String,
     sampler: Sampler,
+    limits: Limits,
+    redact: Option<Box<RedactFn>>,
     exporters: Vec<Box<dyn Exporter>>,
 }
 
@@ -84,7 +112,13 @@ static GLOBAL: OnceLock<Tracer> = OnceLock::new();
 impl Tracer {
     /// Starts configuring a tracer for the named service.
     pub fn builder(service: impl Into<String>) -> TracerBuilder {
-        TracerBuilder { service: service.into(), sampler: Sampler::AlwaysOn, exporters: Vec::new() }
+        TracerBuilder {
+            service: service.into(),
+            sampler: Sampler::AlwaysOn,
+            limits: Limits::default(),
+            redact: None,
+            exporters: Vec::new(),
+        }
     }
 
     /// Makes this the tracer of every thread that has no scoped tracer.
@@ -125,10 +159,17 @@ impl Tracer {
     /// The counts kept so far.
     pub fn stats(&self) -> TracerStats {
         let c = &self.inner.counters;
+        let l = &self.inner.limit_counters;
         TracerStats {
             sampled_roots: c.sampled_roots.load(Ordering::Relaxed),
             unsampled_roots: c.unsampled_roots.load(Ordering::Relaxed),
             spans_exported: c.spans_exported.load(Ordering::Relaxed),
+            exporter_panics: c.exporter_panics.load(Ordering::Relaxed),
+            tags_dropped: l.tags_dropped.load(Ordering::Relaxed),
+            events_dropped: l.events_dropped.load(Ordering::Relaxed),
+            links_dropped: l.links_dropped.load(Ordering::Relaxed),
+            values_truncated: l.values_truncated.load(Ordering::Relaxed),
+            names_truncated: l.names_truncated.load(Ordering::Relaxed),
         }
     }
 
@@ -161,7 +202,11 @@ impl Tracer {
 
     pub(crate) fn export_batch(&self, batch: Vec<SpanData>) {
         for exporter in &self.inner.exporters {
-            exporter.export(&batch);
+            // An exporter's bug must not take the application down with it.
+            let exported = catch_unwind(AssertUnwindSafe(|| exporter.export(&batch)));
+            if exported.is_err() {
+                self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.inner.counters.spans_exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
@@ -190,6 +235,44 @@ impl TracerBuilder {
         self
     }
 
+    /// Sets the per-span limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets a hook that sees every tag (of spans, events and links) when a
+    /// span finishes, before any exporter: return the value to keep, a
+    /// replacement, or `None` to drop the tag. The place to keep personal
+    /// data out of traces that code records indirectly.
+    ///
+    /// ```
+    /// use trace_runtime::{InMemoryCollector, Tracer, Value};
+    /// let collector = InMemoryCollector::new();
+    /// let tracer = Tracer::builder("accounts")
+    ///     .redact(|key, value| match key {
+    ///         "user.email" => Some(Value::from("[redacted]")),
+    ///         "user.password" => None,
+    ///         _ => Some(value),
+    ///     })
+    ///     .exporter(collector.clone())
+    ///     .build();
+    /// tracer.in_scope(|| {
+    ///     let _span = trace_runtime::span("signup")
+    ///         .tag("user.email", "ada@example.com")
+    ///         .tag("user.password", "hunter2")
+    ///         .start();
+    /// });
+    /// assert_eq!(collector.render(), "signup user.email=\"[redacted]\"\n");
+    /// ```
+    pub fn redact(
+        mut self,
+        hook: impl Fn(&str, Value) -> Option<Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.redact = Some(Box::new(hook));
+        self
+    }
+
     /// Builds the tracer.
     pub fn build(self) -> Tracer {
         crate::panic::install_hook();
@@ -197,6 +280,9 @@ impl TracerBuilder {
             inner: Arc::new(TracerInner {
                 service: Arc::from(self.service),
                 sampler: self.sampler,
+                limits: self.limits,
+                limit_counters: LimitCounters::default(),
+                redact: self.redact,
                 exporters: self.exporters,
                 counters: Counters::default(),
             }),

@@ -88,7 +88,7 @@ impl ServerSpan {
 }
 
 fn record_server_status(span: &mut OpenSpan, status: StatusCode) {
-    span.tags.push(("http.response.status_code".into(), Value::I64(i64::from(status.as_u16()))));
+    span.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
     if status.is_server_error() {
         span.status = Status::Error(format!("HTTP {status}").into());
     }
@@ -191,10 +191,8 @@ impl ClientCall {
     pub fn end<E: Display>(mut self, outcome: Result<StatusCode, E>) {
         self.span.record(|span| match outcome {
             Ok(status) => {
-                span.tags.push((
-                    "http.response.status_code".into(),
-                    Value::I64(i64::from(status.as_u16())),
-                ));
+                let code = Value::I64(i64::from(status.as_u16()));
+                span.add_tag("http.response.status_code".into(), code);
                 if status.is_client_error() || status.is_server_error() {
                     span.status = Status::Error(format!("HTTP {status}").into());
                 }

@@ -1,0 +1,144 @@
+//! Tracing never takes the application down: limits bound every span,
+//! exporter and `Debug` panics are contained, and the redaction hook sees
+//! every tag.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use trace_runtime::{
+    Context, Exporter, InMemoryCollector, Limits, SpanData, Status, Tracer, Value, traced,
+};
+
+#[test]
+fn limits_drop_and_truncate_and_count() {
+    let collector = InMemoryCollector::new();
+    let limits = Limits {
+        max_tags_per_span: 3,
+        max_events_per_span: 2,
+        max_links_per_span: 1,
+        max_tag_value_bytes: 8,
+        max_name_bytes: 5,
+    };
+    let tracer = Tracer::builder("limits").limits(limits).exporter(collector.clone()).build();
+    tracer.in_scope(|| {
+        let other = trace_runtime::span("other").start();
+        let link = Context::current().span_context().unwrap();
+        drop(other);
+        let span = trace_runtime::span("a-very-long-name").start();
+        for i in 0..10 {
+            span.tag(format!("k{i}"), "0123456789abcdef");
+        }
+        for _ in 0..5 {
+            span.add_event("event-with-long-name", vec![("v".into(), "0123456789".into())]);
+        }
+        for _ in 0..3 {
+            span.add_link(link, Vec::new());
+        }
+    });
+    let span = collector.spans().into_iter().find(|s| s.name == "a-ver").expect("name cut to 5 bytes");
+    assert_eq!(span.tags.len(), 3);
+    assert!(span.tags.iter().all(|(_, v)| *v == Value::Str("01234567".into())));
+    assert_eq!(span.events.len(), 2);
+    assert_eq!(span.events[0].name, "event");
+    assert_eq!(span.links.len(), 1);
+    let stats = tracer.stats();
+    assert_eq!(stats.tags_dropped, 7);
+    assert_eq!(stats.events_dropped, 3);
+    assert_eq!(stats.links_dropped, 2);
+    assert_eq!(stats.values_truncated, 3 + 2);
+    assert_eq!(stats.names_truncated, 1 + 2);
+}
+
+/// An exporter that panics on every second batch.
+#[derive(Default, Clone)]
+struct Flaky {
+    calls: Arc<AtomicUsize>,
+    kept: InMemoryCollector,
+}
+
+impl Exporter for Flaky {
+    fn export(&self, batch: &[SpanData]) {
+        assert!(self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2), "exporter bug");
+        self.kept.export(batch);
+    }
+}
+
+#[traced]
+fn request() {}
+
+#[test]
+fn a_panicking_exporter_is_contained_and_counted() {
+    let flaky = Flaky::default();
+    let tracer = Tracer::builder("faults").exporter(flaky.clone()).build();
+    tracer.in_scope(|| {
+        for _ in 0..4 {
+            request();
+        }
+    });
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(flaky.kept.spans().len(), 2);
+    assert_eq!(tracer.stats().exporter_panics, 2);
+}
+
+struct Bomb;
+
+impl fmt::Debug for Bomb {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Debug exploded")
+    }
+}
+
+#[traced(args)]
+fn takes_bomb(bomb: &Bomb, n: u32) -> u32 {
+    let _ = bomb;
+    n + 1
+}
+
+#[test]
+fn a_panicking_debug_in_a_recorded_argument_does_not_fail_the_call() {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("faults").exporter(collector.clone()).build();
+    assert_eq!(tracer.in_scope(|| takes_bomb(&Bomb, 1)), 2);
+    assert_eq!(collector.render(), "takes_bomb bomb=\"<Debug panicked>\" n=1\n");
+}
+
+#[traced(err)]
+fn fails_with_display_panic() -> Result<(), Bomb> {
+    Err(Bomb)
+}
+
+impl fmt::Display for Bomb {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Display exploded")
+    }
+}
+
+#[test]
+fn a_panicking_display_of_an_error_still_sets_error_status() {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("faults").exporter(collector.clone()).build();
+    assert!(tracer.in_scope(fails_with_display_panic).is_err());
+    assert_eq!(collector.spans()[0].status, Status::Error("<Display panicked>".into()));
+}
+
+#[traced(args)]
+fn sign_up(email: &str, plan: &str) {
+    trace_runtime::add_event("welcome sent", vec![("email".into(), email.to_owned().into())]);
+}
+
+#[test]
+fn the_redaction_hook_sees_every_tag_of_spans_and_events() {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("accounts")
+        .redact(|key, value| if key == "email" { Some(Value::from("[redacted]")) } else { Some(value) })
+        .exporter(collector.clone())
+        .build();
+    tracer.in_scope(|| sign_up("ada@example.com", "pro"));
+    let rendered = collector.render();
+    assert!(!rendered.contains("ada@example.com"), "{rendered}");
+    assert_eq!(
+        rendered,
+        "sign_up email=\"[redacted]\" plan=\"pro\"\n  @ welcome sent email=\"[redacted]\"\n"
+    );
+}
