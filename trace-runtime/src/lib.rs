@@ -27,6 +27,7 @@
 //! libraries can be instrumented unconditionally.
 #![deny(missing_docs)]
 
+pub mod analysis;
 mod clock;
 mod context;
 mod current;
