@@ -256,7 +256,7 @@ mod http_helpers {
         assert_eq!(server.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(inner.parent_id, Some(server.span_id));
         assert_eq!(client.parent_id, Some(server.span_id));
-        assert_eq!(client.name, "GET /stock");
+        assert_eq!(client.name, "GET");
         assert_eq!(
             client.tag("url.full"),
             Some(&Value::Str("http://inventory:8080/stock?sku=REDACTED".into()))

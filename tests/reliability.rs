@@ -36,7 +36,8 @@ fn limits_drop_and_truncate_and_count() {
             span.add_link(link, Vec::new());
         }
     });
-    let span = collector.spans().into_iter().find(|s| s.name == "a-ver").expect("name cut to 5 bytes");
+    let span =
+        collector.spans().into_iter().find(|s| s.name == "a-ver").expect("name cut to 5 bytes");
     assert_eq!(span.tags.len(), 3);
     assert!(span.tags.iter().all(|(_, v)| *v == Value::Str("01234567".into())));
     assert_eq!(span.events.len(), 2);
@@ -131,7 +132,9 @@ fn sign_up(email: &str, plan: &str) {
 fn the_redaction_hook_sees_every_tag_of_spans_and_events() {
     let collector = InMemoryCollector::new();
     let tracer = Tracer::builder("accounts")
-        .redact(|key, value| if key == "email" { Some(Value::from("[redacted]")) } else { Some(value) })
+        .redact(
+            |key, value| if key == "email" { Some(Value::from("[redacted]")) } else { Some(value) },
+        )
         .exporter(collector.clone())
         .build();
     tracer.in_scope(|| sign_up("ada@example.com", "pro"));

@@ -62,6 +62,51 @@ impl Sampler {
     }
 }
 
+impl Sampler {
+    /// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name,
+    /// read through `lookup`: `always_on`, `always_off`, `traceidratio`,
+    /// `parentbased_always_on` (the default), `parentbased_always_off`,
+    /// `parentbased_traceidratio`; the ratio defaults to 1. Unknown or
+    /// malformed values are reported on stderr and the default is used.
+    ///
+    /// ```
+    /// use trace_runtime::Sampler;
+    /// let sampler = Sampler::from_lookup(|name| match name {
+    ///     "OTEL_TRACES_SAMPLER" => Some("parentbased_traceidratio".into()),
+    ///     "OTEL_TRACES_SAMPLER_ARG" => Some("0.25".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(sampler, Sampler::parent_based(Sampler::ratio(0.25)));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let default = Self::parent_based(Self::AlwaysOn);
+        let Some(name) = lookup("OTEL_TRACES_SAMPLER") else { return default };
+        let ratio = || match lookup("OTEL_TRACES_SAMPLER_ARG") {
+            None => 1.0,
+            Some(arg) => arg.trim().parse::<f64>().unwrap_or_else(|_| {
+                eprintln!(
+                    "trace-runtime: OTEL_TRACES_SAMPLER_ARG={arg:?} is not a number; using 1.0"
+                );
+                1.0
+            }),
+        };
+        match name.trim() {
+            "always_on" => Self::AlwaysOn,
+            "always_off" => Self::AlwaysOff,
+            "traceidratio" => Self::ratio(ratio()),
+            "parentbased_always_on" => default,
+            "parentbased_always_off" => Self::parent_based(Self::AlwaysOff),
+            "parentbased_traceidratio" => Self::parent_based(Self::ratio(ratio())),
+            other => {
+                eprintln!(
+                    "trace-runtime: OTEL_TRACES_SAMPLER={other:?} is not supported; using parentbased_always_on"
+                );
+                default
+            }
+        }
+    }
+}
+
 fn trace_id_below_ratio(trace_id: TraceId, ratio: f64) -> bool {
     if ratio >= 1.0 {
         return true;

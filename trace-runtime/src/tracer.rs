@@ -121,6 +121,69 @@ impl Tracer {
         }
     }
 
+    /// Starts configuring a tracer from the standard OpenTelemetry
+    /// environment variables, so a service drops into an existing
+    /// deployment with no code change:
+    ///
+    /// - `OTEL_SERVICE_NAME`, else `service.name` in
+    ///   `OTEL_RESOURCE_ATTRIBUTES`, else `default_service`;
+    /// - `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` ([`Sampler::from_lookup`]);
+    /// - `OTEL_TRACES_EXPORTER`: `otlp` (the default: OTLP/HTTP JSON to
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, see
+    ///   [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
+    ///   `zipkin`, `console` or `none`, behind a
+    ///   [`BatchExporter`](crate::export::BatchExporter) configured by `OTEL_BSP_*`.
+    ///
+    /// More exporters can be added to the builder it returns.
+    pub fn builder_from_env(default_service: &str) -> TracerBuilder {
+        Self::builder_from_lookup(default_service, |name| std::env::var(name).ok())
+    }
+
+    /// [`builder_from_env`](Self::builder_from_env), reading variables through `lookup`.
+    ///
+    /// ```
+    /// use trace_runtime::Tracer;
+    /// let tracer = Tracer::builder_from_lookup("checkout", |name| match name {
+    ///     "OTEL_SERVICE_NAME" => Some("payments".into()),
+    ///     "OTEL_TRACES_EXPORTER" => Some("none".into()),
+    ///     _ => None,
+    /// })
+    /// .build();
+    /// assert_eq!(tracer.service(), "payments");
+    /// ```
+    pub fn builder_from_lookup(
+        default_service: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> TracerBuilder {
+        use crate::export::{
+            BatchConfig, BatchExporter, ConsoleExporter, ExporterSink, OtlpHttpExporter,
+            ZipkinExporter, service_name_from_lookup,
+        };
+        let service =
+            service_name_from_lookup(&lookup).unwrap_or_else(|| default_service.to_owned());
+        let builder = Self::builder(service).sampler(Sampler::from_lookup(&lookup));
+        let config = BatchConfig::from_lookup(&lookup);
+        let kind = lookup("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".to_owned());
+        match kind.trim() {
+            "none" => builder,
+            "zipkin" => builder
+                .exporter(BatchExporter::with_config(ZipkinExporter::from_lookup(&lookup), config)),
+            "console" => builder
+                .exporter(BatchExporter::with_config(ExporterSink(ConsoleExporter::new()), config)),
+            other => {
+                if other != "otlp" {
+                    eprintln!(
+                        "trace-runtime: OTEL_TRACES_EXPORTER={other:?} is not supported; using otlp"
+                    );
+                }
+                builder.exporter(BatchExporter::with_config(
+                    OtlpHttpExporter::from_lookup(&lookup),
+                    config,
+                ))
+            }
+        }
+    }
+
     /// Makes this the tracer of every thread that has no scoped tracer.
     ///
     /// # Errors
@@ -201,14 +264,23 @@ impl Tracer {
     }
 
     pub(crate) fn export_batch(&self, batch: Vec<SpanData>) {
-        for exporter in &self.inner.exporters {
+        let count = batch.len() as u64;
+        let exporters = &self.inner.exporters;
+        // Every exporter but the last gets a copy; the last one keeps the
+        // batch itself.
+        let mut batch = Some(batch);
+        for (index, exporter) in exporters.iter().enumerate() {
+            let spans = if index + 1 == exporters.len() {
+                batch.take().unwrap_or_default()
+            } else {
+                batch.clone().unwrap_or_default()
+            };
             // An exporter's bug must not take the application down with it.
-            let exported = catch_unwind(AssertUnwindSafe(|| exporter.export(&batch)));
-            if exported.is_err() {
+            if catch_unwind(AssertUnwindSafe(|| exporter.export_owned(spans))).is_err() {
                 self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.inner.counters.spans_exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.inner.counters.spans_exported.fetch_add(count, Ordering::Relaxed);
     }
 }
 

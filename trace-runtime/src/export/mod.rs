@@ -1,8 +1,34 @@
 //! Where finished spans go.
 
+mod assemble;
+mod batch;
+mod chrome;
+mod config;
+mod console;
+mod env;
+mod http;
+mod jsonl;
 mod memory;
+mod otlp;
+mod sink;
+mod zipkin;
 
+#[cfg(test)]
+mod otlp_schema_test;
+#[cfg(test)]
+mod test_support;
+
+pub use batch::{BatchExporter, BatchStats};
+pub use chrome::{ChromeTraceExporter, encode_chrome_trace};
+pub use config::{BatchConfig, RetryPolicy};
+pub use console::ConsoleExporter;
+pub use env::{service_name_from_env, service_name_from_lookup};
+pub use http::ConfigError;
+pub use jsonl::JsonLinesExporter;
 pub use memory::InMemoryCollector;
+pub use otlp::{OtlpConfig, OtlpHttpExporter, encode_otlp_json};
+pub use sink::{ExportError, ExporterSink, SpanSink};
+pub use zipkin::{ZipkinExporter, encode_zipkin_json};
 
 use crate::span::SpanData;
 
@@ -32,6 +58,13 @@ pub trait Exporter: Send + Sync + 'static {
     /// Takes a batch of finished spans.
     fn export(&self, batch: &[SpanData]);
 
+    /// Takes a batch it may keep; the default lends it to
+    /// [`export`](Exporter::export). Exporters that queue spans override
+    /// this to keep them without a copy.
+    fn export_owned(&self, batch: Vec<SpanData>) {
+        self.export(&batch);
+    }
+
     /// Delivers everything taken so far; the default does nothing.
     fn flush(&self) {}
 
@@ -44,6 +77,10 @@ pub trait Exporter: Send + Sync + 'static {
 impl<E: Exporter + ?Sized> Exporter for std::sync::Arc<E> {
     fn export(&self, batch: &[SpanData]) {
         (**self).export(batch);
+    }
+
+    fn export_owned(&self, batch: Vec<SpanData>) {
+        (**self).export_owned(batch);
     }
 
     fn flush(&self) {

@@ -166,12 +166,28 @@ pub struct ClientCall {
 }
 
 impl ClientCall {
-    /// Opens a `client` span named `METHOD /path` as a child of the current
-    /// span, and injects its context into `headers`.
+    /// Opens a `client` span named `METHOD` (OpenTelemetry's name when no
+    /// URL template is known) as a child of the current span, and injects
+    /// its context into `headers`.
     pub fn start(method: &Method, url: &str, headers: &mut HeaderMap) -> Self {
+        Self::open(method.as_str().to_owned(), method, url, headers)
+    }
+
+    /// [`start`](Self::start) with the span named `METHOD template`, for a
+    /// URL template such as `/stock/{sku}` (names stay few; the full URL is
+    /// in the `url.full` tag).
+    pub fn start_with_template(
+        method: &Method,
+        url: &str,
+        template: &str,
+        headers: &mut HeaderMap,
+    ) -> Self {
+        Self::open(format!("{method} {template}"), method, url, headers)
+    }
+
+    fn open(name: String, method: &Method, url: &str, headers: &mut HeaderMap) -> Self {
         let uri: Option<Uri> = url.parse().ok();
-        let path = uri.as_ref().map_or("", Uri::path);
-        let span = crate::span(format!("{method} {path}")).kind(SpanKind::Client).start();
+        let span = crate::span(name).kind(SpanKind::Client).start();
         if span.is_recording() {
             span.tag("http.request.method", method.as_str().to_owned());
             span.tag("url.full", uri.as_ref().map_or_else(|| "(invalid)".to_owned(), redact_url));

@@ -1,0 +1,788 @@
+//! The batch exporter: application threads put finished spans in a bounded
+//! queue; one background thread takes them out in batches and sends them.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crate::export::{BatchConfig, ExportError, Exporter, SpanSink};
+use crate::span::SpanData;
+
+/// Sends spans to a [`SpanSink`] from a background thread, so the thread
+/// that closes a span never waits for I/O.
+///
+/// Closing a span costs one clone of its record and one non-blocking
+/// `try_send` on a bounded channel (no lock, no I/O); the background thread
+/// is woken only when a full batch is waiting. When the queue is full the
+/// span is dropped and counted. The background thread sends a batch when it
+/// is full or when [`scheduled_delay`](BatchConfig::scheduled_delay) has
+/// passed since the last one, and retries failures
+/// the sink marks retryable with exponential backoff and jitter, honouring
+/// `Retry-After`, until the [`export_timeout`](BatchConfig::export_timeout);
+/// then the batch is dropped and counted. [`stats`](Self::stats) reads the
+/// counters; while spans are being dropped or failing they are also printed
+/// to stderr, at most once per
+/// [`report_interval`](BatchConfig::report_interval).
+///
+/// ```
+/// use trace_runtime::{InMemoryCollector, Tracer};
+/// use trace_runtime::export::BatchExporter;
+///
+/// let collector = InMemoryCollector::new();
+/// let exporter = std::sync::Arc::new(BatchExporter::new(collector.clone()));
+/// let tracer = Tracer::builder("shop").exporter(exporter.clone()).build();
+/// tracer.in_scope(|| drop(trace_runtime::span("checkout").start()));
+/// tracer.shutdown(); // flushes: everything closed so far reaches the collector
+/// assert_eq!(collector.spans().len(), 1);
+/// assert_eq!(exporter.stats().exported, 1);
+/// ```
+///
+/// # Ending the process
+///
+/// Spans still queued are delivered by [`flush`](Exporter::flush),
+/// [`shutdown`](Exporter::shutdown) (both wait at most
+/// [`flush_timeout`](BatchConfig::flush_timeout)) and by dropping the
+/// exporter, which shuts it down. So call `tracer.shutdown()` before `main`
+/// returns: a tracer installed globally is never dropped.
+///
+/// - `std::process::exit` runs no destructors: whatever was not flushed
+///   before the call is lost. Flush first.
+/// - A panic that unwinds closes the spans it passes through (they record
+///   the panic message) and queues them; they are delivered if a tracer or
+///   exporter is dropped, or `shutdown` is called, before the process ends
+///   (for example, by a guard in `main`). When the main thread's panic ends
+///   the process, the background thread is stopped with whatever is queued.
+///   With `panic = "abort"` nothing queued is delivered.
+/// - A panic inside the sink is caught: that batch counts as failed and the
+///   exporter keeps running.
+pub struct BatchExporter {
+    sender: SyncSender<Message>,
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    /// The background thread, to unpark; `None` if it could not start.
+    worker_thread: Option<Thread>,
+}
+
+/// Counters kept by a [`BatchExporter`], read with [`BatchExporter::stats`].
+///
+/// Once the exporter has shut down, every span it was given is in exactly
+/// one of `exported`, `dropped` and `failed_spans`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct BatchStats {
+    /// Spans the sink accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue was full or the exporter had shut down.
+    pub dropped: u64,
+    /// Batches given up on: a permanent failure, or retries exhausted.
+    pub failed_exports: u64,
+    /// Spans in the batches given up on.
+    pub failed_spans: u64,
+    /// Retries made after failed attempts.
+    pub retries: u64,
+}
+
+impl fmt::Display for BatchStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} spans exported, {} dropped (queue full), {} failed exports ({} spans), {} retries",
+            self.exported, self.dropped, self.failed_exports, self.failed_spans, self.retries
+        )
+    }
+}
+
+enum Message {
+    /// A thread's batch of finished spans, moved whole: one queue operation
+    /// per batch, not per span.
+    Spans(Vec<SpanData>),
+    /// Everything before this marker must be sent; then mark `id` done.
+    Flush(u64),
+}
+
+#[derive(Default)]
+struct Counters {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed_exports: AtomicU64,
+    failed_spans: AtomicU64,
+    retries: AtomicU64,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// The highest flush marker the worker has passed.
+    flushed: u64,
+    /// The worker has sent everything and exited.
+    stopped: bool,
+    last_error: Option<String>,
+}
+
+struct Shared {
+    config: BatchConfig,
+    counters: Counters,
+    shutting_down: AtomicBool,
+    next_flush: AtomicU64,
+    /// Spans in the channel (approximately); the worker is woken when this
+    /// reaches a full batch.
+    queued: AtomicUsize,
+    progress: Mutex<Progress>,
+    /// Signalled when `progress` changes and when shutdown starts.
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        // Progress is plain counters: a panic cannot leave it half-written.
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stats(&self) -> BatchStats {
+        let c = &self.counters;
+        BatchStats {
+            exported: c.exported.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed_exports: c.failed_exports.load(Ordering::Relaxed),
+            failed_spans: c.failed_spans.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits on `changed` until `done` holds or `deadline` passes.
+    fn wait_until(&self, deadline: Instant, done: impl Fn(&Progress) -> bool) -> bool {
+        let mut progress = self.lock();
+        loop {
+            if done(&progress) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            progress =
+                self.changed.wait_timeout(progress, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Sleeps for `wait`, cut short when shutdown starts.
+    fn pause(&self, wait: Duration) {
+        let progress = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(progress, wait, |_| !self.shutting_down.load(Ordering::Acquire))
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+impl BatchExporter {
+    /// A batch exporter with the default [`BatchConfig`].
+    pub fn new(sink: impl SpanSink) -> Self {
+        Self::with_config(sink, BatchConfig::default())
+    }
+
+    /// A batch exporter with the default configuration overridden by the
+    /// `OTEL_BSP_*` environment variables ([`BatchConfig::from_env`]).
+    pub fn from_env(sink: impl SpanSink) -> Self {
+        Self::with_config(sink, BatchConfig::from_env())
+    }
+
+    /// A batch exporter with this configuration; starts the background thread.
+    ///
+    /// If the thread cannot be started, the exporter drops every span and
+    /// says so on stderr.
+    pub fn with_config(sink: impl SpanSink, mut config: BatchConfig) -> Self {
+        config.max_queue_size = config.max_queue_size.max(1);
+        config.max_export_batch_size = config.max_export_batch_size.clamp(1, config.max_queue_size);
+        let (sender, receiver) = mpsc::sync_channel(config.max_queue_size);
+        let shared = Arc::new(Shared {
+            config,
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
+            next_flush: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            progress: Mutex::new(Progress::default()),
+            changed: Condvar::new(),
+        });
+        let worker = Worker::new(shared.clone(), Box::new(sink));
+        let spawned =
+            thread::Builder::new().name("trace-export".into()).spawn(move || worker.run(receiver));
+        let worker = match spawned {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                eprintln!(
+                    "trace-runtime: cannot start the export thread ({error}); spans will be dropped"
+                );
+                shared.shutting_down.store(true, Ordering::Release);
+                shared.lock().stopped = true;
+                None
+            }
+        };
+        let worker_thread = worker.as_ref().map(|handle| handle.thread().clone());
+        Self { sender, shared, worker: Mutex::new(worker), worker_thread }
+    }
+
+    /// Wakes the background thread if it sleeps; cheap if it does not.
+    fn wake(&self) {
+        if let Some(thread) = &self.worker_thread {
+            thread.unpark();
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> BatchStats {
+        self.shared.stats()
+    }
+
+    /// Why the last batch given up on failed, if one did.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.lock().last_error.clone()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &BatchConfig {
+        &self.shared.config
+    }
+
+    /// Waits until every span queued before the call was handed to the sink
+    /// (sent, or given up on) and the sink flushed, or until `timeout`.
+    /// Returns whether that happened in time.
+    pub fn flush_with_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let id = self.shared.next_flush.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut marker = Message::Flush(id);
+        loop {
+            match self.sender.try_send(marker) {
+                Ok(()) => break,
+                // The worker is draining a full queue; wait for a free slot.
+                Err(TrySendError::Full(returned)) if Instant::now() < deadline => {
+                    marker = returned;
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Full(_)) => return false,
+                Err(TrySendError::Disconnected(_)) => return true,
+            }
+        }
+        self.wake();
+        self.shared.wait_until(deadline, |p| p.flushed >= id || p.stopped)
+    }
+
+    /// Stops taking spans, sends what is queued and stops the background
+    /// thread, waiting at most `timeout`. Returns whether the thread finished
+    /// in time; if not, it finishes on its own while the process lives.
+    ///
+    /// While shutting down, a failing batch gets one last attempt without
+    /// waiting out its backoff.
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        {
+            let _progress = self.shared.lock();
+            self.shared.shutting_down.store(true, Ordering::Release);
+            self.shared.changed.notify_all();
+        }
+        self.wake();
+        let stopped = self.shared.wait_until(deadline, |p| p.stopped);
+        if stopped {
+            let handle = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
+        stopped
+    }
+}
+
+impl Exporter for BatchExporter {
+    fn export(&self, batch: &[SpanData]) {
+        self.export_owned(batch.to_vec());
+    }
+
+    fn export_owned(&self, mut batch: Vec<SpanData>) {
+        let dropped = &self.shared.counters.dropped;
+        if self.shared.shutting_down.load(Ordering::Relaxed) {
+            dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        // The queue bound is in spans: what does not fit is dropped here,
+        // counted, and never allocated for.
+        let room = self
+            .shared
+            .config
+            .max_queue_size
+            .saturating_sub(self.shared.queued.load(Ordering::Relaxed));
+        if batch.len() > room {
+            dropped.fetch_add((batch.len() - room) as u64, Ordering::Relaxed);
+            batch.truncate(room);
+        }
+        let count = batch.len();
+        if count == 0 {
+            return;
+        }
+        // Counted before the send, so the worker never counts below zero.
+        let queued = self.shared.queued.fetch_add(count, Ordering::Relaxed) + count;
+        if self.sender.try_send(Message::Spans(batch)).is_err() {
+            self.shared.queued.fetch_sub(count, Ordering::Relaxed);
+            dropped.fetch_add(count as u64, Ordering::Relaxed);
+        } else if queued >= self.shared.config.max_export_batch_size
+            && queued - count < self.shared.config.max_export_batch_size
+        {
+            self.wake();
+        }
+    }
+
+    fn flush(&self) {
+        self.flush_with_timeout(self.shared.config.flush_timeout);
+    }
+
+    fn shutdown(&self) {
+        self.shutdown_with_timeout(self.shared.config.flush_timeout);
+    }
+}
+
+impl Drop for BatchExporter {
+    fn drop(&mut self) {
+        self.shutdown_with_timeout(self.shared.config.flush_timeout);
+    }
+}
+
+impl fmt::Debug for BatchExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchExporter")
+            .field("config", &self.shared.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The background thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    sink: Box<dyn SpanSink>,
+    batch: Vec<SpanData>,
+    last_report: Option<Instant>,
+    /// (dropped, failed exports) at the last report.
+    reported: (u64, u64),
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>, sink: Box<dyn SpanSink>) -> Self {
+        let batch = Vec::with_capacity(shared.config.max_export_batch_size);
+        Self { shared, sink, batch, last_report: None, reported: (0, 0) }
+    }
+
+    /// Drains the channel, sending full batches, then sleeps until the next
+    /// scheduled send or until woken (a full batch waits, a flush, shutdown).
+    /// It never blocks on the channel: an application thread's send then
+    /// needs no wake-up call, except once per full batch.
+    fn run(mut self, receiver: Receiver<Message>) {
+        let delay = self.shared.config.scheduled_delay;
+        let mut next_send = Instant::now() + delay;
+        'running: loop {
+            loop {
+                if self.shared.shutting_down.load(Ordering::Acquire) {
+                    break 'running;
+                }
+                match receiver.try_recv() {
+                    Ok(message) => {
+                        if self.take(message) {
+                            next_send = Instant::now() + delay;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break 'running,
+                }
+            }
+            let now = Instant::now();
+            if now >= next_send {
+                self.send_batch();
+                next_send = now + delay;
+            }
+            self.report(false);
+            // Wake-ups come after their message is queued, so a wake-up
+            // consumed elsewhere (say, by the sink) loses nothing: the drain
+            // above already saw the message.
+            thread::park_timeout(next_send.saturating_duration_since(Instant::now()));
+        }
+        while let Ok(message) = receiver.try_recv() {
+            self.take(message);
+        }
+        self.send_batch();
+        let sink = &self.sink;
+        if catch_unwind(AssertUnwindSafe(|| sink.shutdown())).is_err() {
+            eprintln!("trace-runtime: the span sink panicked while shutting down");
+        }
+        self.report(true);
+        // Spans queued after the drain above are dropped with the receiver:
+        // only a span closed while `shutdown` runs can be caught there.
+        drop(receiver);
+        self.shared.lock().stopped = true;
+        self.shared.changed.notify_all();
+    }
+
+    /// Handles one message; returns whether a batch was sent.
+    fn take(&mut self, message: Message) -> bool {
+        match message {
+            Message::Spans(spans) => {
+                self.shared.queued.fetch_sub(spans.len(), Ordering::Relaxed);
+                let mut sent = false;
+                for span in spans {
+                    self.batch.push(span);
+                    if self.batch.len() >= self.shared.config.max_export_batch_size {
+                        self.send_batch();
+                        sent = true;
+                    }
+                }
+                sent
+            }
+            Message::Flush(id) => {
+                self.send_batch();
+                let sink = &self.sink;
+                if catch_unwind(AssertUnwindSafe(|| sink.flush())).is_err() {
+                    eprintln!("trace-runtime: the span sink panicked while flushing");
+                }
+                let mut progress = self.shared.lock();
+                progress.flushed = progress.flushed.max(id);
+                self.shared.changed.notify_all();
+                true
+            }
+        }
+    }
+
+    /// Sends the current batch, retrying as configured, and empties it.
+    fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let count = self.batch.len() as u64;
+        let counters = &self.shared.counters;
+        match self.send_with_retries() {
+            Ok(()) => {
+                counters.exported.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(error) => {
+                counters.failed_exports.fetch_add(1, Ordering::Relaxed);
+                counters.failed_spans.fetch_add(count, Ordering::Relaxed);
+                self.shared.lock().last_error = Some(error.to_string());
+            }
+        }
+        self.batch.clear();
+    }
+
+    fn send_with_retries(&self) -> Result<(), ExportError> {
+        let config = &self.shared.config;
+        let deadline = Instant::now() + config.export_timeout;
+        let mut retry = 0;
+        loop {
+            let error = match self.send_once() {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let shutting_down = self.shared.shutting_down.load(Ordering::Acquire);
+            if !error.is_retryable() || retry >= config.retry.max_retries || shutting_down {
+                return Err(error);
+            }
+            let wait = config.retry.backoff(retry).max(error.retry_after().unwrap_or_default());
+            if Instant::now() + wait > deadline {
+                return Err(error);
+            }
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            retry += 1;
+            self.shared.pause(wait);
+        }
+    }
+
+    fn send_once(&self) -> Result<(), ExportError> {
+        catch_unwind(AssertUnwindSafe(|| self.sink.send(&self.batch)))
+            .unwrap_or_else(|_| Err(ExportError::permanent("the span sink panicked")))
+    }
+
+    /// Prints the counters if spans were dropped or failed since the last
+    /// report, at most once per interval unless `last` is set.
+    fn report(&mut self, last: bool) {
+        let Some(interval) = self.shared.config.report_interval else {
+            return;
+        };
+        let stats = self.shared.stats();
+        let trouble = (stats.dropped, stats.failed_exports);
+        if trouble == self.reported {
+            return;
+        }
+        if !last && self.last_report.is_some_and(|at| at.elapsed() < interval) {
+            return;
+        }
+        let error = self.shared.lock().last_error.clone();
+        match error {
+            Some(error) => eprintln!("trace-runtime: export: {stats}; last error: {error}"),
+            None => eprintln!("trace-runtime: export: {stats}"),
+        }
+        self.reported = trouble;
+        self.last_report = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryCollector;
+    use crate::export::RetryPolicy;
+    use crate::export::test_support::{sample_span, sample_trace};
+    use std::sync::atomic::AtomicUsize;
+
+    fn quick_config() -> BatchConfig {
+        BatchConfig {
+            scheduled_delay: Duration::from_secs(3600),
+            flush_timeout: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_retries: 3,
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(4),
+            },
+            report_interval: None,
+            ..BatchConfig::default()
+        }
+    }
+
+    /// Blocks in `send` until `release` gets a message; reports entry on `entered`.
+    struct Gate {
+        entered: mpsc::Sender<()>,
+        release: Mutex<mpsc::Receiver<()>>,
+        collector: InMemoryCollector,
+    }
+
+    impl SpanSink for Gate {
+        fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+            self.collector.export(batch);
+            Ok(())
+        }
+    }
+
+    /// Fails the first `failures` calls with `error`, then accepts.
+    struct Flaky {
+        calls: Arc<AtomicUsize>,
+        failures: usize,
+        error: ExportError,
+    }
+
+    impl SpanSink for Flaky {
+        fn send(&self, _: &[SpanData]) -> Result<(), ExportError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.failures { Err(self.error.clone()) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_spans_without_blocking() {
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let collector = InMemoryCollector::new();
+        let gate = Gate {
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+            collector: collector.clone(),
+        };
+        let config = BatchConfig { max_queue_size: 4, max_export_batch_size: 1, ..quick_config() };
+        let exporter = BatchExporter::with_config(gate, config);
+        exporter.export(&[sample_span("first")]);
+        // The worker now holds "first" and is stuck in the sink; the queue is empty.
+        entered.recv().unwrap();
+        for i in 0..10 {
+            exporter.export(&[sample_span(&format!("span {i}"))]);
+        }
+        assert_eq!(exporter.stats().dropped, 6);
+        for _ in 0..5 {
+            release.send(()).unwrap();
+        }
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.exported, stats.dropped), (5, 6));
+        assert_eq!(collector.spans().len(), 5);
+    }
+
+    #[test]
+    fn flush_delivers_everything_queued() {
+        let collector = InMemoryCollector::new();
+        let exporter = BatchExporter::with_config(collector.clone(), quick_config());
+        let trace = sample_trace();
+        for _ in 0..300 {
+            exporter.export(&trace);
+        }
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        assert_eq!(collector.spans().len(), 300 * trace.len());
+        assert_eq!(exporter.stats().exported, 300 * trace.len() as u64);
+        assert_eq!(exporter.stats().dropped, 0);
+    }
+
+    #[test]
+    fn flush_from_many_threads_sees_its_own_spans() {
+        let collector = InMemoryCollector::new();
+        let exporter = Arc::new(BatchExporter::with_config(collector.clone(), quick_config()));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let exporter = exporter.clone();
+                let collector = collector.clone();
+                thread::spawn(move || {
+                    let name = format!("thread {t}");
+                    for _ in 0..50 {
+                        exporter.export(&[sample_span(&name)]);
+                    }
+                    assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+                    let mine = collector.spans().iter().filter(|s| s.name == name).count();
+                    assert_eq!(mine, 50);
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn retryable_failures_are_retried_then_counted() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = Flaky {
+            calls: calls.clone(),
+            failures: usize::MAX,
+            error: ExportError::retryable("HTTP 503"),
+        };
+        let exporter = BatchExporter::with_config(sink, quick_config());
+        exporter.export(&sample_trace());
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(stats.retries, 3);
+        assert_eq!(stats.failed_exports, 1);
+        assert_eq!(stats.failed_spans, sample_trace().len() as u64);
+        assert_eq!(stats.exported, 0);
+        assert_eq!(exporter.last_error().as_deref(), Some("HTTP 503"));
+    }
+
+    #[test]
+    fn a_retry_that_succeeds_exports_the_batch() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = Flaky {
+            calls: calls.clone(),
+            failures: 2,
+            error: ExportError::retryable("connection refused"),
+        };
+        let exporter = BatchExporter::with_config(sink, quick_config());
+        exporter.export(&[sample_span("a")]);
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.exported, stats.retries, stats.failed_exports), (1, 2, 0));
+    }
+
+    #[test]
+    fn permanent_failures_are_not_retried() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = Flaky {
+            calls: calls.clone(),
+            failures: usize::MAX,
+            error: ExportError::permanent("HTTP 400"),
+        };
+        let exporter = BatchExporter::with_config(sink, quick_config());
+        exporter.export(&[sample_span("a")]);
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let stats = exporter.stats();
+        assert_eq!((stats.retries, stats.failed_exports), (0, 1));
+    }
+
+    #[test]
+    fn retry_after_beyond_the_export_timeout_gives_up_at_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = Flaky {
+            calls: calls.clone(),
+            failures: usize::MAX,
+            error: ExportError::retryable("HTTP 429").with_retry_after(Duration::from_secs(600)),
+        };
+        let exporter = BatchExporter::with_config(sink, quick_config());
+        exporter.export(&[sample_span("a")]);
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(exporter.stats().failed_exports, 1);
+    }
+
+    #[test]
+    fn a_panicking_sink_counts_as_a_failure_and_the_exporter_goes_on() {
+        struct Panics(AtomicBool);
+        impl SpanSink for Panics {
+            fn send(&self, _: &[SpanData]) -> Result<(), ExportError> {
+                if !self.0.swap(true, Ordering::SeqCst) {
+                    panic!("sink bug");
+                }
+                Ok(())
+            }
+        }
+        let exporter = BatchExporter::with_config(Panics(AtomicBool::new(false)), quick_config());
+        exporter.export(&[sample_span("a")]);
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        exporter.export(&[sample_span("b")]);
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.failed_exports, stats.exported), (1, 1));
+    }
+
+    #[test]
+    fn shutdown_sends_the_queue_and_later_spans_are_dropped() {
+        let collector = InMemoryCollector::new();
+        let exporter = BatchExporter::with_config(collector.clone(), quick_config());
+        exporter.export(&sample_trace());
+        assert!(exporter.shutdown_with_timeout(Duration::from_secs(10)));
+        assert_eq!(collector.spans().len(), sample_trace().len());
+        exporter.export(&[sample_span("late")]);
+        assert_eq!(exporter.stats().dropped, 1);
+        // Shutting down twice, and flushing afterwards, return at once.
+        assert!(exporter.shutdown_with_timeout(Duration::from_secs(1)));
+        assert!(exporter.flush_with_timeout(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn dropping_the_exporter_delivers_the_queue() {
+        let collector = InMemoryCollector::new();
+        {
+            let exporter = BatchExporter::with_config(collector.clone(), quick_config());
+            exporter.export(&sample_trace());
+        }
+        assert_eq!(collector.spans().len(), sample_trace().len());
+    }
+
+    #[test]
+    fn spans_from_a_tracer_reach_the_sink_after_tracer_shutdown() {
+        let collector = InMemoryCollector::new();
+        let exporter = Arc::new(BatchExporter::with_config(collector.clone(), quick_config()));
+        let tracer = crate::Tracer::builder("svc").exporter(exporter.clone()).build();
+        tracer.in_scope(|| {
+            let _root = crate::span("root").start();
+            let _child = crate::span("child").start();
+        });
+        tracer.shutdown();
+        assert_eq!(collector.spans().len(), 2);
+        assert_eq!(exporter.stats().exported, 2);
+    }
+
+    #[test]
+    fn shutdown_does_not_wait_out_a_long_backoff() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = Flaky {
+            calls: calls.clone(),
+            failures: usize::MAX,
+            error: ExportError::retryable("HTTP 503").with_retry_after(Duration::from_secs(20)),
+        };
+        let config = BatchConfig { max_export_batch_size: 1, ..quick_config() };
+        let exporter = BatchExporter::with_config(sink, config);
+        exporter.export(&[sample_span("a")]);
+        // Wait until the worker is inside its 20 s pause, then shut down.
+        while exporter.stats().retries == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert!(exporter.shutdown_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.retries, stats.failed_exports), (1, 1));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}

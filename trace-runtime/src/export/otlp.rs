@@ -1,0 +1,667 @@
+//! OTLP over HTTP with the JSON encoding: the payload and the exporter that
+//! posts it to a collector's `/v1/traces`.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::export::env::{EnvReader, process_env, resource_attributes};
+use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::{ExportError, SpanSink};
+use crate::span::{Link, SpanData, SpanKind, Status};
+use crate::value::{Tag, Value};
+
+/// The instrumentation scope named in every payload.
+const SCOPE_NAME: &str = "trace-runtime";
+const DEFAULT_BASE: &str = "http://localhost:4318";
+
+/// Encodes spans as an OTLP/HTTP JSON `ExportTraceServiceRequest`.
+///
+/// Spans are grouped into one `resourceSpans` entry per service (with a
+/// `service.name` resource attribute), in the order services first appear,
+/// under the scope `trace-runtime`, with attributes, events, links and
+/// status. IDs are hex, enums are integers, 64-bit integers are decimal
+/// strings, as the OTLP specification asks.
+///
+/// ```
+/// # use trace_runtime::{InMemoryCollector, Tracer};
+/// use trace_runtime::export::encode_otlp_json;
+///
+/// # let collector = InMemoryCollector::new();
+/// # let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// # tracer.in_scope(|| drop(trace_runtime::span("checkout").start()));
+/// let spans = collector.spans();
+/// let payload: serde_json::Value = serde_json::from_str(&encode_otlp_json(&spans)).unwrap();
+/// let span = &payload["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+/// assert_eq!(span["name"], "checkout");
+/// assert_eq!(span["kind"], 1); // SPAN_KIND_INTERNAL
+/// assert_eq!(span["traceId"], spans[0].trace_id.to_string());
+/// ```
+pub fn encode_otlp_json(spans: &[SpanData]) -> String {
+    encode(spans, &[])
+}
+
+/// [`encode_otlp_json`] with extra resource attributes for every service.
+fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
+    let mut services: Vec<(&str, Vec<Json>)> = Vec::new();
+    for span in spans {
+        let encoded = encode_span(span);
+        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
+            Some((_, list)) => list.push(encoded),
+            None => services.push((&span.service, vec![encoded])),
+        }
+    }
+    let resource_spans: Vec<Json> = services
+        .into_iter()
+        .map(|(service, spans)| {
+            let mut attributes = vec![attribute("service.name", json!({ "stringValue": service }))];
+            for (key, value) in resource {
+                attributes.push(attribute(key, json!({ "stringValue": value })));
+            }
+            json!({
+                "resource": { "attributes": attributes },
+                "scopeSpans": [{
+                    "scope": { "name": SCOPE_NAME, "version": env!("CARGO_PKG_VERSION") },
+                    "spans": spans,
+                }],
+            })
+        })
+        .collect();
+    json!({ "resourceSpans": resource_spans }).to_string()
+}
+
+fn encode_span(span: &SpanData) -> Json {
+    let mut out = Map::new();
+    out.insert("traceId".into(), span.trace_id.to_string().into());
+    out.insert("spanId".into(), span.span_id.to_string().into());
+    if let Some(parent) = span.parent_id {
+        out.insert("parentSpanId".into(), parent.to_string().into());
+    }
+    out.insert("name".into(), json!(span.name));
+    out.insert("kind".into(), kind_number(span.kind).into());
+    out.insert("startTimeUnixNano".into(), span.start_unix_nanos.to_string().into());
+    out.insert("endTimeUnixNano".into(), span.end_unix_nanos().to_string().into());
+    if !span.tags.is_empty() {
+        out.insert("attributes".into(), attributes(&span.tags));
+    }
+    if !span.events.is_empty() {
+        let events: Vec<Json> = span
+            .events
+            .iter()
+            .map(|event| {
+                let mut out = Map::new();
+                out.insert("timeUnixNano".into(), event.time_unix_nanos.to_string().into());
+                out.insert("name".into(), json!(event.name));
+                if !event.tags.is_empty() {
+                    out.insert("attributes".into(), attributes(&event.tags));
+                }
+                Json::Object(out)
+            })
+            .collect();
+        out.insert("events".into(), events.into());
+    }
+    if !span.links.is_empty() {
+        let links: Vec<Json> = span.links.iter().map(encode_link).collect();
+        out.insert("links".into(), links.into());
+    }
+    out.insert("status".into(), status(&span.status));
+    Json::Object(out)
+}
+
+/// A `Span.Link`. `flags` holds the W3C trace flags (sampled = 1) in bits
+/// 0–7, and bit 8 (has is-remote) with bit 9 (is remote), as OTLP defines.
+fn encode_link(link: &Link) -> Json {
+    let context = &link.span_context;
+    let flags = u32::from(context.sampled) | 0x100 | if context.remote { 0x200 } else { 0 };
+    let mut out = Map::new();
+    out.insert("traceId".into(), context.trace_id.to_string().into());
+    out.insert("spanId".into(), context.span_id.to_string().into());
+    if !link.tags.is_empty() {
+        out.insert("attributes".into(), attributes(&link.tags));
+    }
+    out.insert("flags".into(), flags.into());
+    Json::Object(out)
+}
+
+/// `Span.SpanKind`: SPAN_KIND_INTERNAL = 1 … SPAN_KIND_CONSUMER = 5.
+fn kind_number(kind: SpanKind) -> u8 {
+    match kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
+/// `Status`: STATUS_CODE_UNSET = 0, OK = 1, ERROR = 2; a message only for errors.
+fn status(status: &Status) -> Json {
+    match status {
+        Status::Unset => json!({ "code": 0 }),
+        Status::Ok => json!({ "code": 1 }),
+        Status::Error(message) if message.is_empty() => json!({ "code": 2 }),
+        Status::Error(message) => json!({ "code": 2, "message": message }),
+    }
+}
+
+fn attributes(tags: &[Tag]) -> Json {
+    tags.iter().map(|(key, value)| attribute(key, any_value(value))).collect()
+}
+
+fn attribute(key: &str, value: Json) -> Json {
+    json!({ "key": key, "value": value })
+}
+
+/// An `AnyValue`; non-finite doubles use the proto3 JSON strings.
+fn any_value(value: &Value) -> Json {
+    match value {
+        Value::Str(s) => json!({ "stringValue": s }),
+        Value::I64(v) => json!({ "intValue": v.to_string() }),
+        Value::F64(v) if v.is_finite() => json!({ "doubleValue": v }),
+        Value::F64(v) if v.is_nan() => json!({ "doubleValue": "NaN" }),
+        Value::F64(v) if *v > 0.0 => json!({ "doubleValue": "Infinity" }),
+        Value::F64(_) => json!({ "doubleValue": "-Infinity" }),
+        Value::Bool(v) => json!({ "boolValue": v }),
+    }
+}
+
+/// Where and how an [`OtlpHttpExporter`] sends.
+///
+/// ```
+/// use trace_runtime::export::OtlpConfig;
+///
+/// let config = OtlpConfig::with_endpoint("http://collector:4318/");
+/// assert_eq!(config.traces_endpoint, "http://collector:4318/v1/traces");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// The full URL posted to (default `http://localhost:4318/v1/traces`).
+    pub traces_endpoint: String,
+    /// Extra request headers, such as an API key.
+    pub headers: Vec<(String, String)>,
+    /// Longest one request may take, connecting included (default 10 s).
+    pub timeout: Duration,
+    /// Resource attributes added beside `service.name` (from
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: Vec<(String, String)>,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self::with_endpoint(DEFAULT_BASE)
+    }
+}
+
+impl OtlpConfig {
+    /// Sends to `/v1/traces` under a base URL such as `http://localhost:4318`.
+    pub fn with_endpoint(base: &str) -> Self {
+        Self {
+            traces_endpoint: format!("{}/v1/traces", base.trim_end_matches('/')),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            resource_attributes: Vec::new(),
+        }
+    }
+
+    /// The defaults, overridden by the standard environment variables.
+    pub fn from_env() -> Self {
+        Self::from_lookup(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`:
+    ///
+    /// - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, used as it is, else
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended;
+    /// - `OTEL_EXPORTER_OTLP_HEADERS`, then `OTEL_EXPORTER_OTLP_TRACES_HEADERS`
+    ///   (`key=value,…`, percent-encoded; the second wins for a repeated key);
+    /// - `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`
+    ///   (milliseconds);
+    /// - `OTEL_RESOURCE_ATTRIBUTES` (`service.name` there is left to the tracer).
+    ///
+    /// Malformed values are ignored with a message on stderr, as is a
+    /// protocol other than `http/json`, the only one spoken here.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trace_runtime::export::OtlpConfig;
+    ///
+    /// let config = OtlpConfig::from_lookup(|name| match name {
+    ///     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://otel:4318".into()),
+    ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s%3Dcret".into()),
+    ///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(config.traces_endpoint, "http://otel:4318/v1/traces");
+    /// assert_eq!(config.headers, [("api-key".to_owned(), "s=cret".to_owned())]);
+    /// assert_eq!(config.timeout, Duration::from_millis(2500));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut env = EnvReader::new(&lookup);
+        let config = Self::read(&mut env);
+        env.finish();
+        config
+    }
+
+    fn read(env: &mut EnvReader<'_>) -> Self {
+        let mut config = Self::default();
+        let endpoint = env
+            .string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .map(|url| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url))
+            .or_else(|| {
+                let base = env.string("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+                let url = Self::with_endpoint(&base).traces_endpoint;
+                Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
+            });
+        if let Some((name, url)) = endpoint {
+            match Endpoint::parse(&url) {
+                Ok(_) => config.traces_endpoint = url,
+                Err(error) => env.warnings.push(format!(
+                    "trace-runtime: ignoring {name}: {error}; sending to {}",
+                    config.traces_endpoint
+                )),
+            }
+        }
+        for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+            for (key, value) in env.key_values(name) {
+                let pair = [(key, value)];
+                if let Err(error) = http::check_headers(&pair) {
+                    env.warnings
+                        .push(format!("trace-runtime: ignoring a header in {name}: {error}"));
+                    continue;
+                }
+                let [(key, value)] = pair;
+                config.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                config.headers.push((key, value));
+            }
+        }
+        let timeout = env
+            .millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+            .or_else(|| env.millis("OTEL_EXPORTER_OTLP_TIMEOUT"));
+        if let Some(timeout) = timeout {
+            config.timeout = timeout;
+        }
+        let protocol =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
+        if let Some((name, protocol)) = protocol.filter(|(_, p)| p != "http/json") {
+            env.warnings.push(format!(
+                "trace-runtime: {name}={protocol:?} is not supported; sending OTLP http/json"
+            ));
+        }
+        config.resource_attributes = resource_attributes(env);
+        config
+    }
+}
+
+/// Posts batches to an OpenTelemetry collector (or Jaeger, Tempo, any OTLP
+/// receiver) as OTLP/HTTP JSON.
+///
+/// It blocks on the network, so put it behind a
+/// [`BatchExporter`](super::BatchExporter), which sends from a background
+/// thread and retries. Only `http://` endpoints are supported (no TLS).
+///
+/// ```
+/// use trace_runtime::Tracer;
+/// use trace_runtime::export::{BatchExporter, OtlpHttpExporter};
+///
+/// // OTEL_EXPORTER_OTLP_ENDPOINT etc., defaulting to http://localhost:4318.
+/// let otlp = BatchExporter::from_env(OtlpHttpExporter::from_env());
+/// let tracer = Tracer::builder("checkout").exporter(otlp).build();
+/// // ... at the end of main:
+/// tracer.shutdown();
+/// ```
+#[derive(Debug)]
+pub struct OtlpHttpExporter {
+    endpoint: Endpoint,
+    config: OtlpConfig,
+}
+
+impl OtlpHttpExporter {
+    /// An exporter for this configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an endpoint that is not an `http://` URL, or a
+    /// header that is not a valid HTTP header.
+    pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
+        let endpoint = Endpoint::parse(&config.traces_endpoint)?;
+        http::check_headers(&config.headers)?;
+        Ok(Self { endpoint, config })
+    }
+
+    /// An exporter configured by the standard environment variables
+    /// ([`OtlpConfig::from_env`]).
+    pub fn from_env() -> Self {
+        Self::from_lookup(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        // `from_lookup` keeps only values that `new` accepts.
+        Self::new(OtlpConfig::from_lookup(lookup))
+            .or_else(|_| Self::new(OtlpConfig::default()))
+            .expect("the default OTLP configuration is valid")
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &OtlpConfig {
+        &self.config
+    }
+}
+
+impl SpanSink for OtlpHttpExporter {
+    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        let body = encode(batch, &self.config.resource_attributes);
+        let response = http::send(
+            &self.endpoint,
+            "application/json",
+            &self.config.headers,
+            body.as_bytes(),
+            self.config.timeout,
+        )?;
+        report_partial_success(&response.body);
+        Ok(())
+    }
+}
+
+/// A receiver may accept a request yet reject some spans; say so on stderr.
+fn report_partial_success(body: &[u8]) {
+    let Ok(reply) = serde_json::from_slice::<Json>(body) else {
+        return;
+    };
+    let partial = &reply["partialSuccess"];
+    let rejected = match &partial["rejectedSpans"] {
+        Json::String(s) => s.parse().unwrap_or(0),
+        other => other.as_u64().unwrap_or(0),
+    };
+    if rejected > 0 {
+        let message = partial["errorMessage"].as_str().unwrap_or_default();
+        eprintln!("trace-runtime: the OTLP receiver rejected {rejected} spans: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::env::tests::vars;
+    use crate::export::test_support::{
+        CHILD, LINKED_SPAN, LINKED_TRACE, ROOT, Reply, T0, TestServer, closed_port, sample_trace,
+    };
+    use crate::export::{BatchConfig, BatchExporter, Exporter, RetryPolicy};
+    use std::sync::Arc;
+
+    fn spans_of(payload: &Json) -> Vec<Json> {
+        payload["resourceSpans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn encodes_every_field_of_a_span() {
+        let payload: Json = serde_json::from_str(&encode_otlp_json(&sample_trace())).unwrap();
+        let resource = &payload["resourceSpans"][0];
+        assert_eq!(
+            resource["resource"]["attributes"],
+            json!([{ "key": "service.name", "value": { "stringValue": "shop" } }])
+        );
+        let scope = &resource["scopeSpans"][0]["scope"];
+        assert_eq!(
+            *scope,
+            json!({ "name": "trace-runtime", "version": env!("CARGO_PKG_VERSION") })
+        );
+        let spans = spans_of(&payload);
+        assert_eq!(spans.len(), 3);
+        let child = &spans[1];
+        assert_eq!(child["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(child["spanId"], format!("{CHILD:016x}"));
+        assert_eq!(child["parentSpanId"], format!("{ROOT:016x}"));
+        assert_eq!(child["name"], "load cart");
+        assert_eq!(child["kind"], 3);
+        assert_eq!(child["startTimeUnixNano"], (T0 + 1_000_000).to_string());
+        assert_eq!(child["endTimeUnixNano"], (T0 + 4_000_000).to_string());
+        assert_eq!(
+            child["attributes"],
+            json!([
+                { "key": "db.system", "value": { "stringValue": "postgresql" } },
+                { "key": "db.rows", "value": { "intValue": "-3" } },
+                { "key": "ratio", "value": { "doubleValue": 0.25 } },
+                { "key": "cached", "value": { "boolValue": false } },
+            ])
+        );
+        assert_eq!(
+            child["events"],
+            json!([{
+                "timeUnixNano": (T0 + 1_500_000).to_string(),
+                "name": "retry",
+                "attributes": [{ "key": "attempt", "value": { "intValue": "2" } }],
+            }])
+        );
+        assert_eq!(
+            child["links"],
+            json!([{
+                "traceId": format!("{LINKED_TRACE:032x}"),
+                "spanId": format!("{LINKED_SPAN:016x}"),
+                "attributes": [{ "key": "messaging.batch.index", "value": { "intValue": "0" } }],
+                "flags": 0x301,
+            }])
+        );
+        assert_eq!(child["status"], json!({ "code": 2, "message": "timeout \"db\"" }));
+        let root = &spans[2];
+        assert!(root.get("parentSpanId").is_none());
+        assert_eq!(
+            (root["kind"].clone(), root["status"].clone()),
+            (json!(2), json!({ "code": 0 }))
+        );
+        assert_eq!(spans[0]["status"], json!({ "code": 1 }));
+        assert!(["attributes", "events", "links"].iter().all(|k| spans[0].get(k).is_none()));
+    }
+
+    #[test]
+    fn the_analysis_reader_reads_what_the_encoder_writes() {
+        let spans = sample_trace();
+        let outcome = crate::analysis::read_otlp_json(encode_otlp_json(&spans).as_bytes()).unwrap();
+        assert_eq!(outcome.malformed_lines, 0, "{:?}", outcome.first_error);
+        assert_eq!(outcome.spans.len(), spans.len());
+        for (read, written) in outcome.spans.iter().zip(&spans) {
+            assert_eq!(
+                (read.trace_id, read.span_id, read.parent_id, &read.name, read.kind),
+                (written.trace_id, written.span_id, written.parent_id, &written.name, written.kind)
+            );
+            assert_eq!(
+                (read.start_unix_nanos, read.duration_nanos),
+                (written.start_unix_nanos, written.duration_nanos)
+            );
+            assert_eq!(
+                (&read.tags, &read.events, &read.status),
+                (&written.tags, &written.events, &written.status)
+            );
+            assert_eq!(&*read.service, &*written.service);
+            assert_eq!(read.links.len(), written.links.len());
+        }
+    }
+
+    #[test]
+    fn groups_spans_by_service_in_order_of_appearance() {
+        let mut spans = sample_trace();
+        spans[1].service = Arc::from("db");
+        let payload: Json = serde_json::from_str(&encode(
+            &spans,
+            &[("deployment.environment".into(), "prod".into())],
+        ))
+        .unwrap();
+        let resources = payload["resourceSpans"].as_array().unwrap();
+        assert_eq!(resources.len(), 2);
+        let names: Vec<&Json> = resources
+            .iter()
+            .map(|r| &r["resource"]["attributes"][0]["value"]["stringValue"])
+            .collect();
+        assert_eq!(names, [&json!("shop"), &json!("db")]);
+        assert_eq!(resources[0]["scopeSpans"][0]["spans"].as_array().unwrap().len(), 2);
+        assert_eq!(resources[1]["scopeSpans"][0]["spans"][0]["name"], "load cart");
+        assert_eq!(
+            resources[1]["resource"]["attributes"][1],
+            json!({ "key": "deployment.environment", "value": { "stringValue": "prod" } })
+        );
+    }
+
+    #[test]
+    fn encodes_special_values() {
+        let mut span = sample_trace().remove(2);
+        span.tags = vec![
+            ("nan".into(), Value::F64(f64::NAN)),
+            ("inf".into(), Value::F64(f64::INFINITY)),
+            ("-inf".into(), Value::F64(f64::NEG_INFINITY)),
+            ("min".into(), Value::I64(i64::MIN)),
+            ("big".into(), Value::from(u64::MAX)),
+        ];
+        span.status = Status::Error("".into());
+        let payload: Json = serde_json::from_str(&encode_otlp_json(&[span])).unwrap();
+        let span = &spans_of(&payload)[0];
+        let values: Vec<&Json> =
+            span["attributes"].as_array().unwrap().iter().map(|a| &a["value"]).collect();
+        assert_eq!(
+            values,
+            [
+                &json!({ "doubleValue": "NaN" }),
+                &json!({ "doubleValue": "Infinity" }),
+                &json!({ "doubleValue": "-Infinity" }),
+                &json!({ "intValue": "-9223372036854775808" }),
+                &json!({ "stringValue": "18446744073709551615" }),
+            ]
+        );
+        assert_eq!(span["status"], json!({ "code": 2 }));
+        assert_eq!(encode_otlp_json(&[]), r#"{"resourceSpans":[]}"#);
+    }
+
+    #[test]
+    fn endpoint_variables_follow_the_specification() {
+        let base = OtlpConfig::from_lookup(vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://otel:4318/base/",
+        )]));
+        assert_eq!(base.traces_endpoint, "http://otel:4318/base/v1/traces");
+        let exact = OtlpConfig::from_lookup(vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom"),
+        ]));
+        assert_eq!(exact.traces_endpoint, "http://tempo:4318/custom");
+        assert_eq!(OtlpConfig::from_lookup(vars(&[])), OtlpConfig::default());
+        assert_eq!(OtlpConfig::default().traces_endpoint, "http://localhost:4318/v1/traces");
+    }
+
+    #[test]
+    fn header_timeout_and_resource_variables_are_read() {
+        let config = OtlpConfig::from_lookup(vars(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=one,x-team=a%2Cb"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "API-KEY=two"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,host.name=h1"),
+        ]));
+        assert_eq!(
+            config.headers,
+            [("x-team".to_owned(), "a,b".to_owned()), ("API-KEY".to_owned(), "two".to_owned())]
+        );
+        assert_eq!(config.timeout, Duration::from_millis(700));
+        assert_eq!(config.resource_attributes, [("host.name".to_owned(), "h1".to_owned())]);
+    }
+
+    #[test]
+    fn malformed_variables_are_ignored_with_warnings() {
+        let lookup = vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        let mut env = EnvReader::new(&lookup);
+        let config = OtlpConfig::read(&mut env);
+        assert_eq!(config.traces_endpoint, OtlpConfig::default().traces_endpoint);
+        assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(env.warnings.len(), 4, "{:#?}", env.warnings);
+        assert!(OtlpHttpExporter::new(config).is_ok());
+    }
+
+    #[test]
+    fn new_refuses_https_and_bad_headers() {
+        assert!(
+            OtlpHttpExporter::new(OtlpConfig::with_endpoint("https://api.honeycomb.io")).is_err()
+        );
+        let mut config = OtlpConfig::default();
+        config.headers.push(("bad header".into(), "1".into()));
+        assert!(OtlpHttpExporter::new(config).is_err());
+    }
+
+    #[test]
+    fn posts_json_to_v1_traces() {
+        let server = TestServer::start(vec![]);
+        let mut config = OtlpConfig::with_endpoint(&server.url());
+        config.headers.push(("x-api-key".into(), "secret".into()));
+        let exporter = OtlpHttpExporter::new(config).unwrap();
+        exporter.send(&sample_trace()).unwrap();
+        let request = server.requests.recv().unwrap();
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.path, "/v1/traces");
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.header("x-api-key"), Some("secret"));
+        let expected: Json = serde_json::from_str(&encode_otlp_json(&sample_trace())).unwrap();
+        assert_eq!(request.json(), expected);
+    }
+
+    fn fast_batches() -> BatchConfig {
+        BatchConfig {
+            scheduled_delay: Duration::from_secs(3600),
+            flush_timeout: Duration::from_secs(10),
+            export_timeout: Duration::from_secs(5),
+            retry: RetryPolicy {
+                max_retries: 3,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+            },
+            report_interval: None,
+            ..BatchConfig::default()
+        }
+    }
+
+    #[test]
+    fn batch_exporter_retries_503_and_429_then_delivers() {
+        let server = TestServer::start(vec![
+            Reply::Status(503, vec![]),
+            Reply::Status(429, vec![("Retry-After", "0")]),
+        ]);
+        let otlp = OtlpHttpExporter::new(OtlpConfig::with_endpoint(&server.url())).unwrap();
+        let exporter = BatchExporter::with_config(otlp, fast_batches());
+        exporter.export(&sample_trace());
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.exported, stats.retries, stats.failed_exports), (3, 2, 0));
+        let bodies: Vec<Json> = server.requests.try_iter().map(|r| r.json()).collect();
+        assert_eq!(bodies.len(), 3);
+        assert!(bodies.iter().all(|b| b == &bodies[0]));
+    }
+
+    #[test]
+    fn an_unreachable_collector_is_counted_and_never_blocks_the_caller() {
+        let url = format!("http://127.0.0.1:{}", closed_port());
+        let otlp = OtlpHttpExporter::new(OtlpConfig::with_endpoint(&url)).unwrap();
+        let config =
+            BatchConfig { max_queue_size: 64, max_export_batch_size: 16, ..fast_batches() };
+        let exporter = BatchExporter::with_config(otlp, config);
+        let started = std::time::Instant::now();
+        for _ in 0..1000 {
+            exporter.export(&sample_trace());
+        }
+        // Generous: 3000 non-blocking sends take well under a millisecond.
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        assert!(exporter.shutdown_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!(stats.exported, 0);
+        assert!(stats.failed_exports >= 1 && stats.retries >= 1, "{stats:?}");
+        assert_eq!(stats.dropped + stats.failed_spans, 3000);
+        assert!(exporter.last_error().unwrap().contains("127.0.0.1"));
+    }
+}
