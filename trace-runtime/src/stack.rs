@@ -367,6 +367,13 @@ pub(crate) fn close(span_id: SpanId) {
     }
 }
 
+/// Hands this thread's finished spans over now (flush and shutdown).
+pub(crate) fn hand_over_finished() {
+    if let Some(Some((tracer, batch))) = with_local(|local| local.finished.take()) {
+        tracer.export_batch(batch);
+    }
+}
+
 /// Closes a span taken off the stack (a future's span).
 pub(crate) fn finish(frame: Frame) {
     let Some(record) = frame.record else { return };

@@ -44,6 +44,7 @@ pub(crate) struct TracerInner {
     pub(crate) redact: Option<Box<RedactFn>>,
     exporters: Vec<Box<dyn Exporter>>,
     counters: Counters,
+    shut_down: std::sync::atomic::AtomicBool,
 }
 
 /// The redaction hook: sees each tag key and value before export, returns
@@ -188,8 +189,16 @@ impl Tracer {
     ///
     /// # Errors
     /// [`AlreadyInstalled`] if a tracer was installed before; the first stays.
+    ///
+    /// The installed tracer is shut down (flushing every exporter) when the
+    /// process exits through `main` returning, a panic leaving `main`, or
+    /// `std::process::exit`: an exit handler is registered with the C
+    /// runtime. A process killed by a signal or aborting (`panic = "abort"`,
+    /// `std::process::abort`) loses what was still queued.
     pub fn install(&self) -> Result<(), AlreadyInstalled> {
-        GLOBAL.set(self.clone()).map_err(|_| AlreadyInstalled)
+        GLOBAL.set(self.clone()).map_err(|_| AlreadyInstalled)?;
+        exit::shut_down_global_at_exit();
+        Ok(())
     }
 
     /// The installed tracer, if any.
@@ -237,16 +246,27 @@ impl Tracer {
     }
 
     /// Asks every exporter to deliver what it holds.
+    ///
+    /// Spans finished on this thread are handed over first; other threads
+    /// hand theirs over whenever they have no span open.
     pub fn flush(&self) {
+        stack::hand_over_finished();
         for exporter in &self.inner.exporters {
             exporter.flush();
         }
     }
 
-    /// Flushes and shuts down every exporter.
+    /// Flushes and shuts down every exporter; later calls do nothing.
     pub fn shutdown(&self) {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        stack::hand_over_finished();
         for exporter in &self.inner.exporters {
-            exporter.shutdown();
+            // Like `export`: an exporter's bug must not crash the caller.
+            if catch_unwind(AssertUnwindSafe(|| exporter.shutdown())).is_err() {
+                self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -356,6 +376,7 @@ impl TracerBuilder {
                 limit_counters: LimitCounters::default(),
                 redact: self.redact,
                 exporters: self.exporters,
+                shut_down: std::sync::atomic::AtomicBool::new(false),
                 counters: Counters::default(),
             }),
         }
@@ -378,5 +399,38 @@ impl Drop for DefaultGuard {
 impl fmt::Debug for DefaultGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DefaultGuard")
+    }
+}
+
+/// Shutting the installed tracer down when the process exits.
+mod exit {
+    use std::sync::Once;
+
+    use super::GLOBAL;
+
+    unsafe extern "C" {
+        /// The C runtime's exit handler registration: handlers run when
+        /// `main` returns (also after a panic leaves it) and on `exit`.
+        fn atexit(handler: extern "C" fn()) -> std::ffi::c_int;
+    }
+
+    extern "C" fn shut_down_global() {
+        // Unwinding out of an exit handler would abort the process.
+        let _ = std::panic::catch_unwind(|| {
+            if let Some(tracer) = GLOBAL.get() {
+                tracer.shutdown();
+            }
+        });
+    }
+
+    pub(super) fn shut_down_global_at_exit() {
+        static REGISTER: Once = Once::new();
+        REGISTER.call_once(|| {
+            // SAFETY: `atexit` takes a function pointer with the C ABI and
+            // no arguments, which is what is passed; registration can only
+            // fail for lack of memory, in which case exit simply does not
+            // flush (the same as without it).
+            let _ = unsafe { atexit(shut_down_global) };
+        });
     }
 }
