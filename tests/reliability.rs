@@ -19,6 +19,7 @@ fn limits_drop_and_truncate_and_count() {
         max_links_per_span: 1,
         max_tag_value_bytes: 8,
         max_name_bytes: 5,
+        max_spans_buffered_per_thread: 64,
     };
     let tracer = Tracer::builder("limits").limits(limits).exporter(collector.clone()).build();
     tracer.in_scope(|| {
@@ -144,4 +145,32 @@ fn the_redaction_hook_sees_every_tag_of_spans_and_events() {
         rendered,
         "sign_up email=\"[redacted]\" plan=\"pro\"\n  @ welcome sent email=\"[redacted]\"\n"
     );
+}
+
+#[derive(Default, Clone)]
+struct Batches(Arc<std::sync::Mutex<Vec<usize>>>);
+
+impl Exporter for Batches {
+    fn export(&self, batch: &[SpanData]) {
+        self.0.lock().unwrap().push(batch.len());
+    }
+}
+
+#[test]
+fn a_thread_hands_its_spans_over_in_batches_bounded_by_the_limit() {
+    let batches = Batches::default();
+    let limits = Limits { max_spans_buffered_per_thread: 4, ..Limits::default() };
+    let tracer = Tracer::builder("buffer").limits(limits).exporter(batches.clone()).build();
+    tracer.in_scope(|| {
+        let _long_lived = trace_runtime::span("connection").start();
+        for _ in 0..10 {
+            request();
+        }
+        // Still open: the last two wait for the next batch, or the flush.
+        assert_eq!(*batches.0.lock().unwrap(), [4, 4]);
+        tracer.flush();
+        assert_eq!(*batches.0.lock().unwrap(), [4, 4, 2]);
+    });
+    // The long-lived span goes when the thread has nothing open.
+    assert_eq!(*batches.0.lock().unwrap(), [4, 4, 2, 1]);
 }

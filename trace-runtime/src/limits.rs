@@ -32,6 +32,10 @@ pub struct Limits {
     pub max_tag_value_bytes: usize,
     /// Bytes kept of a span or event name.
     pub max_name_bytes: usize,
+    /// Finished spans a thread keeps before handing them to the exporters
+    /// while spans are still open on it (a thread with none open hands
+    /// them over at once). Reaching it drops nothing: the batch goes early.
+    pub max_spans_buffered_per_thread: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +46,7 @@ impl Default for Limits {
             max_links_per_span: 128,
             max_tag_value_bytes: 4096,
             max_name_bytes: 256,
+            max_spans_buffered_per_thread: 64,
         }
     }
 }

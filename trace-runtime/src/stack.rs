@@ -169,10 +169,6 @@ impl Frame {
     }
 }
 
-/// How many finished spans a thread keeps before handing them to the
-/// tracer while spans are still open on it.
-const LOCAL_BATCH: usize = 64;
-
 /// Finished spans waiting on this thread to be handed over together: the
 /// hand-off costs one call per batch instead of one per span. A batch goes
 /// when the thread has no open span left (a request finished), when it is
@@ -198,7 +194,9 @@ impl Finished {
             }
         };
         self.spans.push(span);
-        let full = open_spans == 0 || self.spans.len() >= LOCAL_BATCH;
+        let limit =
+            self.tracer.as_ref().map_or(0, |t| t.inner.limits.max_spans_buffered_per_thread);
+        let full = open_spans == 0 || self.spans.len() >= limit;
         [switched, if full { self.take() } else { None }]
     }
 
