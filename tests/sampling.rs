@@ -1,6 +1,7 @@
 //! Head-based sampling: decided once per trace, deterministic by trace ID,
 //! and free of work for unsampled spans.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -166,4 +167,41 @@ fn parent_based_sampling_follows_the_propagated_flag() {
     assert_eq!(root.parent_id, Some(yes.span_id));
     let stats = tracer.stats();
     assert_eq!((stats.sampled_roots, stats.unsampled_roots), (1, 2));
+}
+
+#[traced]
+async fn unsampled_async_child() -> Option<TraceId> {
+    // Pending once, so the rest runs on whichever thread polls next.
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    inner();
+    trace_runtime::current_trace_id()
+}
+
+#[test]
+fn async_children_of_an_unsampled_span_keep_its_trace_on_any_thread() {
+    let collector = InMemoryCollector::new();
+    let tracer =
+        Tracer::builder("off").sampler(Sampler::AlwaysOff).exporter(collector.clone()).build();
+    let (root_trace, future) = tracer.in_scope(|| {
+        let root = trace_runtime::span("request").start();
+        // First polled here, under the unsampled root, then moved.
+        let mut future = Box::pin(unsampled_async_child());
+        let waker = futures::task::noop_waker();
+        assert!(future.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        (root.trace_id(), future)
+    });
+    let seen = std::thread::spawn(move || futures::executor::block_on(future)).join().unwrap();
+    assert_eq!(seen, root_trace);
+    assert!(collector.spans().is_empty());
+    assert_eq!(tracer.stats().unsampled_roots, 1);
 }

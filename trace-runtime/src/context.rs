@@ -185,6 +185,7 @@ impl Context {
             },
             record: None,
             extras: self.extras.clone(),
+            nested_unsampled: 0,
         };
         let span_id = frame.span_id;
         let previous = stack::push(frame, self.tracer.clone());

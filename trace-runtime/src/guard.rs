@@ -106,9 +106,11 @@ pub struct SpanGuard {
 
 impl SpanGuard {
     pub(crate) fn open(start: SpanStart) -> Self {
+        let opened = stack::open(start);
         Self {
-            opened: stack::open(start),
-            panicking_at_open: std::thread::panicking(),
+            opened,
+            // Only a recorded span has a status to set on unwinding.
+            panicking_at_open: opened.is_some_and(|span| span.sampled) && std::thread::panicking(),
             _not_send: PhantomData,
         }
     }
@@ -160,13 +162,18 @@ impl SpanGuard {
 
     /// Hands the span over to the caller instead of closing it.
     pub(crate) fn detach(mut self) -> Option<stack::Frame> {
-        stack::take(self.opened.take()?.span_id)
+        let span = self.opened.take()?;
+        if span.nested { stack::detach_nested(span.span_id) } else { stack::take(span.span_id) }
     }
 }
 
 impl Drop for SpanGuard {
     fn drop(&mut self) {
         let Some(span) = self.opened else { return };
+        if span.nested {
+            stack::close_nested(span.span_id);
+            return;
+        }
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();
             stack::with_span(span.span_id, |record| record.status = Status::Error(message.into()));

@@ -33,6 +33,9 @@ pub(crate) struct Frame {
     pub(crate) record: Option<OpenSpan>,
     /// Trace state and baggage, inherited from the parent frame.
     pub(crate) extras: Option<Arc<Extras>>,
+    /// Spans open under this unsampled span that have no frame of their
+    /// own (see [`open`]).
+    pub(crate) nested_unsampled: u32,
 }
 
 /// What a frame stands for.
@@ -258,7 +261,14 @@ impl Local {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local {
+            tracer: None,
+            stack: Vec::new(),
+            open_spans: 0,
+            finished: Finished { tracer: None, spans: Vec::new() },
+        })
+    };
 }
 
 /// Runs `f` on this thread's state; `None` during thread teardown, when the
@@ -291,16 +301,37 @@ pub(crate) struct OpenedSpan {
     pub(crate) span_id: SpanId,
     pub(crate) trace_id: TraceId,
     pub(crate) sampled: bool,
+    /// Counted on its unsampled parent instead of having a frame.
+    pub(crate) nested: bool,
 }
 
 /// Opens a span on top of this thread's stack; `None` when no tracer is
 /// installed (nothing is generated or read then).
+///
+/// A span opened under an unsampled span of this thread gets no frame of
+/// its own: the parent counts it, and it shares the parent's IDs. Nothing
+/// is recorded for an unsampled trace, so the only cost left is that count,
+/// and what it propagates (the trace ID, the unsampled flag) is the same.
 pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
     with_local(|local| {
-        let tracer = match &local.tracer {
-            Some(tracer) => tracer.clone(),
-            None => Tracer::global()?.clone(),
-        };
+        if local.tracer.is_none() && Tracer::global().is_none() {
+            return None;
+        }
+        let top = local.stack.last_mut();
+        if let Some(parent) = top
+            && !start.root
+            && !parent.sampled
+            && parent.origin == Origin::Span
+        {
+            parent.nested_unsampled += 1;
+            return Some(OpenedSpan {
+                span_id: parent.span_id,
+                trace_id: parent.trace_id,
+                sampled: false,
+                nested: true,
+            });
+        }
+        let tracer = local.tracer.as_ref().or_else(|| Tracer::global())?;
         let top = local.stack.last();
         // Baggage and trace state pass to children even across `root`.
         let extras = top.and_then(|frame| frame.extras.clone());
@@ -329,7 +360,7 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
                 limits::count(&tracer.inner.limit_counters.names_truncated);
             }
             OpenSpan {
-                tracer,
+                tracer: tracer.clone(),
                 parent_id,
                 name,
                 kind: start.kind,
@@ -341,8 +372,50 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             }
         });
         let origin = Origin::Span;
-        local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
-        Some(OpenedSpan { span_id, trace_id, sampled })
+        local.push(Frame {
+            trace_id,
+            span_id,
+            sampled,
+            origin,
+            record,
+            extras,
+            nested_unsampled: 0,
+        });
+        Some(OpenedSpan { span_id, trace_id, sampled, nested: false })
+    })
+    .flatten()
+}
+
+/// Closes a span that [`open`] counted on its unsampled parent.
+pub(crate) fn close_nested(span_id: SpanId) {
+    with_local(|local| {
+        if let Some(parent) =
+            local.stack.iter_mut().rev().find(|f| f.span_id == span_id && f.origin == Origin::Span)
+        {
+            parent.nested_unsampled = parent.nested_unsampled.saturating_sub(1);
+        }
+    });
+}
+
+/// A frame of its own for a span counted on its unsampled parent, to be
+/// carried by a future to other threads.
+pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
+    with_local(|local| {
+        let parent = local
+            .stack
+            .iter_mut()
+            .rev()
+            .find(|f| f.span_id == span_id && f.origin == Origin::Span)?;
+        parent.nested_unsampled = parent.nested_unsampled.saturating_sub(1);
+        Some(Frame {
+            trace_id: parent.trace_id,
+            span_id: SpanId::random(),
+            sampled: false,
+            origin: Origin::Span,
+            record: None,
+            extras: parent.extras.clone(),
+            nested_unsampled: 0,
+        })
     })
     .flatten()
 }
