@@ -10,6 +10,8 @@ mod http;
 mod jsonl;
 mod memory;
 mod otlp;
+#[cfg(feature = "protobuf")]
+mod otlp_proto;
 mod sink;
 mod zipkin;
 
@@ -26,7 +28,9 @@ pub use env::{service_name_from_env, service_name_from_lookup};
 pub use http::ConfigError;
 pub use jsonl::JsonLinesExporter;
 pub use memory::InMemoryCollector;
-pub use otlp::{OtlpConfig, OtlpHttpExporter, encode_otlp_json};
+pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
+#[cfg(feature = "protobuf")]
+pub use otlp_proto::encode_otlp_protobuf;
 pub use sink::{ExportError, ExporterSink, SpanSink};
 pub use zipkin::{ZipkinExporter, encode_zipkin_json};
 

@@ -12,7 +12,7 @@ use crate::span::{Link, SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
 
 /// The instrumentation scope named in every payload.
-const SCOPE_NAME: &str = "trace-runtime";
+pub(super) const SCOPE_NAME: &str = "trace-runtime";
 const DEFAULT_BASE: &str = "http://localhost:4318";
 
 /// Encodes spans as an OTLP/HTTP JSON `ExportTraceServiceRequest`.
@@ -42,7 +42,7 @@ pub fn encode_otlp_json(spans: &[SpanData]) -> String {
 }
 
 /// [`encode_otlp_json`] with extra resource attributes for every service.
-fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
+pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
     let mut services: Vec<(&str, Vec<Json>)> = Vec::new();
     for span in spans {
         let encoded = encode_span(span);
@@ -124,7 +124,7 @@ fn encode_link(link: &Link) -> Json {
 }
 
 /// `Span.SpanKind`: SPAN_KIND_INTERNAL = 1 … SPAN_KIND_CONSUMER = 5.
-fn kind_number(kind: SpanKind) -> u8 {
+pub(super) fn kind_number(kind: SpanKind) -> u8 {
     match kind {
         SpanKind::Internal => 1,
         SpanKind::Server => 2,
@@ -185,6 +185,20 @@ pub struct OtlpConfig {
     /// Resource attributes added beside `service.name` (from
     /// `OTEL_RESOURCE_ATTRIBUTES`).
     pub resource_attributes: Vec<(String, String)>,
+    /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub protocol: OtlpProtocol,
+}
+
+/// How OTLP requests are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// `http/json`: readable, accepted by every OTLP/HTTP receiver.
+    #[default]
+    HttpJson,
+    /// `http/protobuf` (feature `protobuf`): smaller and cheaper to decode.
+    #[cfg(feature = "protobuf")]
+    HttpProtobuf,
 }
 
 impl Default for OtlpConfig {
@@ -201,6 +215,7 @@ impl OtlpConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             resource_attributes: Vec::new(),
+            protocol: OtlpProtocol::HttpJson,
         }
     }
 
@@ -283,10 +298,13 @@ impl OtlpConfig {
         }
         let protocol =
             env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
-        if let Some((name, protocol)) = protocol.filter(|(_, p)| p != "http/json") {
-            env.warnings.push(format!(
-                "trace-runtime: {name}={protocol:?} is not supported; sending OTLP http/json"
-            ));
+        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
+            None | Some((_, "http/json")) => {}
+            #[cfg(feature = "protobuf")]
+            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
+            Some((name, other)) => env.warnings.push(format!(
+                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            )),
         }
         config.resource_attributes = resource_attributes(env);
         config
@@ -350,15 +368,24 @@ impl OtlpHttpExporter {
 
 impl SpanSink for OtlpHttpExporter {
     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
-        let body = encode(batch, &self.config.resource_attributes);
+        let resource = &self.config.resource_attributes;
+        let (content_type, body) = match self.config.protocol {
+            OtlpProtocol::HttpJson => ("application/json", encode(batch, resource).into_bytes()),
+            #[cfg(feature = "protobuf")]
+            OtlpProtocol::HttpProtobuf => {
+                ("application/x-protobuf", super::otlp_proto::encode(batch, resource))
+            }
+        };
         let response = http::send(
             &self.endpoint,
-            "application/json",
+            content_type,
             &self.config.headers,
-            body.as_bytes(),
+            &body,
             self.config.timeout,
         )?;
-        report_partial_success(&response.body);
+        if self.config.protocol == OtlpProtocol::HttpJson {
+            report_partial_success(&response.body);
+        }
         Ok(())
     }
 }
