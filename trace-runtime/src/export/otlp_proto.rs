@@ -244,30 +244,12 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+    use crate::export::otlp_schema_test::PYTHON_PRELUDE;
     use crate::export::test_support::{sample_trace, temp_path};
 
     /// Parses the binary request and the JSON request with the official
     /// classes and checks they are the same message.
     const SAME: &str = r#"
-import base64, binascii, json, sys
-try:
-    from google.protobuf import json_format
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-except ImportError as error:
-    print("MISSING:", error)
-    sys.exit(3)
-
-def hex_ids_to_base64(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str):
-                node[key] = base64.b64encode(binascii.unhexlify(value)).decode()
-            else:
-                hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for value in node:
-            hex_ids_to_base64(value)
-
 binary = ExportTraceServiceRequest.FromString(open(sys.argv[1], "rb").read())
 raw = json.load(open(sys.argv[2]))
 hex_ids_to_base64(raw)
@@ -292,7 +274,12 @@ print(sum(len(ss.spans) for rs in binary.resource_spans for ss in rs.scope_spans
         let json_payload =
             super::super::otlp::encode(&spans, &[("deployment.environment".into(), "test".into())]);
         std::fs::write(&json, json_payload).unwrap();
-        let output = Command::new("python3").arg("-c").arg(SAME).arg(&binary).arg(&json).output();
+        let output = Command::new("python3")
+            .arg("-c")
+            .arg(format!("{PYTHON_PRELUDE}{SAME}"))
+            .arg(&binary)
+            .arg(&json)
+            .output();
         let _ = (std::fs::remove_file(&binary), std::fs::remove_file(&json));
         match output {
             Ok(output) if output.status.success() => {

@@ -15,10 +15,9 @@ use crate::export::test_support::{sample_trace, temp_path};
 use crate::span::{SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
 
-/// Parses the payload file named by argv[1] as an ExportTraceServiceRequest
-/// and prints one JSON object per span. OTLP/JSON IDs are hex, while
-/// `json_format` expects base64 for bytes, so IDs are converted first.
-const PARSE: &str = r#"
+/// The imports (exit code 3 when missing) and the hex-to-base64 ID
+/// conversion that every check with the official classes starts with.
+pub(crate) const PYTHON_PRELUDE: &str = r#"
 import base64, binascii, json, math, sys
 try:
     from google.protobuf import json_format
@@ -37,7 +36,12 @@ def hex_ids_to_base64(node):
     elif isinstance(node, list):
         for value in node:
             hex_ids_to_base64(value)
+"#;
 
+/// Parses the payload file named by argv[1] as an ExportTraceServiceRequest
+/// and prints one JSON object per span. OTLP/JSON IDs are hex, while
+/// `json_format` expects base64 for bytes, so IDs are converted first.
+const PARSE: &str = r#"
 def any_value(value):
     kind = value.WhichOneof("value")
     v = getattr(value, kind)
@@ -73,7 +77,11 @@ print(json.dumps(out))
 fn parse_with_official_proto(payload: &str) -> Option<Json> {
     let path = temp_path("otlp.json");
     std::fs::write(&path, payload).unwrap();
-    let output = Command::new("python3").arg("-c").arg(PARSE).arg(&path).output();
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(format!("{PYTHON_PRELUDE}{PARSE}"))
+        .arg(&path)
+        .output();
     let _ = std::fs::remove_file(&path);
     let missing = match output {
         Ok(output) if output.status.success() => {
