@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests and the examples.
 
+pub mod fuzz_entry;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};

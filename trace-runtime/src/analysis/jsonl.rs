@@ -319,4 +319,24 @@ mod tests {
         );
         assert_eq!(span.start_unix_nanos, 5);
     }
+
+    #[test]
+    fn float_tags_read_back_exactly() {
+        // Found by fuzzing: serde_json's default float parser can be one
+        // unit in the last place off, so a float written by
+        // `write_jsonl_line` read back as a different number.
+        let line = r#"{"trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","name":"","start_unix_nanos":0,"duration_nanos":1,"tags":{"t":184467440731709551616}}"#;
+        let read = read_jsonl(line.as_bytes()).unwrap().spans;
+        assert_eq!(read[0].tags, [("t".into(), Value::F64(184_467_440_731_709_551_616.0))]);
+        let mut text = String::new();
+        write_jsonl_line(&read[0], &mut text);
+        assert_eq!(read_jsonl(text.as_bytes()).unwrap().spans, read, "{text}");
+        for float in [1.844_674_407_317_095_4e20, 0.1, 1e-300, f64::MAX, f64::MIN_POSITIVE] {
+            let mut span = span(1, 1, None, "a", "x", 0, 1);
+            span.tags = vec![("f".into(), Value::F64(float))];
+            let mut text = String::new();
+            write_jsonl_line(&span, &mut text);
+            assert_eq!(read_jsonl(text.as_bytes()).unwrap().spans, [span], "{text}");
+        }
+    }
 }

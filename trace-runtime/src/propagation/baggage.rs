@@ -176,6 +176,18 @@ impl Baggage {
         }
     }
 
+    /// Adds the members of `other`, each replacing any member with its key
+    /// in place. They are moved, not copied.
+    pub(crate) fn merge(&mut self, other: Self) {
+        if self.members.is_empty() {
+            *self = other;
+        } else {
+            for member in other.members {
+                self.insert_member(member);
+            }
+        }
+    }
+
     /// Removes the member for `key`, returning it.
     ///
     /// ```
@@ -277,33 +289,42 @@ impl BaggageMember {
     /// property    = key OWS "=" OWS value
     /// property    =/ key OWS
     /// ```
+    ///
+    /// The whole member is checked before anything is copied, so a rejected
+    /// member allocates nothing; the property list is sized exactly.
     fn parse(text: &str) -> Result<Self, HeaderError> {
         // `;` cannot occur in a key or value, so it splits the properties off.
-        let mut parts = text.split(';');
-        let head = parts.next().unwrap_or_default();
+        let (head, properties) = match text.split_once(';') {
+            Some((head, properties)) => (head, Some(properties)),
+            None => (text, None),
+        };
+        let properties = properties.into_iter().flat_map(|p| p.split(';')).map(split_property);
         let (key, value) = head.split_once('=').ok_or(HeaderError::Member)?;
-        let key = trim_ows(key);
+        let (key, value) = (trim_ows(key), trim_ows(value));
         if !is_token(key) {
             return Err(HeaderError::Key);
         }
-        let mut member =
-            Self { key: key.to_owned(), value: decode(trim_ows(value))?, properties: Vec::new() };
-        for property in parts {
-            let (key, value) = match property.split_once('=') {
-                Some((key, value)) => (key, Some(value)),
-                None => (property, None),
-            };
-            let key = trim_ows(key);
+        check_value(value)?;
+        let mut count = 0;
+        for (key, value) in properties.clone() {
             if !is_token(key) {
                 return Err(HeaderError::Property);
             }
-            let value = match value {
-                Some(value) => Some(decode(trim_ows(value)).map_err(|e| match e {
+            if let Some(value) = value {
+                check_value(value).map_err(|e| match e {
                     HeaderError::Value => HeaderError::Property,
                     other => other,
-                })?),
-                None => None,
-            };
+                })?;
+            }
+            count += 1;
+        }
+        let mut member = Self {
+            key: key.to_owned(),
+            value: decode(value),
+            properties: Vec::with_capacity(count),
+        };
+        for (key, value) in properties {
+            let value = value.map(decode);
             member.properties.push(BaggageProperty { key: key.to_owned(), value });
         }
         Ok(member)
@@ -386,37 +407,62 @@ fn is_baggage_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
-/// Checks a raw value is `*baggage-octet` and percent-decodes it. Octets that
-/// do not form UTF-8 become U+FFFD, as the specification requires.
-fn decode(raw: &str) -> Result<String, HeaderError> {
+/// Splits a property into its trimmed key and, after `=`, its trimmed raw value.
+fn split_property(property: &str) -> (&str, Option<&str>) {
+    match property.split_once('=') {
+        Some((key, value)) => (trim_ows(key), Some(trim_ows(value))),
+        None => (trim_ows(property), None),
+    }
+}
+
+/// Checks a raw value is `*baggage-octet`, each `%` followed by two hex digits.
+fn check_value(raw: &str) -> Result<(), HeaderError> {
     let bytes = raw.as_bytes();
     if !bytes.iter().all(|&b| is_baggage_octet(b)) {
         return Err(HeaderError::Value);
     }
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        escaped_byte(&rest[at + 1..]).ok_or(HeaderError::PercentEncoding)?;
+        rest = &rest[at + 3..];
+    }
+    Ok(())
+}
+
+/// Percent-decodes a value [`check_value`] accepted. Octets that do not form
+/// UTF-8 become U+FFFD, as the specification requires.
+fn decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
     if !bytes.contains(&b'%') {
-        return Ok(raw.to_owned());
+        return raw.to_owned();
     }
     let mut out = Vec::with_capacity(bytes.len());
     let mut rest = bytes;
     while let Some((&b, tail)) = rest.split_first() {
-        if b == b'%' {
-            let [hi, lo, ..] = *tail else {
-                return Err(HeaderError::PercentEncoding);
-            };
-            let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) else {
-                return Err(HeaderError::PercentEncoding);
-            };
-            out.push((hi << 4) | lo);
-            rest = &tail[2..];
-        } else {
-            out.push(b);
-            rest = tail;
+        match escaped_byte(tail).filter(|_| b == b'%') {
+            Some(escaped) => {
+                out.push(escaped);
+                rest = &tail[2..];
+            }
+            None => {
+                out.push(b);
+                rest = tail;
+            }
         }
     }
-    Ok(match String::from_utf8(out) {
+    match String::from_utf8(out) {
         Ok(text) => text,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+    }
+}
+
+/// The byte that `%` followed by `after` encodes, when `after` starts with
+/// two hex digits.
+fn escaped_byte(after: &[u8]) -> Option<u8> {
+    match after {
+        [hi, lo, ..] => Some((hex_value(*hi)? << 4) | hex_value(*lo)?),
+        _ => None,
+    }
 }
 
 /// The value of one hex digit, either case (RFC 3986 §2.1).

@@ -157,9 +157,7 @@ impl Propagator for BaggagePropagator {
         let incoming = Baggage::parse_all(values, |_| {
             DROPPED_BAGGAGE_MEMBERS.fetch_add(1, Ordering::Relaxed);
         });
-        for member in incoming.iter() {
-            baggage.insert_member(member.clone());
-        }
+        baggage.merge(incoming);
         context.with_baggage(baggage)
     }
 
