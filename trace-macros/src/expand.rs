@@ -93,27 +93,37 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
         return TokenStream::new();
     }
     let krate = &plan.krate;
+    let span_ident = Ident::new("__trace_span", Span::mixed_site());
     let tag = |key: &str, value: TokenStream, span: Span| {
         quote_spanned! {span=>
-            #krate::__private::tag(
-                &#guard,
+            #krate::__private::push_tag(
+                #span_ident,
                 #key,
                 (&#krate::__private::Arg(&#value)).__trace_value().__into_tag_value(),
             );
         }
     };
-    let tags = plan.tags.iter().map(|t| {
-        let value = &t.value;
-        tag(&t.key, quote!(#value), t.value.span())
+    let tags = plan.tags.iter().map(|t| match &t.value {
+        // A string literal is kept as a `&'static str`, never copied.
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
+            let key = &t.key;
+            quote!(#krate::__private::push_tag(#span_ident, #key, #krate::__private::Value::from(#lit));)
+        }
+        value => tag(&t.key, quote!(#value), value.span()),
     });
     let args = plan.args.iter().map(|arg| tag(&arg.to_string(), quote!(#arg), arg.span()));
+    let count = plan.tags.len() + plan.args.len();
+    // Input:  #[traced(tags(k = expr), args)]
+    // Output: record_tags(&guard, n, |span| { push_tag(span, "k", value(expr)); … });
+    // The closure runs only when the span records, so the expressions are
+    // not evaluated for unsampled spans; it runs at once, so it only borrows.
     quote! {
-        if #guard.is_recording() {
+        #krate::__private::record_tags(&#guard, #count, |#span_ident: &mut #krate::__private::OpenSpan| {
             #[allow(unused_imports)]
             use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
             #(#tags)*
             #(#args)*
-        }
+        });
     }
 }
 

@@ -60,7 +60,7 @@ pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
 /// trace_runtime::set_status(trace_runtime::Status::Error("card declined".into()));
 /// ```
 pub fn set_status(status: Status) {
-    stack::with_current(|span| span.status = status);
+    stack::with_current(|span| span.set_status(status));
 }
 
 /// The trace ID of the current span, for correlating logs with traces.

@@ -149,7 +149,7 @@ impl SpanGuard {
 
     /// Sets this span's status.
     pub fn set_status(&self, status: Status) {
-        self.record(|span| span.status = status);
+        self.record(|span| span.set_status(status));
     }
 
     /// Closes the span now (the same as dropping the guard).
@@ -176,7 +176,9 @@ impl Drop for SpanGuard {
         }
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();
-            stack::with_span(span.span_id, |record| record.status = Status::Error(message.into()));
+            stack::with_span(span.span_id, |record| {
+                record.set_status(Status::Error(message.into()))
+            });
         }
         stack::close(span.span_id);
     }

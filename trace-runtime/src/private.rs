@@ -21,10 +21,20 @@ pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
     SpanGuard::open(SpanStart { name: name.into(), kind, root })
 }
 
-/// Adds a tag computed by generated code; called only while recording.
+/// Runs `record` on the span's record if the span records: the tags of
+/// `tags(…)` and `args`, `count` of them, added in one visit.
 #[inline]
-pub fn tag(guard: &SpanGuard, key: &'static str, value: Value) {
-    guard.record(|span| span.add_tag(key.into(), value));
+pub fn record_tags(guard: &SpanGuard, count: usize, record: impl FnOnce(&mut OpenSpan)) {
+    guard.record(|span| {
+        span.tags.reserve_exact(count);
+        record(span);
+    });
+}
+
+/// Adds one tag for generated code.
+#[inline]
+pub fn push_tag(span: &mut OpenSpan, key: &'static str, value: Value) {
+    span.add_tag(key.into(), value);
 }
 
 /// Moves the span of an `async fn` into the future running its body.
@@ -50,7 +60,7 @@ pub fn record_err<T, E: Display>(span: &mut OpenSpan, result: &Result<T, E>) {
     if let Err(error) = result {
         let text = catch_unwind(AssertUnwindSafe(|| error.to_string()))
             .unwrap_or_else(|_| "<Display panicked>".to_owned());
-        span.status = Status::Error(text.into());
+        span.set_status(Status::Error(text.into()));
     }
 }
 

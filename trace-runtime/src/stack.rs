@@ -62,9 +62,16 @@ pub struct OpenSpan {
     pub(crate) kind: SpanKind,
     pub(crate) start: Timestamp,
     pub(crate) tags: Vec<Tag>,
-    pub(crate) events: Vec<Event>,
-    pub(crate) links: Vec<Link>,
-    pub(crate) status: Status,
+    /// Events, links and a status other than unset: allocated only for
+    /// spans that have any, so the frame every span pushes stays small.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    events: Vec<Event>,
+    links: Vec<Link>,
+    status: Status,
 }
 
 impl OpenSpan {
@@ -81,10 +88,21 @@ impl OpenSpan {
         self.tags.push((key, value));
     }
 
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Sets the status.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        if status != Status::Unset || self.rare.is_some() {
+            self.rare().status = status;
+        }
+    }
+
     /// Adds an event within the tracer's limits.
     pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
         let inner = &self.tracer.inner;
-        if self.events.len() >= inner.limits.max_events_per_span {
+        if self.rare.as_ref().map_or(0, |r| r.events.len()) >= inner.limits.max_events_per_span {
             limits::count(&inner.limit_counters.events_dropped);
             return;
         }
@@ -93,18 +111,18 @@ impl OpenSpan {
             limits::count(&inner.limit_counters.names_truncated);
         }
         self.bound_tags(&mut event.tags);
-        self.events.push(event);
+        self.rare().events.push(event);
     }
 
     /// Adds a link within the tracer's limits.
     pub(crate) fn add_link(&mut self, mut link: Link) {
         let inner = &self.tracer.inner;
-        if self.links.len() >= inner.limits.max_links_per_span {
+        if self.rare.as_ref().map_or(0, |r| r.links.len()) >= inner.limits.max_links_per_span {
             limits::count(&inner.limit_counters.links_dropped);
             return;
         }
         self.bound_tags(&mut link.tags);
-        self.links.push(link);
+        self.rare().links.push(link);
     }
 
     fn bound_tags(&self, tags: &mut Vec<Tag>) {
@@ -125,14 +143,16 @@ impl OpenSpan {
     }
 
     /// Reads the clock and turns the record into its exported form.
-    fn finish(mut self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
+    fn finish(self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
         let end = Timestamp::now();
+        let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
+        let mut tags = self.tags;
         if let Some(redact) = &self.tracer.inner.redact {
-            redact_tags(redact.as_ref(), &mut self.tags);
-            for event in &mut self.events {
+            redact_tags(redact.as_ref(), &mut tags);
+            for event in &mut events {
                 redact_tags(redact.as_ref(), &mut event.tags);
             }
-            for link in &mut self.links {
+            for link in &mut links {
                 redact_tags(redact.as_ref(), &mut link.tags);
             }
         }
@@ -144,10 +164,10 @@ impl OpenSpan {
             kind: self.kind,
             start_unix_nanos: self.start.unix_nanos(),
             duration_nanos: end.nanos_since(self.start),
-            tags: self.tags,
-            events: self.events,
-            links: self.links,
-            status: self.status,
+            tags,
+            events,
+            links,
+            status,
             service: self.tracer.inner.service.clone(),
         };
         (self.tracer, data)
@@ -182,28 +202,34 @@ struct Finished {
     spans: Vec<SpanData>,
 }
 
-/// Batches due for hand-over: at most the previous tracer's and this one's.
-type Due = [Option<(Tracer, Vec<SpanData>)>; 2];
+/// Finished spans to hand to one tracer.
+type Batch = (Tracer, Vec<SpanData>);
 
 impl Finished {
-    /// Adds a span; returns the batches to hand over now.
-    fn push(&mut self, tracer: Tracer, span: SpanData, open_spans: usize) -> Due {
-        let switched = match &self.tracer {
-            Some(current) if current.same_as(&tracer) => None,
-            _ => {
-                let previous = self.take();
-                self.tracer = Some(tracer);
-                previous
-            }
-        };
+    /// Adds a span; returns the batch of another tracer that was waiting,
+    /// which must be handed over first (a thread switching tracers).
+    #[inline]
+    fn push(&mut self, tracer: Tracer, span: SpanData) -> Option<Batch> {
+        if let Some(current) = &self.tracer
+            && current.same_as(&tracer)
+        {
+            self.spans.push(span);
+            return None;
+        }
+        let previous = self.take();
+        self.tracer = Some(tracer);
         self.spans.push(span);
-        let limit =
-            self.tracer.as_ref().map_or(0, |t| t.inner.limits.max_spans_buffered_per_thread);
-        let full = open_spans == 0 || self.spans.len() >= limit;
-        [switched, if full { self.take() } else { None }]
+        previous
     }
 
-    fn take(&mut self) -> Option<(Tracer, Vec<SpanData>)> {
+    /// The buffer, if it is due: nothing is open on the thread, or it is full.
+    #[inline]
+    fn take_if_due(&mut self, open_spans: usize) -> Option<Batch> {
+        let limit = self.tracer.as_ref()?.inner.limits.max_spans_buffered_per_thread;
+        if open_spans == 0 || self.spans.len() >= limit { self.take() } else { None }
+    }
+
+    fn take(&mut self) -> Option<Batch> {
         if self.spans.is_empty() {
             return None;
         }
@@ -212,8 +238,10 @@ impl Finished {
     }
 }
 
-fn hand_over(due: Due) {
-    for (tracer, batch) in due.into_iter().flatten() {
+/// Hands batches to their tracers; outside the thread state, so exporters
+/// may trace too.
+fn hand_over(first: Option<Batch>, then: Option<Batch>) {
+    for (tracer, batch) in first.into_iter().chain(then) {
         tracer.export_batch(batch);
     }
 }
@@ -366,9 +394,7 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
                 kind: start.kind,
                 start: Timestamp::now(),
                 tags: Vec::new(),
-                events: Vec::new(),
-                links: Vec::new(),
-                status: Status::Unset,
+                rare: None,
             }
         });
         let origin = Origin::Span;
@@ -430,11 +456,13 @@ pub(crate) fn close(span_id: SpanId) {
     let due = with_local(|local| {
         let frame = local.remove(span_id, false)?;
         let (tracer, span) = frame.record?.finish(frame.trace_id, frame.span_id);
-        Some(local.finished.push(tracer, span, local.open_spans))
+        let switched = local.finished.push(tracer, span);
+        Some((switched, local.finished.take_if_due(local.open_spans)))
     });
-    // Exporters run outside the thread state, so they may trace too.
-    if let Some(Some(due)) = due {
-        hand_over(due);
+    if let Some(Some((switched, due))) = due
+        && (switched.is_some() || due.is_some())
+    {
+        hand_over(switched, due);
     }
 }
 
@@ -451,10 +479,11 @@ pub(crate) fn finish(frame: Frame) {
     let mut pending = Some(record.finish(frame.trace_id, frame.span_id));
     let due = with_local(|local| {
         let (tracer, span) = pending.take().expect("taken once");
-        local.finished.push(tracer, span, local.open_spans)
+        let switched = local.finished.push(tracer, span);
+        (switched, local.finished.take_if_due(local.open_spans))
     });
     match (due, pending) {
-        (Some(due), _) => hand_over(due),
+        (Some((switched, due)), _) => hand_over(switched, due),
         // Thread teardown: no buffer left, hand the span over directly.
         (None, Some((tracer, span))) => tracer.export_batch(vec![span]),
         (None, None) => {}
@@ -544,7 +573,7 @@ impl Drop for Resumed<'_> {
         if std::thread::panicking()
             && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
         {
-            record.status = Status::Error(crate::panic::unwinding_message().into());
+            record.set_status(Status::Error(crate::panic::unwinding_message().into()));
         }
     }
 }

@@ -77,7 +77,7 @@ impl<S> std::fmt::Debug for TraceService<S> {
 fn record_outcome<B, E: std::fmt::Display>(span: &mut OpenSpan, outcome: &Result<Response<B>, E>) {
     match outcome {
         Ok(response) => record_server_status(span, response.status()),
-        Err(error) => span.status = Status::Error(error.to_string().into()),
+        Err(error) => span.set_status(Status::Error(error.to_string().into())),
     }
 }
 

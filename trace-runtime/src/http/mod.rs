@@ -90,7 +90,7 @@ impl ServerSpan {
 fn record_server_status(span: &mut OpenSpan, status: StatusCode) {
     span.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
     if status.is_server_error() {
-        span.status = Status::Error(format!("HTTP {status}").into());
+        span.set_status(Status::Error(format!("HTTP {status}").into()));
     }
 }
 
@@ -210,10 +210,10 @@ impl ClientCall {
                 let code = Value::I64(i64::from(status.as_u16()));
                 span.add_tag("http.response.status_code".into(), code);
                 if status.is_client_error() || status.is_server_error() {
-                    span.status = Status::Error(format!("HTTP {status}").into());
+                    span.set_status(Status::Error(format!("HTTP {status}").into()));
                 }
             }
-            Err(error) => span.status = Status::Error(error.to_string().into()),
+            Err(error) => span.set_status(Status::Error(error.to_string().into())),
         });
     }
 }
