@@ -170,3 +170,30 @@ fn async_errors_and_panics_set_error_status() {
         ]
     );
 }
+
+#[traced]
+async fn leaf_then_wait() {
+    sync_leaf();
+    YieldNow(false).await;
+}
+
+#[test]
+fn spans_finished_during_a_poll_are_handed_over_when_the_poll_ends() {
+    // Regression: they stayed in the polling thread's buffer until another
+    // span closed there, so a worker thread that went idle kept them.
+    let (collector, tracer) = collector();
+    let mut future = Box::pin(leaf_then_wait());
+    let waker = futures::task::noop_waker();
+    let worker = tracer.clone();
+    let seen = collector.clone();
+    let polled = std::thread::spawn(move || {
+        let _scope = worker.set_default();
+        assert!(future.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        // Checked before this thread exits (which hands everything over).
+        let names: Vec<String> = seen.spans().into_iter().map(|s| s.name.into_owned()).collect();
+        (names, future)
+    });
+    let (names, future) = polled.join().unwrap();
+    assert_eq!(names, ["sync_leaf"], "the leaf is exported while its parent still waits");
+    drop(future);
+}

@@ -165,6 +165,10 @@ fn report(span_dir: &Path) -> Result<(), String> {
     if traces.len() != SCENARIOS.len() {
         return Err(format!("expected {} traces, got {}", SCENARIOS.len(), traces.len()));
     }
+    // Every span of every process arrived: no trace misses a parent.
+    if let Some(broken) = traces.iter().find(|t| t.orphans().next().is_some()) {
+        return Err(format!("trace {} lost spans: it has orphans", broken.trace_id()));
+    }
 
     for scenario in ["normal", "slow", "fail"] {
         let trace = traces

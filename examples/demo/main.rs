@@ -50,7 +50,9 @@ fn serve(args: &[String]) -> i32 {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
     let runtime = runtime.expect("tokio runtime");
     let result = runtime.block_on(run_service(service));
-    // Everything finished so far reaches the exporter before the process ends.
+    // Worker threads exit with the runtime, handing over what they hold;
+    // then everything reaches the exporter before the process ends.
+    drop(runtime);
     shutdown(&tracer);
     match result {
         Ok(()) => 0,

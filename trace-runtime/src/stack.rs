@@ -504,12 +504,22 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
 }
 
 /// Undoes [`push`]: takes the frame back and restores the previous tracer.
+///
+/// A thread left with no open span hands its finished spans over here too:
+/// spans that closed inside a future's poll would otherwise wait on a worker
+/// thread until the next span closes there.
 pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> Option<Frame> {
-    with_local(|local| {
+    let (frame, due) = with_local(|local| {
         local.tracer = previous;
-        local.remove(span_id, attached)
+        let frame = local.remove(span_id, attached);
+        let due = if local.open_spans == 0 { local.finished.take() } else { None };
+        (frame, due)
     })
-    .flatten()
+    .unwrap_or((None, None));
+    if due.is_some() {
+        hand_over(None, due);
+    }
+    frame
 }
 
 /// Runs `f` on the record of the open span `span_id`, if it is sampled.
