@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value as Json, json};
+use std::fmt::Write as _;
+
+use serde_json::Value as Json;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
 use crate::export::http::{self, ConfigError, Endpoint};
@@ -42,88 +44,116 @@ pub fn encode_otlp_json(spans: &[SpanData]) -> String {
 }
 
 /// [`encode_otlp_json`] with extra resource attributes for every service.
+///
+/// Written straight into one string (no intermediate JSON tree): encoding
+/// runs on the export thread for every span, so it is kept to appends.
 pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
-    let mut services: Vec<(&str, Vec<Json>)> = Vec::new();
-    for span in spans {
-        let encoded = encode_span(span);
+    // Services in order of first appearance, each with its spans' indices.
+    let mut services: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (index, span) in spans.iter().enumerate() {
         match services.iter_mut().find(|(name, _)| *name == &*span.service) {
-            Some((_, list)) => list.push(encoded),
-            None => services.push((&span.service, vec![encoded])),
+            Some((_, list)) => list.push(index),
+            None => services.push((&span.service, vec![index])),
         }
     }
-    let resource_spans: Vec<Json> = services
-        .into_iter()
-        .map(|(service, spans)| {
-            let mut attributes = vec![attribute("service.name", json!({ "stringValue": service }))];
-            for (key, value) in resource {
-                attributes.push(attribute(key, json!({ "stringValue": value })));
+    let mut out = String::with_capacity(64 + spans.len() * 320);
+    out.push_str(r#"{"resourceSpans":["#);
+    for (n, (service, indices)) in services.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"resource":{"attributes":["#);
+        write_string_attribute(&mut out, "service.name", service);
+        for (key, value) in resource {
+            out.push(',');
+            write_string_attribute(&mut out, key, value);
+        }
+        out.push_str(r#"]},"scopeSpans":[{"scope":{"name":"#);
+        write_str(&mut out, SCOPE_NAME);
+        out.push_str(r#","version":"#);
+        write_str(&mut out, env!("CARGO_PKG_VERSION"));
+        out.push_str(r#"},"spans":["#);
+        for (i, &index) in indices.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
-            json!({
-                "resource": { "attributes": attributes },
-                "scopeSpans": [{
-                    "scope": { "name": SCOPE_NAME, "version": env!("CARGO_PKG_VERSION") },
-                    "spans": spans,
-                }],
-            })
-        })
-        .collect();
-    json!({ "resourceSpans": resource_spans }).to_string()
+            write_span(&mut out, &spans[index]);
+        }
+        out.push_str("]}]}");
+    }
+    out.push_str("]}");
+    out
 }
 
-fn encode_span(span: &SpanData) -> Json {
-    let mut out = Map::new();
-    out.insert("traceId".into(), span.trace_id.to_string().into());
-    out.insert("spanId".into(), span.span_id.to_string().into());
+fn write_span(out: &mut String, span: &SpanData) {
+    let _ = write!(out, r#"{{"traceId":"{}","spanId":"{}""#, span.trace_id, span.span_id);
     if let Some(parent) = span.parent_id {
-        out.insert("parentSpanId".into(), parent.to_string().into());
+        let _ = write!(out, r#","parentSpanId":"{parent}""#);
     }
-    out.insert("name".into(), json!(span.name));
-    out.insert("kind".into(), kind_number(span.kind).into());
-    out.insert("startTimeUnixNano".into(), span.start_unix_nanos.to_string().into());
-    out.insert("endTimeUnixNano".into(), span.end_unix_nanos().to_string().into());
+    out.push_str(r#","name":"#);
+    write_str(out, &span.name);
+    let _ = write!(
+        out,
+        r#","kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}""#,
+        kind_number(span.kind),
+        span.start_unix_nanos,
+        span.end_unix_nanos()
+    );
     if !span.tags.is_empty() {
-        out.insert("attributes".into(), attributes(&span.tags));
+        out.push_str(r#","attributes":"#);
+        write_attributes(out, &span.tags);
     }
     if !span.events.is_empty() {
-        let events: Vec<Json> = span
-            .events
-            .iter()
-            .map(|event| {
-                let mut out = Map::new();
-                out.insert("timeUnixNano".into(), event.time_unix_nanos.to_string().into());
-                out.insert("name".into(), json!(event.name));
-                if !event.tags.is_empty() {
-                    out.insert("attributes".into(), attributes(&event.tags));
-                }
-                Json::Object(out)
-            })
-            .collect();
-        out.insert("events".into(), events.into());
+        out.push_str(r#","events":["#);
+        for (i, event) in span.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"{{"timeUnixNano":"{}","name":"#, event.time_unix_nanos);
+            write_str(out, &event.name);
+            if !event.tags.is_empty() {
+                out.push_str(r#","attributes":"#);
+                write_attributes(out, &event.tags);
+            }
+            out.push('}');
+        }
+        out.push(']');
     }
     if !span.links.is_empty() {
-        let links: Vec<Json> = span.links.iter().map(encode_link).collect();
-        out.insert("links".into(), links.into());
+        out.push_str(r#","links":["#);
+        for (i, link) in span.links.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_link(out, link);
+        }
+        out.push(']');
     }
-    out.insert("status".into(), status(&span.status));
-    Json::Object(out)
+    match &span.status {
+        Status::Unset => out.push_str(r#","status":{"code":0}"#),
+        Status::Ok => out.push_str(r#","status":{"code":1}"#),
+        Status::Error(message) if message.is_empty() => out.push_str(r#","status":{"code":2}"#),
+        Status::Error(message) => {
+            out.push_str(r#","status":{"code":2,"message":"#);
+            write_str(out, message);
+            out.push('}');
+        }
+    }
+    out.push('}');
 }
 
-/// A `Span.Link`. `flags` holds the W3C trace flags (sampled = 1) in bits
-/// 0–7, and bit 8 (has is-remote) with bit 9 (is remote), as OTLP defines.
-fn encode_link(link: &Link) -> Json {
+fn write_link(out: &mut String, link: &Link) {
     let context = &link.span_context;
+    // W3C flags, plus "is remote is known" (0x100) and "is remote" (0x200).
     let flags = u32::from(context.sampled) | 0x100 | if context.remote { 0x200 } else { 0 };
-    let mut out = Map::new();
-    out.insert("traceId".into(), context.trace_id.to_string().into());
-    out.insert("spanId".into(), context.span_id.to_string().into());
+    let _ = write!(out, r#"{{"traceId":"{}","spanId":"{}""#, context.trace_id, context.span_id);
     if !link.tags.is_empty() {
-        out.insert("attributes".into(), attributes(&link.tags));
+        out.push_str(r#","attributes":"#);
+        write_attributes(out, &link.tags);
     }
-    out.insert("flags".into(), flags.into());
-    Json::Object(out)
+    let _ = write!(out, r#","flags":{flags}}}"#);
 }
 
-/// `Span.SpanKind`: SPAN_KIND_INTERNAL = 1 … SPAN_KIND_CONSUMER = 5.
 pub(super) fn kind_number(kind: SpanKind) -> u8 {
     match kind {
         SpanKind::Internal => 1,
@@ -134,35 +164,78 @@ pub(super) fn kind_number(kind: SpanKind) -> u8 {
     }
 }
 
-/// `Status`: STATUS_CODE_UNSET = 0, OK = 1, ERROR = 2; a message only for errors.
-fn status(status: &Status) -> Json {
-    match status {
-        Status::Unset => json!({ "code": 0 }),
-        Status::Ok => json!({ "code": 1 }),
-        Status::Error(message) if message.is_empty() => json!({ "code": 2 }),
-        Status::Error(message) => json!({ "code": 2, "message": message }),
+fn write_attributes(out: &mut String, tags: &[Tag]) {
+    out.push('[');
+    for (i, (key, value)) in tags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"key":"#);
+        write_str(out, key);
+        out.push_str(r#","value":"#);
+        write_any_value(out, value);
+        out.push('}');
     }
+    out.push(']');
 }
 
-fn attributes(tags: &[Tag]) -> Json {
-    tags.iter().map(|(key, value)| attribute(key, any_value(value))).collect()
+fn write_string_attribute(out: &mut String, key: &str, value: &str) {
+    out.push_str(r#"{"key":"#);
+    write_str(out, key);
+    out.push_str(r#","value":{"stringValue":"#);
+    write_str(out, value);
+    out.push_str("}}");
 }
 
-fn attribute(key: &str, value: Json) -> Json {
-    json!({ "key": key, "value": value })
-}
-
-/// An `AnyValue`; non-finite doubles use the proto3 JSON strings.
-fn any_value(value: &Value) -> Json {
+/// An OTLP `AnyValue`: 64-bit integers as decimal strings, and the
+/// non-finite doubles as the strings protobuf's JSON mapping uses.
+fn write_any_value(out: &mut String, value: &Value) {
     match value {
-        Value::Str(s) => json!({ "stringValue": s }),
-        Value::I64(v) => json!({ "intValue": v.to_string() }),
-        Value::F64(v) if v.is_finite() => json!({ "doubleValue": v }),
-        Value::F64(v) if v.is_nan() => json!({ "doubleValue": "NaN" }),
-        Value::F64(v) if *v > 0.0 => json!({ "doubleValue": "Infinity" }),
-        Value::F64(_) => json!({ "doubleValue": "-Infinity" }),
-        Value::Bool(v) => json!({ "boolValue": v }),
+        Value::Str(s) => {
+            out.push_str(r#"{"stringValue":"#);
+            write_str(out, s);
+            out.push('}');
+        }
+        Value::I64(v) => {
+            let _ = write!(out, r#"{{"intValue":"{v}"}}"#);
+        }
+        Value::F64(v) if v.is_finite() => {
+            // serde_json prints the shortest text that reads back exactly.
+            let _ = write!(out, r#"{{"doubleValue":{}}}"#, Json::from(*v));
+        }
+        Value::F64(v) if v.is_nan() => out.push_str(r#"{"doubleValue":"NaN"}"#),
+        Value::F64(v) if *v > 0.0 => out.push_str(r#"{"doubleValue":"Infinity"}"#),
+        Value::F64(_) => out.push_str(r#"{"doubleValue":"-Infinity"}"#),
+        Value::Bool(v) => {
+            let _ = write!(out, r#"{{"boolValue":{v}}}"#);
+        }
     }
+}
+
+/// A JSON string literal, escaped as JSON requires.
+fn write_str(out: &mut String, text: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
 }
 
 /// Where and how an [`OtlpHttpExporter`] sends.
@@ -409,6 +482,22 @@ fn report_partial_success(body: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    #[test]
+    fn strings_are_escaped_as_json_requires() {
+        for text in [
+            "plain",
+            "quote \" and \\ backslash",
+            "line\nbreak\ttab\r",
+            "\u{1}\u{1f} control",
+            "héllo ✓",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, text);
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text, "{out}");
+        }
+    }
+
     use crate::export::env::tests::vars;
     use crate::export::test_support::{
         CHILD, LINKED_SPAN, LINKED_TRACE, ROOT, Reply, T0, TestServer, closed_port, sample_trace,
