@@ -289,6 +289,11 @@ impl Local {
 }
 
 thread_local! {
+    /// Whether this thread has a scoped tracer: with no global tracer
+    /// either, opening a span costs this one check (a plain thread-local
+    /// read: no destructor, no borrow flag).
+    static HAS_SCOPED_TRACER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
             tracer: None,
@@ -307,7 +312,11 @@ fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
 
 /// Replaces the thread's scoped tracer, returning the previous one.
 pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
-    with_local(|local| std::mem::replace(&mut local.tracer, tracer)).flatten()
+    with_local(|local| {
+        HAS_SCOPED_TRACER.set(tracer.is_some());
+        std::mem::replace(&mut local.tracer, tracer)
+    })
+    .flatten()
 }
 
 /// The tracer spans opened on this thread go to.
@@ -341,10 +350,10 @@ pub(crate) struct OpenedSpan {
 /// is recorded for an unsampled trace, so the only cost left is that count,
 /// and what it propagates (the trace ID, the unsampled flag) is the same.
 pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
+    if Tracer::global().is_none() && !HAS_SCOPED_TRACER.get() {
+        return None;
+    }
     with_local(|local| {
-        if local.tracer.is_none() && Tracer::global().is_none() {
-            return None;
-        }
         let top = local.stack.last_mut();
         if let Some(parent) = top
             && !start.root
@@ -496,7 +505,10 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
     with_local(|local| {
         local.push(frame);
         match tracer {
-            Some(tracer) => local.tracer.replace(tracer),
+            Some(tracer) => {
+                HAS_SCOPED_TRACER.set(true);
+                local.tracer.replace(tracer)
+            }
             None => local.tracer.clone(),
         }
     })
@@ -510,6 +522,7 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
 /// thread until the next span closes there.
 pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> Option<Frame> {
     let (frame, due) = with_local(|local| {
+        HAS_SCOPED_TRACER.set(previous.is_some());
         local.tracer = previous;
         let frame = local.remove(span_id, attached);
         let due = if local.open_spans == 0 { local.finished.take() } else { None };
