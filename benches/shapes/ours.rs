@@ -1,0 +1,97 @@
+//! trace-runtime: `#[traced]`, a tracer with the batching pipeline.
+
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use trace_runtime::export::{BatchConfig, BatchExporter, ExportError, SpanSink};
+use trace_runtime::{Sampler, SpanData, Tracer, traced};
+
+use super::{CHILDREN, black_box};
+
+/// A sink that drops what it is sent.
+pub struct Discard;
+
+impl SpanSink for Discard {
+    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// A tracer exporting through a [`BatchExporter`] (default
+/// configuration, no drop reports on stderr) to [`Discard`].
+pub fn tracer(sampler: Sampler) -> (Tracer, Arc<BatchExporter>) {
+    let mut config = BatchConfig::default();
+    config.report_interval = None;
+    batch_tracer(sampler, config)
+}
+
+/// [`tracer`] with this batch configuration.
+pub fn batch_tracer(sampler: Sampler, config: BatchConfig) -> (Tracer, Arc<BatchExporter>) {
+    let exporter = Arc::new(BatchExporter::with_config(Discard, config));
+    let tracer = Tracer::builder("bench").sampler(sampler).exporter(exporter.clone()).build();
+    (tracer, exporter)
+}
+
+#[traced]
+#[inline(never)]
+fn child() {}
+
+#[traced(tags(id = i))]
+#[inline(never)]
+fn child_tag1(i: u64) {}
+
+#[traced(tags(id = i, name = "x"))]
+#[inline(never)]
+fn child_tags2(i: u64) {}
+
+/// A trace of untagged spans.
+#[traced]
+#[inline(never)]
+pub fn root() {
+    for _ in 0..CHILDREN {
+        child();
+    }
+}
+
+/// A trace whose children carry one integer tag.
+#[traced]
+#[inline(never)]
+pub fn root_tag1() {
+    for i in 0..CHILDREN {
+        child_tag1(black_box(i));
+    }
+}
+
+/// A trace whose children carry an integer tag and a `&str` tag.
+#[traced]
+#[inline(never)]
+pub fn root_tags2() {
+    for i in 0..CHILDREN {
+        child_tags2(black_box(i));
+    }
+}
+
+/// A trace of a single span: the cost of starting (and ending) a trace.
+#[traced]
+#[inline(never)]
+pub fn lone_root() {}
+
+#[traced]
+#[inline(never)]
+async fn child_async() {}
+
+#[traced]
+async fn root_async_body() {
+    for _ in 0..CHILDREN {
+        child_async().await;
+    }
+}
+
+/// A trace of `async fn` spans, polled to completion on this thread.
+#[inline(never)]
+pub fn root_async() {
+    let mut future = std::pin::pin!(root_async_body());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(())));
+}
