@@ -1,5 +1,5 @@
 //! The floor: what a span cannot cost less than in this design. Two reads of
-//! the clock trace-runtime uses (`Instant` since an anchor, as in its
+//! the clock trace-runtime uses (a raw TSC read through quanta, as in its
 //! `clock.rs`), a span record pushed into a thread-local `Vec`, and the
 //! trace's `Vec` handed to a background thread (which drops it) when the
 //! root closes. No IDs beyond a counter, no tags, no stack of open spans.
@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use super::{CHILDREN, SPANS_PER_TRACE};
 
@@ -37,12 +36,12 @@ struct Pipeline {
     dropped: AtomicU64,
 }
 
-static ANCHOR: OnceLock<Instant> = OnceLock::new();
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 
+/// A raw TSC read through quanta, as trace-runtime's clock does.
 fn now() -> u64 {
-    let anchor = ANCHOR.get_or_init(Instant::now);
-    u64::try_from(anchor.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    CLOCK.get_or_init(quanta::Clock::new).raw()
 }
 
 fn pipeline() -> &'static Pipeline {
