@@ -94,5 +94,20 @@ impl From<Cow<'static, str>> for Value {
     }
 }
 
+impl Value {
+    /// The value as JSON for formats that show tags to people (Zipkin,
+    /// Chrome traces): numbers stay numbers, and the non-finite floats JSON
+    /// cannot hold become their text.
+    pub(crate) fn to_display_json(&self) -> serde_json::Value {
+        match self {
+            Self::Str(s) => serde_json::Value::from(&**s),
+            Self::I64(v) => serde_json::Value::from(*v),
+            Self::F64(v) if v.is_finite() => serde_json::Value::from(*v),
+            Self::F64(v) => serde_json::Value::from(v.to_string()),
+            Self::Bool(v) => serde_json::Value::from(*v),
+        }
+    }
+}
+
 /// A tag: a key and a typed value.
 pub type Tag = (Cow<'static, str>, Value);

@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::export::assemble::{DEFAULT_ROOT_WAIT, TraceAssembler};
 use crate::export::{ExportError, SpanSink};
 use crate::span::{SpanData, Status};
-use crate::value::{Tag, Value};
+use crate::value::Tag;
 
 /// Encodes spans as a Chrome Trace Event JSON array, which Perfetto
 /// (ui.perfetto.dev) and `chrome://tracing` open.
@@ -214,18 +214,7 @@ fn push_span(out: &mut Vec<Json>, span: &SpanData, pid: usize, tid: usize) {
 }
 
 fn tag_args(tags: &[Tag]) -> Map<String, Json> {
-    tags.iter()
-        .map(|(key, value)| {
-            let value = match value {
-                Value::Str(s) => json!(s),
-                Value::I64(v) => json!(v),
-                Value::F64(v) if v.is_finite() => json!(v),
-                Value::F64(v) => json!(v.to_string()),
-                Value::Bool(v) => json!(v),
-            };
-            (key.to_string(), value)
-        })
-        .collect()
+    tags.iter().map(|(key, value)| (key.to_string(), value.to_display_json())).collect()
 }
 
 /// Writes a Chrome Trace Event / Perfetto JSON file as traces finish, laid

@@ -107,19 +107,8 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
     if tags.is_empty() {
         return name.to_owned();
     }
-    let attributes: Map<String, Json> = tags
-        .iter()
-        .map(|(key, value)| {
-            let value = match value {
-                Value::Str(s) => json!(s),
-                Value::I64(v) => json!(v),
-                Value::F64(v) if v.is_finite() => json!(v),
-                Value::F64(v) => json!(v.to_string()),
-                Value::Bool(v) => json!(v),
-            };
-            (key.to_string(), value)
-        })
-        .collect();
+    let attributes: Map<String, Json> =
+        tags.iter().map(|(key, value)| (key.to_string(), value.to_display_json())).collect();
     format!("{name} {}", Json::Object(attributes))
 }
 
