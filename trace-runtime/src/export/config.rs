@@ -80,10 +80,7 @@ impl BatchConfig {
     /// assert_eq!(config.max_export_batch_size, 100);
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut env = EnvReader::new(&lookup);
-        let config = Self::read(&mut env);
-        env.finish();
-        config
+        EnvReader::read_with(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {

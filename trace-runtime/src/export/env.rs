@@ -84,6 +84,18 @@ impl<'a> EnvReader<'a> {
     }
 
     /// Prints the warnings collected so far to stderr.
+    /// Runs `read` over the variables `lookup` gives, then prints the
+    /// warnings it collected: the body of every `from_lookup`.
+    pub(crate) fn read_with<T>(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        read: impl FnOnce(&mut EnvReader<'_>) -> T,
+    ) -> T {
+        let mut env = EnvReader::new(lookup);
+        let value = read(&mut env);
+        env.finish();
+        value
+    }
+
     pub(crate) fn finish(self) {
         for warning in self.warnings {
             eprintln!("{warning}");

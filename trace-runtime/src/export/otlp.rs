@@ -1,4 +1,4 @@
-//! OTLP over HTTP with the JSON encoding: the payload and the exporter that
+//! OTLP over HTTP with the JSON encoding (protobuf: `otlp_proto.rs`): the payload and the exporter that
 //! posts it to a collector's `/v1/traces`.
 
 use std::time::Duration;
@@ -307,8 +307,13 @@ impl OtlpConfig {
     ///   (milliseconds);
     /// - `OTEL_RESOURCE_ATTRIBUTES` (`service.name` there is left to the tracer).
     ///
+    /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
+    ///   `http/json` (the default here), or `http/protobuf` with the
+    ///   `protobuf` feature.
+    ///
     /// Malformed values are ignored with a message on stderr, as is a
-    /// protocol other than `http/json`, the only one spoken here.
+    /// protocol this build does not speak (`grpc`, or `http/protobuf`
+    /// without the feature).
     ///
     /// ```
     /// use std::time::Duration;
@@ -325,10 +330,7 @@ impl OtlpConfig {
     /// assert_eq!(config.timeout, Duration::from_millis(2500));
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut env = EnvReader::new(&lookup);
-        let config = Self::read(&mut env);
-        env.finish();
-        config
+        EnvReader::read_with(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
@@ -385,7 +387,7 @@ impl OtlpConfig {
 }
 
 /// Posts batches to an OpenTelemetry collector (or Jaeger, Tempo, any OTLP
-/// receiver) as OTLP/HTTP JSON.
+/// receiver) as OTLP/HTTP, JSON by default (see [`OtlpProtocol`]).
 ///
 /// It blocks on the network, so put it behind a
 /// [`BatchExporter`](super::BatchExporter), which sends from a background

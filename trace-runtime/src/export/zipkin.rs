@@ -158,10 +158,7 @@ impl ZipkinExporter {
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     /// Malformed values are ignored with a message on stderr.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let mut env = EnvReader::new(&lookup);
-        let exporter = Self::read(&mut env);
-        env.finish();
-        exporter
+        EnvReader::read_with(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
