@@ -118,7 +118,7 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
     // The closure runs only when the span records, so the expressions are
     // not evaluated for unsampled spans; it runs at once, so it only borrows.
     quote! {
-        #krate::__private::record_tags(&#guard, #count, |#span_ident: &mut #krate::__private::OpenSpan| {
+        #krate::__private::record_tags(&#guard, #count, |#span_ident: &mut #krate::__private::OpenSpan<'_>| {
             #[allow(unused_imports)]
             use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
             #(#tags)*
@@ -146,5 +146,5 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
             );
         }
     });
-    Some(quote!(|#span: &mut #krate::__private::OpenSpan, #value| { #err #ret }))
+    Some(quote!(|#span: &mut #krate::__private::OpenSpan<'_>, #value| { #err #ret }))
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::id::{SpanId, TraceId};
 use crate::propagation::{Baggage, TraceState};
-use crate::stack::{self, Frame, Origin};
+use crate::stack::{self, Frame, Origin, Slot};
 use crate::tracer::Tracer;
 
 /// The identity of a span as other spans and processes refer to it.
@@ -183,9 +183,8 @@ impl Context {
                 Some(_) => Origin::Attached,
                 None => Origin::Detached,
             },
-            record: None,
+            record: Slot::None,
             extras: self.extras.clone(),
-            nested_unsampled: 0,
         };
         let span_id = frame.span_id;
         let previous = stack::push(frame, self.tracer.clone());

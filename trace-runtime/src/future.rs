@@ -5,13 +5,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::stack::{self, Frame, OpenSpan};
+use crate::record::OpenSpan;
+use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
 use crate::value::Value;
 
 /// Called with the span's record and the future's output before the span
 /// closes (how `#[traced(err, ret)]` sees an async function's result).
-pub(crate) type Observer<T> = fn(&mut OpenSpan, &T);
+pub(crate) type Observer<T> = fn(&mut OpenSpan<'_>, &T);
 
 /// A future whose span is pushed on the polling thread's stack for the
 /// duration of each poll, on whichever thread polls it, and closed when the
@@ -50,8 +51,8 @@ impl<F: Future> Future for Instrumented<F> {
         if let Poll::Ready(output) = &output
             && let Some(mut frame) = this.span.take()
         {
-            if let (Some(observe), Some(record)) = (this.observer, frame.record.as_mut()) {
-                observe(record, output);
+            if let (Some(observe), Some(mut span)) = (this.observer, frame.carried()) {
+                observe(&mut span, output);
             }
             stack::finish(frame);
         }
@@ -62,8 +63,8 @@ impl<F: Future> Future for Instrumented<F> {
 impl<F: Future> Drop for Instrumented<F> {
     fn drop(&mut self) {
         if let Some(mut frame) = self.span.take() {
-            if let Some(record) = frame.record.as_mut() {
-                record.add_tag("cancelled".into(), Value::Bool(true));
+            if let Some(mut span) = frame.carried() {
+                span.add_tag("cancelled".into(), Value::Bool(true));
             }
             stack::finish(frame);
         }

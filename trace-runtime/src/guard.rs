@@ -6,7 +6,8 @@ use std::marker::PhantomData;
 
 use crate::id::{SpanId, TraceId};
 use crate::span::{Link, SpanKind, Status};
-use crate::stack::{self, OpenSpan, OpenedSpan, SpanStart};
+use crate::record::OpenSpan;
+use crate::stack::{self, OpenedSpan, SpanStart};
 use crate::value::{Tag, Value};
 
 /// Starts building a span named `name`; [`SpanBuilder::start`] opens it.
@@ -105,8 +106,9 @@ pub struct SpanGuard {
 }
 
 impl SpanGuard {
+    #[inline]
     pub(crate) fn open(start: SpanStart) -> Self {
-        let opened = stack::open(start);
+        let opened = if stack::enabled() { stack::open(start) } else { None };
         Self {
             opened,
             // Only a recorded span has a status to set on unwinding.
@@ -155,7 +157,8 @@ impl SpanGuard {
     /// Closes the span now (the same as dropping the guard).
     pub fn end(self) {}
 
-    pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+    #[inline]
+    pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
         let span = self.opened.filter(|span| span.sampled)?;
         stack::with_span(span.span_id, f)
     }
@@ -163,17 +166,29 @@ impl SpanGuard {
     /// Hands the span over to the caller instead of closing it.
     pub(crate) fn detach(mut self) -> Option<stack::Frame> {
         let span = self.opened.take()?;
-        if span.nested { stack::detach_nested(span.span_id) } else { stack::take(span.span_id) }
+        if span.nested {
+            Some(stack::detach_nested(span.trace_id, span.span_id))
+        } else {
+            stack::take(span.span_id)
+        }
     }
 }
 
 impl Drop for SpanGuard {
+    #[inline]
     fn drop(&mut self) {
-        let Some(span) = self.opened else { return };
-        if span.nested {
-            stack::close_nested(span.span_id);
-            return;
+        // Nothing to do without a tracer, or for a span nested in an
+        // unsampled one (it has no frame).
+        if let Some(span) = self.opened
+            && !span.nested
+        {
+            self.close(span);
         }
+    }
+}
+
+impl SpanGuard {
+    fn close(&self, span: OpenedSpan) {
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();
             stack::with_span(span.span_id, |record| {

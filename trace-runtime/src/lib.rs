@@ -40,6 +40,7 @@ mod id;
 mod limits;
 mod panic;
 pub mod propagation;
+mod record;
 mod sampling;
 mod span;
 mod stack;

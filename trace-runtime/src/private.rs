@@ -1,13 +1,14 @@
 //! Not public API: the helpers `#[traced]` expands to. Anything here may
 //! change in any release; user code must not name it.
 
+use std::borrow::Cow;
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 pub use crate::span::SpanKind;
-pub use crate::stack::OpenSpan;
+pub use crate::record::OpenSpan;
 pub use crate::value::Value;
 
 use crate::future::Instrumented;
@@ -18,22 +19,22 @@ use crate::stack::{self, SpanStart};
 /// Opens the span of a traced function.
 #[inline]
 pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
-    SpanGuard::open(SpanStart { name: name.into(), kind, root })
+    SpanGuard::open(SpanStart { name: Cow::Borrowed(name), kind, root })
 }
 
 /// Runs `record` on the span's record if the span records: the tags of
 /// `tags(…)` and `args`, `count` of them, added in one visit.
 #[inline]
-pub fn record_tags(guard: &SpanGuard, count: usize, record: impl FnOnce(&mut OpenSpan)) {
+pub fn record_tags(guard: &SpanGuard, count: usize, record: impl FnOnce(&mut OpenSpan<'_>)) {
     guard.record(|span| {
-        span.tags.reserve_exact(count);
+        span.reserve_tags(count);
         record(span);
     });
 }
 
 /// Adds one tag for generated code.
 #[inline]
-pub fn push_tag(span: &mut OpenSpan, key: &'static str, value: Value) {
+pub fn push_tag(span: &mut OpenSpan<'_>, key: &'static str, value: Value) {
     span.add_tag(key.into(), value);
 }
 
@@ -41,7 +42,7 @@ pub fn push_tag(span: &mut OpenSpan, key: &'static str, value: Value) {
 pub fn instrument<F: Future>(
     guard: SpanGuard,
     future: F,
-    observer: Option<fn(&mut OpenSpan, &F::Output)>,
+    observer: Option<fn(&mut OpenSpan<'_>, &F::Output)>,
 ) -> Instrumented<F> {
     let tracer = stack::current_tracer();
     Instrumented::new(future, guard.detach(), tracer, observer)
@@ -49,14 +50,14 @@ pub fn instrument<F: Future>(
 
 /// Shows a sync function's return value to `observer` before the span closes.
 #[inline]
-pub fn observe<T>(guard: &SpanGuard, value: T, observer: fn(&mut OpenSpan, &T)) -> T {
+pub fn observe<T>(guard: &SpanGuard, value: T, observer: fn(&mut OpenSpan<'_>, &T)) -> T {
     guard.record(|span| observer(span, &value));
     value
 }
 
 /// `#[traced(err)]`: an `Err` becomes the span's error status with the
 /// error's `Display` text.
-pub fn record_err<T, E: Display>(span: &mut OpenSpan, result: &Result<T, E>) {
+pub fn record_err<T, E: Display>(span: &mut OpenSpan<'_>, result: &Result<T, E>) {
     if let Err(error) = result {
         let text = catch_unwind(AssertUnwindSafe(|| error.to_string()))
             .unwrap_or_else(|_| "<Display panicked>".to_owned());
@@ -65,7 +66,7 @@ pub fn record_err<T, E: Display>(span: &mut OpenSpan, result: &Result<T, E>) {
 }
 
 /// `#[traced(ret)]`: records the return value as the tag `return`.
-pub fn record_ret(span: &mut OpenSpan, value: Value) {
+pub fn record_ret(span: &mut OpenSpan<'_>, value: Value) {
     span.add_tag("return".into(), value);
 }
 

@@ -1,26 +1,32 @@
-//! The thread-local stack of open spans.
+//! The thread-local stack of open spans, and the buffer their records live in.
 //!
 //! Each thread keeps the spans open on it, innermost last, and the tracer
 //! current on it. A span opened while another is on top becomes its child;
-//! one opened on an empty stack starts a trace. Records of sampled spans live
-//! in their frame until they close, so tags can be added to "the current
-//! span" from anywhere on the thread.
+//! one opened on an empty stack starts a trace.
+//!
+//! A sampled span's record is written once, into the thread's buffer, when
+//! the span opens; its frame on the stack holds the record's index, so tags
+//! can be added to "the current span" from anywhere on the thread, and
+//! closing the span only stamps the end time. The buffer goes to the
+//! exporters whole (one hand-off per batch, not per span) when the thread
+//! has no span open (a request finished), when enough closed records piled
+//! up under a long-lived span, when a span of another tracer needs it, and
+//! at thread exit.
 //!
 //! Guards may be dropped out of order: closing a span removes exactly its
 //! frame, wherever it is. Spans opened above it stay open, keep the parent
 //! they were given, and the top of what remains is current again.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use crate::clock::Timestamp;
 use crate::context::{Extras, SpanContext};
 use crate::id::{SpanId, TraceId};
 use crate::limits;
-use crate::span::{Event, Link, SpanData, SpanKind, Status};
+use crate::record::{OpenSpan, Record, State};
+use crate::span::{SpanKind, Status};
 use crate::tracer::Tracer;
-use crate::value::{Tag, Value};
 
 /// An entry of the stack: an open span of ours, or an attached context.
 pub(crate) struct Frame {
@@ -28,14 +34,10 @@ pub(crate) struct Frame {
     pub(crate) span_id: SpanId,
     pub(crate) sampled: bool,
     pub(crate) origin: Origin,
-    /// The record of a sampled span of ours; `None` for unsampled spans and
-    /// attached contexts.
-    pub(crate) record: Option<OpenSpan>,
+    /// Where the record of a sampled span of ours is.
+    pub(crate) record: Slot,
     /// Trace state and baggage, inherited from the parent frame.
     pub(crate) extras: Option<Arc<Extras>>,
-    /// Spans open under this unsampled span that have no frame of their
-    /// own (see [`open`]).
-    pub(crate) nested_unsampled: u32,
 }
 
 /// What a frame stands for.
@@ -53,132 +55,15 @@ pub(crate) enum Origin {
     Detached,
 }
 
-/// What a sampled span accumulates while it is open (reached by generated
-/// code only through `__private`).
-pub struct OpenSpan {
-    pub(crate) tracer: Tracer,
-    pub(crate) parent_id: Option<SpanId>,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) kind: SpanKind,
-    pub(crate) start: Timestamp,
-    pub(crate) tags: Vec<Tag>,
-    /// Events, links and a status other than unset: allocated only for
-    /// spans that have any, so the frame every span pushes stays small.
-    rare: Option<Box<Rare>>,
-}
-
-#[derive(Default)]
-struct Rare {
-    events: Vec<Event>,
-    links: Vec<Link>,
-    status: Status,
-}
-
-impl OpenSpan {
-    /// Adds a tag within the tracer's limits.
-    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
-        let inner = &self.tracer.inner;
-        if self.tags.len() >= inner.limits.max_tags_per_span {
-            limits::count(&inner.limit_counters.tags_dropped);
-            return;
-        }
-        if inner.limits.cut_value(&mut value) {
-            limits::count(&inner.limit_counters.values_truncated);
-        }
-        self.tags.push((key, value));
-    }
-
-    fn rare(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
-    }
-
-    /// Sets the status.
-    pub(crate) fn set_status(&mut self, status: Status) {
-        if status != Status::Unset || self.rare.is_some() {
-            self.rare().status = status;
-        }
-    }
-
-    /// Adds an event within the tracer's limits.
-    pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
-        let inner = &self.tracer.inner;
-        if self.rare.as_ref().map_or(0, |r| r.events.len()) >= inner.limits.max_events_per_span {
-            limits::count(&inner.limit_counters.events_dropped);
-            return;
-        }
-        let mut event = Event::now(name, tags);
-        if limits::truncate(&mut event.name, inner.limits.max_name_bytes) {
-            limits::count(&inner.limit_counters.names_truncated);
-        }
-        self.bound_tags(&mut event.tags);
-        self.rare().events.push(event);
-    }
-
-    /// Adds a link within the tracer's limits.
-    pub(crate) fn add_link(&mut self, mut link: Link) {
-        let inner = &self.tracer.inner;
-        if self.rare.as_ref().map_or(0, |r| r.links.len()) >= inner.limits.max_links_per_span {
-            limits::count(&inner.limit_counters.links_dropped);
-            return;
-        }
-        self.bound_tags(&mut link.tags);
-        self.rare().links.push(link);
-    }
-
-    fn bound_tags(&self, tags: &mut Vec<Tag>) {
-        let inner = &self.tracer.inner;
-        if tags.len() > inner.limits.max_tags_per_span {
-            let dropped = tags.len() - inner.limits.max_tags_per_span;
-            tags.truncate(inner.limits.max_tags_per_span);
-            inner
-                .limit_counters
-                .tags_dropped
-                .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        for (_, value) in tags.iter_mut() {
-            if inner.limits.cut_value(value) {
-                limits::count(&inner.limit_counters.values_truncated);
-            }
-        }
-    }
-
-    /// Reads the clock and turns the record into its exported form.
-    fn finish(self, trace_id: TraceId, span_id: SpanId) -> (Tracer, SpanData) {
-        let end = Timestamp::now();
-        let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
-        let mut tags = self.tags;
-        if let Some(redact) = &self.tracer.inner.redact {
-            redact_tags(redact.as_ref(), &mut tags);
-            for event in &mut events {
-                redact_tags(redact.as_ref(), &mut event.tags);
-            }
-            for link in &mut links {
-                redact_tags(redact.as_ref(), &mut link.tags);
-            }
-        }
-        let data = SpanData {
-            trace_id,
-            span_id,
-            parent_id: self.parent_id,
-            name: self.name,
-            kind: self.kind,
-            start_unix_nanos: self.start.unix_nanos(),
-            duration_nanos: end.nanos_since(self.start),
-            tags,
-            events,
-            links,
-            status,
-            service: self.tracer.inner.service.clone(),
-        };
-        (self.tracer, data)
-    }
-}
-
-fn redact_tags(redact: &crate::tracer::RedactFn, tags: &mut Vec<Tag>) {
-    *tags = std::mem::take(tags)
-        .into_iter()
-        .filter_map(|(key, value)| redact(&key, value).map(|value| (key, value)))
-        .collect();
+/// Where a frame's record is.
+pub(crate) enum Slot {
+    /// Nothing is recorded: an unsampled span, or an attached context.
+    None,
+    /// In this thread's buffer, at this index.
+    Buffered(u32),
+    /// With the frame itself: a span taken off its thread's stack to follow
+    /// a future (or a client call) wherever it is polled.
+    Carried(Box<Record>),
 }
 
 impl Frame {
@@ -190,59 +75,118 @@ impl Frame {
             remote: self.origin == Origin::Remote,
         })
     }
-}
 
-/// Finished spans waiting on this thread to be handed over together: the
-/// hand-off costs one call per batch instead of one per span. A batch goes
-/// when the thread has no open span left (a request finished), when it is
-/// full, when the next span belongs to another tracer, and at thread exit.
-#[derive(Default)]
-struct Finished {
-    tracer: Option<Tracer>,
-    spans: Vec<SpanData>,
-}
-
-/// Finished spans to hand to one tracer.
-type Batch = (Tracer, Vec<SpanData>);
-
-impl Finished {
-    /// Adds a span; returns the batch of another tracer that was waiting,
-    /// which must be handed over first (a thread switching tracers).
-    #[inline]
-    fn push(&mut self, tracer: Tracer, span: SpanData) -> Option<Batch> {
-        if let Some(current) = &self.tracer
-            && current.same_as(&tracer)
-        {
-            self.spans.push(span);
-            return None;
+    /// Access to the record a frame carries.
+    pub(crate) fn carried(&mut self) -> Option<OpenSpan<'_>> {
+        match &mut self.record {
+            Slot::Carried(record) => record.open_span(None),
+            _ => None,
         }
-        let previous = self.take();
-        self.tracer = Some(tracer);
-        self.spans.push(span);
+    }
+}
+
+/// Records of one tracer to hand over together.
+type Batch = (Tracer, Vec<Record>);
+
+/// The records of spans opened (or finished) on this thread, open and
+/// closed, in the order they were written.
+#[derive(Default)]
+struct Buffer {
+    /// The tracer the records belong to, unless a record names its own.
+    tracer: Option<Tracer>,
+    records: Vec<Record>,
+    /// Records still open: their frames are on this thread's stack.
+    open: usize,
+    /// Slots whose record moved out.
+    moved: usize,
+}
+
+impl Buffer {
+    /// The tracer to write into a record for `tracer`: `None` for the
+    /// buffer's own. A buffer with nothing open switches to `tracer`,
+    /// returning what it held for the previous one.
+    #[inline]
+    fn adopt(&mut self, tracer: &Tracer) -> (Option<Tracer>, Option<Batch>) {
+        if let Some(own) = &self.tracer
+            && own.same_as(tracer)
+        {
+            return (None, None);
+        }
+        if self.open == 0 {
+            let previous = self.take();
+            self.tracer = Some(tracer.clone());
+            return (None, previous);
+        }
+        (Some(tracer.clone()), None)
+    }
+
+    /// Adds the record of a span opening now; returns its index.
+    #[inline]
+    fn push_open(&mut self, record: Record) -> u32 {
+        let index = u32::try_from(self.records.len()).expect("fewer than 2^32 records per thread");
+        self.records.push(record);
+        self.open += 1;
+        index
+    }
+
+    /// Adds a closed record brought from elsewhere (a future's span); may
+    /// return a batch of the buffer's previous tracer.
+    fn push_closed(&mut self, mut record: Record) -> Option<Batch> {
+        let mut previous = None;
+        if let Some(tracer) = record.tracer.take() {
+            let (own, switched) = self.adopt(&tracer);
+            record.tracer = own;
+            previous = switched;
+        }
+        self.records.push(record);
         previous
     }
 
-    /// The buffer, if it is due: nothing is open on the thread, or it is full.
-    #[inline]
-    fn take_if_due(&mut self, open_spans: usize) -> Option<Batch> {
-        let limit = self.tracer.as_ref()?.inner.limits.max_spans_buffered_per_thread;
-        if open_spans == 0 || self.spans.len() >= limit { self.take() } else { None }
-    }
-
+    /// Everything, when nothing is open.
     fn take(&mut self) -> Option<Batch> {
-        if self.spans.is_empty() {
+        debug_assert_eq!(self.open, 0, "open records stay with their frames");
+        if self.moved > 0 {
+            self.records.retain(|record| record.data.state == State::Closed);
+            self.moved = 0;
+        }
+        if self.records.is_empty() {
             return None;
         }
         let tracer = self.tracer.clone()?;
-        Some((tracer, std::mem::take(&mut self.spans)))
+        let capacity = self.records.capacity();
+        Some((tracer, std::mem::replace(&mut self.records, Vec::with_capacity(capacity))))
+    }
+
+    /// Access for adding to the record in `slot`.
+    fn open_span<'a>(&'a mut self, slot: &'a mut Slot) -> Option<OpenSpan<'a>> {
+        let Self { tracer, records, .. } = self;
+        match slot {
+            Slot::None => None,
+            Slot::Buffered(index) => records[*index as usize].open_span(tracer.as_ref()),
+            Slot::Carried(record) => record.open_span(tracer.as_ref()),
+        }
     }
 }
 
-/// Hands batches to their tracers; outside the thread state, so exporters
-/// may trace too.
-fn hand_over(first: Option<Batch>, then: Option<Batch>) {
-    for (tracer, batch) in first.into_iter().chain(then) {
-        tracer.export_batch(batch);
+/// Hands a batch to its tracer, or to the tracers its records name;
+/// outside the thread state, so exporters may trace too.
+fn hand_over(batch: Batch) {
+    let (tracer, records) = batch;
+    if records.iter().all(|record| record.tracer.is_none()) {
+        tracer.export_records(records);
+        return;
+    }
+    // Spans of another tracer opened while the buffer's spans were open.
+    let mut groups: Vec<Batch> = Vec::new();
+    for mut record in records {
+        let owner = record.tracer.take().unwrap_or_else(|| tracer.clone());
+        match groups.iter_mut().find(|(t, _)| t.same_as(&owner)) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((owner, vec![record])),
+        }
+    }
+    for (tracer, records) in groups {
+        tracer.export_records(records);
     }
 }
 
@@ -252,14 +196,21 @@ struct Local {
     stack: Vec<Frame>,
     /// Frames of `stack` that are spans (not attached contexts).
     open_spans: usize,
-    finished: Finished,
+    buffer: Buffer,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
-        // Thread exit: nothing may stay behind in the thread's buffer.
-        if let Some((tracer, batch)) = self.finished.take() {
-            tracer.export_batch(batch);
+        // Thread exit: nothing may stay behind in the thread's buffer. A
+        // span still open here had its guard leaked; it ends now.
+        for record in &mut self.buffer.records {
+            if record.data.state == State::Open {
+                record.close();
+            }
+        }
+        self.buffer.open = 0;
+        if let Some(batch) = self.buffer.take() {
+            hand_over(batch);
         }
     }
 }
@@ -277,6 +228,7 @@ impl Local {
         if frame.origin == Origin::Span {
             self.open_spans -= 1;
         }
+        self.note_top();
         Some(frame)
     }
 
@@ -285,6 +237,56 @@ impl Local {
             self.open_spans += 1;
         }
         self.stack.push(frame);
+        self.note_top();
+    }
+
+    /// Keeps [`UNSAMPLED_TOP`] in step with the stack.
+    #[inline]
+    fn note_top(&self) {
+        let top = self.stack.last().filter(|f| !f.sampled && f.origin == Origin::Span);
+        UNSAMPLED_TOP.set(top.map(|f| (f.trace_id, f.span_id)));
+    }
+
+    /// A batch to hand over after a span closed, if one is due.
+    #[inline]
+    fn due(&mut self) -> Option<Batch> {
+        let buffer = &mut self.buffer;
+        let limit = buffer.tracer.as_ref()?.inner.limits.max_spans_buffered_per_thread;
+        if buffer.open == 0 {
+            if self.open_spans == 0 || buffer.records.len() >= limit { buffer.take() } else { None }
+        } else if buffer.records.len() - buffer.open >= limit {
+            self.split_closed()
+        } else {
+            None
+        }
+    }
+
+    /// The closed records, leaving the open ones (and renumbering their
+    /// frames): a long-lived span does not hold back its children.
+    fn split_closed(&mut self) -> Option<Batch> {
+        let buffer = &mut self.buffer;
+        let tracer = buffer.tracer.clone()?;
+        let records = std::mem::replace(&mut buffer.records, Vec::with_capacity(buffer.open));
+        let mut closed = Vec::with_capacity(records.len() - buffer.open);
+        for record in records {
+            match record.data.state {
+                State::Open => buffer.records.push(record),
+                State::Closed => closed.push(record),
+                State::Moved => {}
+            }
+        }
+        buffer.moved = 0;
+        // Frames with a buffered record are in the order of their records:
+        // both are added as spans open, and removal keeps the order.
+        let mut next = 0;
+        for frame in &mut self.stack {
+            if let Slot::Buffered(index) = &mut frame.record {
+                *index = next;
+                next += 1;
+            }
+        }
+        debug_assert_eq!(next as usize, buffer.records.len());
+        (!closed.is_empty()).then_some((tracer, closed))
     }
 }
 
@@ -292,22 +294,33 @@ thread_local! {
     /// Whether this thread has a scoped tracer: with no global tracer
     /// either, opening a span costs this one check (a plain thread-local
     /// read: no destructor, no borrow flag).
-    static HAS_SCOPED_TRACER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static HAS_SCOPED_TRACER: Cell<bool> = const { Cell::new(false) };
+
+    /// The IDs of the top frame when it is an unsampled span of ours: a span
+    /// opened under it costs this one read (see [`open`]).
+    static UNSAMPLED_TOP: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
 
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
             tracer: None,
             stack: Vec::new(),
             open_spans: 0,
-            finished: Finished { tracer: None, spans: Vec::new() },
+            buffer: Buffer { tracer: None, records: Vec::new(), open: 0, moved: 0 },
         })
     };
 }
 
 /// Runs `f` on this thread's state; `None` during thread teardown, when the
 /// state is gone and tracing quietly does nothing.
+#[inline]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
     LOCAL.try_with(|local| f(&mut local.borrow_mut())).ok()
+}
+
+/// Whether spans opened on this thread can go anywhere.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    HAS_SCOPED_TRACER.get() || Tracer::global().is_some()
 }
 
 /// Replaces the thread's scoped tracer, returning the previous one.
@@ -338,7 +351,7 @@ pub(crate) struct OpenedSpan {
     pub(crate) span_id: SpanId,
     pub(crate) trace_id: TraceId,
     pub(crate) sampled: bool,
-    /// Counted on its unsampled parent instead of having a frame.
+    /// Opened under an unsampled span of this thread, without a frame.
     pub(crate) nested: bool,
 }
 
@@ -346,28 +359,21 @@ pub(crate) struct OpenedSpan {
 /// installed (nothing is generated or read then).
 ///
 /// A span opened under an unsampled span of this thread gets no frame of
-/// its own: the parent counts it, and it shares the parent's IDs. Nothing
-/// is recorded for an unsampled trace, so the only cost left is that count,
-/// and what it propagates (the trace ID, the unsampled flag) is the same.
+/// its own and shares the parent's IDs: nothing is recorded for an
+/// unsampled trace, and what it propagates (the trace ID, the unsampled
+/// flag) is the same.
+#[inline]
 pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
-    if Tracer::global().is_none() && !HAS_SCOPED_TRACER.get() {
-        return None;
+    if !start.root
+        && let Some((trace_id, span_id)) = UNSAMPLED_TOP.get()
+    {
+        return Some(OpenedSpan { span_id, trace_id, sampled: false, nested: true });
     }
-    with_local(|local| {
-        let top = local.stack.last_mut();
-        if let Some(parent) = top
-            && !start.root
-            && !parent.sampled
-            && parent.origin == Origin::Span
-        {
-            parent.nested_unsampled += 1;
-            return Some(OpenedSpan {
-                span_id: parent.span_id,
-                trace_id: parent.trace_id,
-                sampled: false,
-                nested: true,
-            });
-        }
+    open_frame(start)
+}
+
+fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
+    let (opened, switched) = with_local(|local| {
         let tracer = local.tracer.as_ref().or_else(|| Tracer::global())?;
         let top = local.stack.last();
         // Baggage and trace state pass to children even across `root`.
@@ -391,110 +397,124 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
                 (trace_id, None, sampled)
             }
         };
-        let record = sampled.then(|| {
+        let mut switched = None;
+        let record = if sampled {
             let mut name = start.name;
             if limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
                 limits::count(&tracer.inner.limit_counters.names_truncated);
             }
-            OpenSpan {
-                tracer: tracer.clone(),
-                parent_id,
-                name,
-                kind: start.kind,
-                start: Timestamp::now(),
-                tags: Vec::new(),
-                rare: None,
-            }
-        });
+            let (own, previous) = local.buffer.adopt(tracer);
+            switched = previous;
+            let record = Record::open(own, (trace_id, span_id, parent_id), name, start.kind);
+            Slot::Buffered(local.buffer.push_open(record))
+        } else {
+            Slot::None
+        };
         let origin = Origin::Span;
-        local.push(Frame {
-            trace_id,
-            span_id,
-            sampled,
-            origin,
-            record,
-            extras,
-            nested_unsampled: 0,
-        });
-        Some(OpenedSpan { span_id, trace_id, sampled, nested: false })
+        local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
+        Some((OpenedSpan { span_id, trace_id, sampled, nested: false }, switched))
     })
-    .flatten()
+    .flatten()?;
+    if let Some(batch) = switched {
+        hand_over(batch);
+    }
+    Some(opened)
 }
 
-/// Closes a span that [`open`] counted on its unsampled parent.
-pub(crate) fn close_nested(span_id: SpanId) {
-    with_local(|local| {
-        if let Some(parent) =
-            local.stack.iter_mut().rev().find(|f| f.span_id == span_id && f.origin == Origin::Span)
-        {
-            parent.nested_unsampled = parent.nested_unsampled.saturating_sub(1);
-        }
-    });
-}
-
-/// A frame of its own for a span counted on its unsampled parent, to be
-/// carried by a future to other threads.
-pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
-    with_local(|local| {
-        let parent = local
-            .stack
-            .iter_mut()
-            .rev()
-            .find(|f| f.span_id == span_id && f.origin == Origin::Span)?;
-        parent.nested_unsampled = parent.nested_unsampled.saturating_sub(1);
-        Some(Frame {
-            trace_id: parent.trace_id,
-            span_id: SpanId::random(),
-            sampled: false,
-            origin: Origin::Span,
-            record: None,
-            extras: parent.extras.clone(),
-            nested_unsampled: 0,
-        })
+/// A frame of its own for a span that [`open`] nested in its unsampled
+/// parent `span_id`, to be carried by a future to other threads.
+pub(crate) fn detach_nested(trace_id: TraceId, span_id: SpanId) -> Frame {
+    let extras = with_local(|local| {
+        let parent =
+            local.stack.iter().rev().find(|f| f.span_id == span_id && f.origin == Origin::Span);
+        parent.and_then(|frame| frame.extras.clone())
     })
-    .flatten()
-}
-
-/// Removes the frame of the span `span_id` from this thread's stack.
-pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
-    with_local(|local| local.remove(span_id, false)).flatten()
-}
-
-/// Closes the span `span_id` if it is open on this thread.
-pub(crate) fn close(span_id: SpanId) {
-    let due = with_local(|local| {
-        let frame = local.remove(span_id, false)?;
-        let (tracer, span) = frame.record?.finish(frame.trace_id, frame.span_id);
-        let switched = local.finished.push(tracer, span);
-        Some((switched, local.finished.take_if_due(local.open_spans)))
-    });
-    if let Some(Some((switched, due))) = due
-        && (switched.is_some() || due.is_some())
-    {
-        hand_over(switched, due);
+    .flatten();
+    Frame {
+        trace_id,
+        span_id: SpanId::random(),
+        sampled: false,
+        origin: Origin::Span,
+        record: Slot::None,
+        extras,
     }
 }
 
-/// Hands this thread's finished spans over now (flush and shutdown).
+/// Removes the frame of the span `span_id` from this thread's stack, its
+/// record with it.
+pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
+    with_local(|local| {
+        let mut frame = local.remove(span_id, false)?;
+        if let Slot::Buffered(index) = frame.record {
+            let buffer = &mut local.buffer;
+            let slot = &mut buffer.records[index as usize];
+            let moved = slot.moved();
+            let mut record = std::mem::replace(slot, moved);
+            buffer.open -= 1;
+            buffer.moved += 1;
+            if record.tracer.is_none() {
+                record.tracer.clone_from(&buffer.tracer);
+            }
+            frame.record = Slot::Carried(Box::new(record));
+        }
+        Some(frame)
+    })
+    .flatten()
+}
+
+/// Closes the span `span_id` if it is open on this thread.
+#[inline]
+pub(crate) fn close(span_id: SpanId) {
+    let due = with_local(|local| {
+        let frame = local.remove(span_id, false)?;
+        let previous = match frame.record {
+            Slot::Buffered(index) => {
+                local.buffer.records[index as usize].close();
+                local.buffer.open -= 1;
+                None
+            }
+            Slot::Carried(mut record) => {
+                record.close();
+                local.buffer.push_closed(*record)
+            }
+            Slot::None => return None,
+        };
+        Some((previous, local.due()))
+    })
+    .flatten();
+    if let Some((previous, due)) = due {
+        previous.into_iter().chain(due).for_each(hand_over);
+    }
+}
+
+/// Hands this thread's closed records over now (flush and shutdown).
 pub(crate) fn hand_over_finished() {
-    if let Some(Some((tracer, batch))) = with_local(|local| local.finished.take()) {
-        tracer.export_batch(batch);
+    let batch = with_local(|local| {
+        if local.buffer.open == 0 { local.buffer.take() } else { local.split_closed() }
+    });
+    if let Some(Some(batch)) = batch {
+        hand_over(batch);
     }
 }
 
 /// Closes a span taken off the stack (a future's span).
 pub(crate) fn finish(frame: Frame) {
-    let Some(record) = frame.record else { return };
-    let mut pending = Some(record.finish(frame.trace_id, frame.span_id));
+    let Slot::Carried(mut record) = frame.record else { return };
+    record.close();
+    let mut pending = Some(record);
     let due = with_local(|local| {
-        let (tracer, span) = pending.take().expect("taken once");
-        let switched = local.finished.push(tracer, span);
-        (switched, local.finished.take_if_due(local.open_spans))
+        let record = pending.take().expect("taken once");
+        let previous = local.buffer.push_closed(*record);
+        (previous, local.due())
     });
     match (due, pending) {
-        (Some((switched, due)), _) => hand_over(switched, due),
-        // Thread teardown: no buffer left, hand the span over directly.
-        (None, Some((tracer, span))) => tracer.export_batch(vec![span]),
+        (Some((previous, due)), _) => previous.into_iter().chain(due).for_each(hand_over),
+        // Thread teardown: no buffer left, hand the record over directly.
+        (None, Some(mut record)) => {
+            if let Some(tracer) = record.tracer.take() {
+                tracer.export_records(vec![*record]);
+            }
+        }
         (None, None) => {}
     }
 }
@@ -517,7 +537,7 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
 
 /// Undoes [`push`]: takes the frame back and restores the previous tracer.
 ///
-/// A thread left with no open span hands its finished spans over here too:
+/// A thread left with no open span hands its closed records over here too:
 /// spans that closed inside a future's poll would otherwise wait on a worker
 /// thread until the next span closes there.
 pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> Option<Frame> {
@@ -525,32 +545,41 @@ pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> 
         HAS_SCOPED_TRACER.set(previous.is_some());
         local.tracer = previous;
         let frame = local.remove(span_id, attached);
-        let due = if local.open_spans == 0 { local.finished.take() } else { None };
+        let due = if local.open_spans == 0 && local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            None
+        };
         (frame, due)
     })
     .unwrap_or((None, None));
-    if due.is_some() {
-        hand_over(None, due);
+    if let Some(batch) = due {
+        hand_over(batch);
     }
     frame
 }
 
 /// Runs `f` on the record of the open span `span_id`, if it is sampled.
-pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+#[inline]
+pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
     with_local(|local| {
         let frame = local
             .stack
             .iter_mut()
             .rev()
             .find(|f| f.span_id == span_id && f.origin == Origin::Span)?;
-        frame.record.as_mut().map(f)
+        local.buffer.open_span(&mut frame.record).map(|mut span| f(&mut span))
     })
     .flatten()
 }
 
 /// Runs `f` on the record of the current span, if it is a sampled span of ours.
-pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
-    with_local(|local| local.stack.last_mut()?.record.as_mut().map(f)).flatten()
+pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+    with_local(|local| {
+        let top = local.stack.last_mut()?;
+        local.buffer.open_span(&mut top.record).map(|mut span| f(&mut span))
+    })
+    .flatten()
 }
 
 /// The current span context, if any.
@@ -594,9 +623,9 @@ impl Drop for Resumed<'_> {
     fn drop(&mut self) {
         *self.slot = pop(self.span_id, false, self.previous.take().flatten());
         if std::thread::panicking()
-            && let Some(record) = self.slot.as_mut().and_then(|f| f.record.as_mut())
+            && let Some(mut span) = self.slot.as_mut().and_then(Frame::carried)
         {
-            record.set_status(Status::Error(crate::panic::unwinding_message().into()));
+            span.set_status(Status::Error(crate::panic::unwinding_message().into()));
         }
     }
 }

@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::export::Exporter;
+use crate::export::{Exporter, SpanBatch};
 use crate::limits::{LimitCounters, Limits};
 use crate::sampling::Sampler;
-use crate::span::SpanData;
+use crate::record::{Record, Source};
 use crate::stack;
 use crate::value::Value;
 
@@ -37,11 +37,11 @@ pub struct Tracer {
 }
 
 pub(crate) struct TracerInner {
-    pub(crate) service: Arc<str>,
+    /// The service name and the redaction hook, shared with its batches.
+    pub(crate) source: Arc<Source>,
     pub(crate) sampler: Sampler,
     pub(crate) limits: Limits,
     pub(crate) limit_counters: LimitCounters,
-    pub(crate) redact: Option<Box<RedactFn>>,
     exporters: Vec<Box<dyn Exporter>>,
     counters: Counters,
     shut_down: std::sync::atomic::AtomicBool,
@@ -225,7 +225,7 @@ impl Tracer {
 
     /// The service name given to the builder.
     pub fn service(&self) -> &str {
-        &self.inner.service
+        &self.inner.source.service
     }
 
     /// The counts kept so far.
@@ -283,31 +283,36 @@ impl Tracer {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    pub(crate) fn export_batch(&self, batch: Vec<SpanData>) {
+    /// Hands closed records of this tracer to the exporters.
+    pub(crate) fn export_records(&self, records: Vec<Record>) {
+        self.export_batch(SpanBatch::recorded(self.inner.source.clone(), records));
+    }
+
+    pub(crate) fn export_batch(&self, batch: SpanBatch) {
         let count = batch.len() as u64;
-        let exporters = &self.inner.exporters;
         // Every exporter but the last gets a copy; the last one keeps the
         // batch itself.
-        let mut batch = Some(batch);
-        for (index, exporter) in exporters.iter().enumerate() {
-            let spans = if index + 1 == exporters.len() {
-                batch.take().unwrap_or_default()
-            } else {
-                batch.clone().unwrap_or_default()
-            };
-            // An exporter's bug must not take the application down with it.
-            if catch_unwind(AssertUnwindSafe(|| exporter.export_owned(spans))).is_err() {
-                self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+        if let Some((last, others)) = self.inner.exporters.split_last() {
+            for exporter in others {
+                self.export_to(exporter.as_ref(), batch.clone());
             }
+            self.export_to(last.as_ref(), batch);
         }
         self.inner.counters.spans_exported.fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn export_to(&self, exporter: &dyn Exporter, batch: SpanBatch) {
+        // An exporter's bug must not take the application down with it.
+        if catch_unwind(AssertUnwindSafe(|| exporter.export_batch(batch))).is_err() {
+            self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl fmt::Debug for Tracer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracer")
-            .field("service", &self.inner.service)
+            .field("service", &self.inner.source.service)
             .field("sampler", &self.inner.sampler)
             .field("exporters", &self.inner.exporters.len())
             .finish()
@@ -370,11 +375,10 @@ impl TracerBuilder {
         crate::panic::install_hook();
         Tracer {
             inner: Arc::new(TracerInner {
-                service: Arc::from(self.service),
+                source: Arc::new(Source { service: Arc::from(self.service), redact: self.redact }),
                 sampler: self.sampler,
                 limits: self.limits,
                 limit_counters: LimitCounters::default(),
-                redact: self.redact,
                 exporters: self.exporters,
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 counters: Counters::default(),

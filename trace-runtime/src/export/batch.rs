@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::export::{BatchConfig, ExportError, Exporter, SpanSink};
+use crate::export::{BatchConfig, ExportError, Exporter, SpanBatch, SpanSink};
 use crate::span::SpanData;
 
 /// Sends spans to a [`SpanSink`] from a background thread, so the thread
@@ -99,7 +99,7 @@ impl fmt::Display for BatchStats {
 enum Message {
     /// A thread's batch of finished spans, moved whole: one queue operation
     /// per batch, not per span.
-    Spans(Vec<SpanData>),
+    Spans(SpanBatch),
     /// Everything before this marker must be sent; then mark `id` done.
     Flush(u64),
 }
@@ -300,7 +300,12 @@ impl Exporter for BatchExporter {
         self.export_owned(batch.to_vec());
     }
 
-    fn export_owned(&self, mut batch: Vec<SpanData>) {
+    fn export_owned(&self, batch: Vec<SpanData>) {
+        self.export_batch(batch.into());
+    }
+
+    /// Queues the batch as it is: the background thread converts it.
+    fn export_batch(&self, mut batch: SpanBatch) {
         let dropped = &self.shared.counters.dropped;
         if self.shared.shutting_down.load(Ordering::Relaxed) {
             dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -428,7 +433,7 @@ impl Worker {
             Message::Spans(spans) => {
                 self.shared.queued.fetch_sub(spans.len(), Ordering::Relaxed);
                 let mut sent = false;
-                for span in spans {
+                for span in spans.into_spans() {
                     self.batch.push(span);
                     if self.batch.len() >= self.shared.config.max_export_batch_size {
                         self.send_batch();

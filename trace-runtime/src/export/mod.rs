@@ -13,6 +13,7 @@ mod otlp;
 #[cfg(feature = "protobuf")]
 mod otlp_proto;
 mod sink;
+mod span_batch;
 mod zipkin;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 #[cfg(feature = "protobuf")]
 pub use otlp_proto::encode_otlp_protobuf;
 pub use sink::{ExportError, ExporterSink, SpanSink};
+pub use span_batch::SpanBatch;
 pub use zipkin::{ZipkinExporter, encode_zipkin_json};
 
 use crate::span::SpanData;
@@ -69,6 +71,14 @@ pub trait Exporter: Send + Sync + 'static {
         self.export(&batch);
     }
 
+    /// Takes a batch as the tracer hands it over; the default converts it
+    /// with [`SpanBatch::into_spans`] and passes it to
+    /// [`export_owned`](Exporter::export_owned). Exporters that queue spans
+    /// override this to leave the conversion to their own thread.
+    fn export_batch(&self, batch: SpanBatch) {
+        self.export_owned(batch.into_spans());
+    }
+
     /// Delivers everything taken so far; the default does nothing.
     fn flush(&self) {}
 
@@ -85,6 +95,10 @@ impl<E: Exporter + ?Sized> Exporter for std::sync::Arc<E> {
 
     fn export_owned(&self, batch: Vec<SpanData>) {
         (**self).export_owned(batch);
+    }
+
+    fn export_batch(&self, batch: SpanBatch) {
+        (**self).export_batch(batch);
     }
 
     fn flush(&self) {

@@ -27,7 +27,8 @@ use crate::future::Instrumented;
 use crate::guard::SpanGuard;
 use crate::propagation;
 use crate::span::{SpanKind, Status};
-use crate::stack::{self, Frame, OpenSpan};
+use crate::record::OpenSpan;
+use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
 use crate::value::Value;
 
@@ -87,14 +88,14 @@ impl ServerSpan {
     }
 }
 
-fn record_server_status(span: &mut OpenSpan, status: StatusCode) {
+fn record_server_status(span: &mut OpenSpan<'_>, status: StatusCode) {
     span.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
     if status.is_server_error() {
         span.set_status(Status::Error(format!("HTTP {status}").into()));
     }
 }
 
-fn record_response<B>(span: &mut OpenSpan, response: &Response<B>) {
+fn record_response<B>(span: &mut OpenSpan<'_>, response: &Response<B>) {
     record_server_status(span, response.status());
 }
 
@@ -230,9 +231,9 @@ impl DetachedSpan {
         Self { frame: span.detach(), tracer: stack::current_tracer() }
     }
 
-    fn record(&mut self, f: impl FnOnce(&mut OpenSpan)) {
-        if let Some(record) = self.frame.as_mut().and_then(|frame| frame.record.as_mut()) {
-            f(record);
+    fn record(&mut self, f: impl FnOnce(&mut OpenSpan<'_>)) {
+        if let Some(mut span) = self.frame.as_mut().and_then(Frame::carried) {
+            f(&mut span);
         }
     }
 
@@ -245,7 +246,7 @@ impl DetachedSpan {
     fn instrument<F: Future>(
         mut self,
         future: F,
-        observer: Option<fn(&mut OpenSpan, &F::Output)>,
+        observer: Option<fn(&mut OpenSpan<'_>, &F::Output)>,
     ) -> Instrumented<F> {
         Instrumented::new(future, self.frame.take(), self.tracer.take(), observer)
     }

@@ -1,0 +1,96 @@
+//! Batches of finished spans as the tracer hands them to exporters.
+
+use std::sync::Arc;
+
+use crate::record::{Record, Source};
+use crate::span::SpanData;
+
+/// Finished spans handed to an [`Exporter`](crate::Exporter) together: a
+/// thread's spans as they were recorded, converted into [`SpanData`] by
+/// [`into_spans`](Self::into_spans) where the exporter runs. An exporter
+/// that queues spans for a background thread (such as
+/// [`BatchExporter`](crate::export::BatchExporter)) keeps the batch as it
+/// is, so the conversion costs the application thread nothing.
+///
+/// ```
+/// use trace_runtime::export::SpanBatch;
+/// use trace_runtime::{Exporter, SpanData, Tracer};
+/// use std::sync::Mutex;
+///
+/// #[derive(Default)]
+/// struct Names(Mutex<Vec<String>>);
+///
+/// impl Exporter for Names {
+///     fn export(&self, batch: &[SpanData]) {
+///         self.0.lock().unwrap().extend(batch.iter().map(|s| s.name.to_string()));
+///     }
+///
+///     fn export_batch(&self, batch: SpanBatch) {
+///         // Convert only what is kept: here, all of it.
+///         self.export(&batch.into_spans());
+///     }
+/// }
+/// # let _ = Tracer::builder("svc").exporter(Names::default()).build();
+/// ```
+#[derive(Clone)]
+pub struct SpanBatch(Contents);
+
+#[derive(Clone)]
+enum Contents {
+    /// Closed records of one tracer, in the order they were opened.
+    Recorded { source: Arc<Source>, records: Vec<Record> },
+    Converted(Vec<SpanData>),
+}
+
+impl SpanBatch {
+    /// A batch of closed records of the tracer `source` describes.
+    pub(crate) fn recorded(source: Arc<Source>, records: Vec<Record>) -> Self {
+        Self(Contents::Recorded { source, records })
+    }
+
+    /// The number of spans.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Contents::Recorded { records, .. } => records.len(),
+            Contents::Converted(spans) => spans.len(),
+        }
+    }
+
+    /// Whether the batch holds no span.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the first `len` spans (in the order they were opened).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        match &mut self.0 {
+            Contents::Recorded { records, .. } => records.truncate(len),
+            Contents::Converted(spans) => spans.truncate(len),
+        }
+    }
+
+    /// The spans, in the order they ended.
+    pub fn into_spans(self) -> Vec<SpanData> {
+        match self.0 {
+            Contents::Recorded { source, mut records } => {
+                // Recorded in the order spans opened (parents first); a
+                // stable sort keeps that order for equal readings.
+                records.sort_by_key(|record| record.data.end);
+                records.into_iter().map(|record| record.data.into_span_data(&source)).collect()
+            }
+            Contents::Converted(spans) => spans,
+        }
+    }
+}
+
+impl From<Vec<SpanData>> for SpanBatch {
+    fn from(spans: Vec<SpanData>) -> Self {
+        Self(Contents::Converted(spans))
+    }
+}
+
+impl std::fmt::Debug for SpanBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanBatch").field("len", &self.len()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,251 @@
+//! The record of a sampled span, from the moment it opens until an exporter
+//! takes it.
+//!
+//! A record is written once, into the buffer of the thread that opens the
+//! span (see `stack`), and stays there while the span is open and after it
+//! closes, until the buffer is handed to the exporters as a
+//! [`SpanBatch`](crate::export::SpanBatch). It holds what the application
+//! thread must write and nothing it can leave for later: raw clock readings,
+//! up to two tags inline, no service name. The conversion into
+//! [`SpanData`] (wall-clock times, the service, redaction, tags in a `Vec`)
+//! runs where the exporter runs, off the application's hot path.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use smallvec::SmallVec;
+
+use crate::clock::Timestamp;
+use crate::id::{SpanId, TraceId};
+use crate::limits;
+use crate::span::{Event, Link, SpanData, SpanKind, Status};
+use crate::tracer::{RedactFn, Tracer, TracerInner};
+use crate::value::{Tag, Value};
+
+/// Tags of a record: the first two need no allocation.
+pub(crate) type Tags = SmallVec<[Tag; 2]>;
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Open,
+    Closed,
+    /// Moved out of its buffer (its span follows a future to other
+    /// threads); the slot left behind is skipped.
+    Moved,
+}
+
+/// A record with the tracer it belongs to.
+#[derive(Clone)]
+pub(crate) struct Record {
+    /// `None`: the tracer of the buffer holding the record, so that a span
+    /// costs no reference count. Records carried by futures, or opened for
+    /// another tracer than their buffer's, hold theirs.
+    pub(crate) tracer: Option<Tracer>,
+    pub(crate) data: RecordData,
+}
+
+/// What a span records.
+#[derive(Clone)]
+pub(crate) struct RecordData {
+    pub(crate) state: State,
+    pub(crate) kind: SpanKind,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_id: Option<SpanId>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) tags: Tags,
+    /// Events, links and a status other than unset: allocated only for
+    /// spans that have any, so the record every span writes stays small.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Default, Clone)]
+struct Rare {
+    events: Vec<Event>,
+    links: Vec<Link>,
+    status: Status,
+}
+
+impl Record {
+    /// A record of a span opened now.
+    #[inline]
+    pub(crate) fn open(
+        tracer: Option<Tracer>,
+        ids: (TraceId, SpanId, Option<SpanId>),
+        name: Cow<'static, str>,
+        kind: SpanKind,
+    ) -> Self {
+        let (trace_id, span_id, parent_id) = ids;
+        let start = Timestamp::now();
+        let data = RecordData {
+            state: State::Open,
+            kind,
+            trace_id,
+            span_id,
+            parent_id,
+            name,
+            start,
+            end: start,
+            tags: Tags::new(),
+            rare: None,
+        };
+        Self { tracer, data }
+    }
+
+    /// What stays in a buffer's slot when its record moves out.
+    pub(crate) fn moved(&self) -> Self {
+        let data = RecordData {
+            state: State::Moved,
+            name: Cow::Borrowed(""),
+            tags: Tags::new(),
+            rare: None,
+            ..self.data
+        };
+        Self { tracer: None, data }
+    }
+
+    /// Access for adding to the span; `None` if no tracer is known.
+    pub(crate) fn open_span<'a>(&'a mut self, buffer_tracer: Option<&'a Tracer>) -> Option<OpenSpan<'a>> {
+        let Self { tracer, data } = self;
+        let tracer = tracer.as_ref().or(buffer_tracer)?;
+        Some(OpenSpan { data, tracer: &tracer.inner })
+    }
+
+    /// Reads the clock: the span ends now.
+    #[inline]
+    pub(crate) fn close(&mut self) {
+        self.data.end = Timestamp::now();
+        self.data.state = State::Closed;
+    }
+}
+
+/// A sampled span that is open, as code adding to it sees it (reached by
+/// generated code only through `__private`).
+pub struct OpenSpan<'a> {
+    data: &'a mut RecordData,
+    tracer: &'a TracerInner,
+}
+
+impl OpenSpan<'_> {
+    /// Makes room for `count` more tags.
+    #[inline]
+    pub(crate) fn reserve_tags(&mut self, count: usize) {
+        self.data.tags.reserve(count);
+    }
+
+    /// Adds a tag within the tracer's limits.
+    #[inline]
+    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
+        let tracer = self.tracer;
+        if self.data.tags.len() >= tracer.limits.max_tags_per_span {
+            limits::count(&tracer.limit_counters.tags_dropped);
+            return;
+        }
+        if tracer.limits.cut_value(&mut value) {
+            limits::count(&tracer.limit_counters.values_truncated);
+        }
+        self.data.tags.push((key, value));
+    }
+
+    fn rare(&mut self) -> &mut Rare {
+        self.data.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Sets the status.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        if status != Status::Unset || self.data.rare.is_some() {
+            self.rare().status = status;
+        }
+    }
+
+    /// Adds an event within the tracer's limits.
+    pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
+        let tracer = self.tracer;
+        if self.data.rare.as_ref().map_or(0, |r| r.events.len()) >= tracer.limits.max_events_per_span
+        {
+            limits::count(&tracer.limit_counters.events_dropped);
+            return;
+        }
+        let mut event = Event::now(name, tags);
+        if limits::truncate(&mut event.name, tracer.limits.max_name_bytes) {
+            limits::count(&tracer.limit_counters.names_truncated);
+        }
+        bound_tags(tracer, &mut event.tags);
+        self.rare().events.push(event);
+    }
+
+    /// Adds a link within the tracer's limits.
+    pub(crate) fn add_link(&mut self, mut link: Link) {
+        let tracer = self.tracer;
+        if self.data.rare.as_ref().map_or(0, |r| r.links.len()) >= tracer.limits.max_links_per_span {
+            limits::count(&tracer.limit_counters.links_dropped);
+            return;
+        }
+        bound_tags(tracer, &mut link.tags);
+        self.rare().links.push(link);
+    }
+}
+
+/// Holds the tags of an event or link to the tracer's limits.
+fn bound_tags(tracer: &TracerInner, tags: &mut Vec<Tag>) {
+    if tags.len() > tracer.limits.max_tags_per_span {
+        let dropped = tags.len() - tracer.limits.max_tags_per_span;
+        tags.truncate(tracer.limits.max_tags_per_span);
+        tracer.limit_counters.tags_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+    for (_, value) in tags.iter_mut() {
+        if tracer.limits.cut_value(value) {
+            limits::count(&tracer.limit_counters.values_truncated);
+        }
+    }
+}
+
+/// What converting a tracer's records needs: shared by its batches instead
+/// of the tracer itself, so that queued batches never keep a tracer (and
+/// the exporters it owns, queues included) alive.
+pub(crate) struct Source {
+    pub(crate) service: Arc<str>,
+    pub(crate) redact: Option<Box<RedactFn>>,
+}
+
+impl RecordData {
+    /// The exported form.
+    pub(crate) fn into_span_data(self, source: &Source) -> SpanData {
+        let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
+        let mut tags = self.tags.into_vec();
+        if let Some(redact) = &source.redact {
+            redact_tags(redact.as_ref(), &mut tags);
+            for event in &mut events {
+                redact_tags(redact.as_ref(), &mut event.tags);
+            }
+            for link in &mut links {
+                redact_tags(redact.as_ref(), &mut link.tags);
+            }
+        }
+        SpanData {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            name: self.name,
+            kind: self.kind,
+            start_unix_nanos: self.start.unix_nanos(),
+            duration_nanos: self.end.nanos_since(self.start),
+            tags,
+            events,
+            links,
+            status,
+            service: source.service.clone(),
+        }
+    }
+}
+
+fn redact_tags(redact: &RedactFn, tags: &mut Vec<Tag>) {
+    *tags = std::mem::take(tags)
+        .into_iter()
+        .filter_map(|(key, value)| redact(&key, value).map(|value| (key, value)))
+        .collect();
+}
