@@ -174,3 +174,72 @@ fn a_thread_hands_its_spans_over_in_batches_bounded_by_the_limit() {
     // The long-lived span goes when the thread has nothing open.
     assert_eq!(*batches.0.lock().unwrap(), [4, 4, 2, 1]);
 }
+
+#[traced]
+async fn detached_work() {
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn early_hand_overs_keep_open_spans_their_tags_and_their_children() {
+    let collector = InMemoryCollector::new();
+    let limits = Limits { max_spans_buffered_per_thread: 3, ..Limits::default() };
+    let tracer = Tracer::builder("split").limits(limits).exporter(collector.clone()).build();
+    tracer.in_scope(|| {
+        let connection = trace_runtime::span("connection").start();
+        let first = trace_runtime::span("first").start();
+        // A future's span leaves this thread's buffer at its first poll.
+        let mut pending = Box::pin(detached_work());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(pending.as_mut().poll(&mut cx).is_pending());
+        let second = trace_runtime::span("second").start();
+        for _ in 0..7 {
+            request();
+        }
+        // Two early hand-overs (3 closed or moved-out records each time,
+        // the moved one not exported) happened while three spans were
+        // open; those keep taking tags and close in any order.
+        assert_eq!(collector.spans().len(), 5);
+        first.tag("after", "split");
+        drop(first);
+        second.tag("n", 2);
+        drop(second);
+        drop(pending);
+        connection.tag("requests", 7);
+    });
+    let spans = collector.spans();
+    let names: Vec<&str> = spans.iter().map(|s| &*s.name).collect();
+    assert_eq!(spans.len(), 4 + 7, "{names:?}");
+    let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    let connection = by_name("connection");
+    assert_eq!(connection.tag("requests"), Some(&Value::I64(7)));
+    assert_eq!(by_name("first").tag("after"), Some(&Value::from("split")));
+    assert_eq!(by_name("first").parent_id, Some(connection.span_id));
+    assert_eq!(by_name("second").parent_id, Some(by_name("first").span_id));
+    assert_eq!(by_name("second").tag("n"), Some(&Value::I64(2)));
+    assert_eq!(by_name("detached_work").tag("cancelled"), Some(&Value::Bool(true)));
+    let second = by_name("second").span_id;
+    assert_eq!(spans.iter().filter(|s| s.parent_id == Some(second)).count(), 7);
+    // Spans arrive in the order they ended.
+    let ends: Vec<u64> = spans.iter().map(SpanData::end_unix_nanos).collect();
+    assert!(ends.windows(2).all(|w| w[0] <= w[1]), "{ends:?}");
+}
+
+#[test]
+fn spans_of_two_tracers_open_on_one_thread_reach_their_own_tracer() {
+    let (a, b) = (InMemoryCollector::new(), InMemoryCollector::new());
+    let tracer_a = Tracer::builder("a").exporter(a.clone()).build();
+    let tracer_b = Tracer::builder("b").exporter(b.clone()).build();
+    tracer_a.in_scope(|| {
+        let _outer = trace_runtime::span("a outer").start();
+        tracer_b.in_scope(|| {
+            let _b = trace_runtime::span("b root").root().start();
+            let _inner = trace_runtime::span("b child").start();
+        });
+        let _after = trace_runtime::span("a child").start();
+    });
+    assert_eq!(a.render(), "a outer\n  a child\n");
+    assert_eq!(b.render(), "b root\n  b child\n");
+    assert!(a.spans().iter().all(|s| &*s.service == "a"));
+    assert!(b.spans().iter().all(|s| &*s.service == "b"));
+}

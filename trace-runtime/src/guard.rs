@@ -5,8 +5,8 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::id::{SpanId, TraceId};
-use crate::span::{Link, SpanKind, Status};
 use crate::record::OpenSpan;
+use crate::span::{Link, SpanKind, Status};
 use crate::stack::{self, OpenedSpan, SpanStart};
 use crate::value::{Tag, Value};
 

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
-pub use crate::span::SpanKind;
 pub use crate::record::OpenSpan;
+pub use crate::span::SpanKind;
 pub use crate::value::Value;
 
 use crate::future::Instrumented;

@@ -109,7 +109,10 @@ impl Record {
     }
 
     /// Access for adding to the span; `None` if no tracer is known.
-    pub(crate) fn open_span<'a>(&'a mut self, buffer_tracer: Option<&'a Tracer>) -> Option<OpenSpan<'a>> {
+    pub(crate) fn open_span<'a>(
+        &'a mut self,
+        buffer_tracer: Option<&'a Tracer>,
+    ) -> Option<OpenSpan<'a>> {
         let Self { tracer, data } = self;
         let tracer = tracer.as_ref().or(buffer_tracer)?;
         Some(OpenSpan { data, tracer: &tracer.inner })
@@ -165,7 +168,8 @@ impl OpenSpan<'_> {
     /// Adds an event within the tracer's limits.
     pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
         let tracer = self.tracer;
-        if self.data.rare.as_ref().map_or(0, |r| r.events.len()) >= tracer.limits.max_events_per_span
+        if self.data.rare.as_ref().map_or(0, |r| r.events.len())
+            >= tracer.limits.max_events_per_span
         {
             limits::count(&tracer.limit_counters.events_dropped);
             return;
@@ -181,7 +185,8 @@ impl OpenSpan<'_> {
     /// Adds a link within the tracer's limits.
     pub(crate) fn add_link(&mut self, mut link: Link) {
         let tracer = self.tracer;
-        if self.data.rare.as_ref().map_or(0, |r| r.links.len()) >= tracer.limits.max_links_per_span {
+        if self.data.rare.as_ref().map_or(0, |r| r.links.len()) >= tracer.limits.max_links_per_span
+        {
             limits::count(&tracer.limit_counters.links_dropped);
             return;
         }

@@ -142,16 +142,16 @@ impl Buffer {
         previous
     }
 
-    /// Everything, when nothing is open.
+    /// Everything, when nothing is open (moved-out slots included: the
+    /// batch skips them where it is converted).
     fn take(&mut self) -> Option<Batch> {
         debug_assert_eq!(self.open, 0, "open records stay with their frames");
-        if self.moved > 0 {
-            self.records.retain(|record| record.data.state == State::Closed);
+        if self.records.len() == self.moved {
+            self.records.clear();
             self.moved = 0;
-        }
-        if self.records.is_empty() {
             return None;
         }
+        self.moved = 0;
         let tracer = self.tracer.clone()?;
         let capacity = self.records.capacity();
         Some((tracer, std::mem::replace(&mut self.records, Vec::with_capacity(capacity))))
@@ -219,12 +219,16 @@ impl Local {
     /// Removes the innermost frame for `span_id`: an attached context's if
     /// `attached`, else the span's own. A context attached on the thread
     /// where its span is open has the same ID, hence the distinction.
+    #[inline]
     fn remove(&mut self, span_id: SpanId, attached: bool) -> Option<Frame> {
-        let index = self
-            .stack
-            .iter()
-            .rposition(|f| f.span_id == span_id && (f.origin != Origin::Span) == attached)?;
-        let frame = self.stack.remove(index);
+        let is = |f: &Frame| f.span_id == span_id && (f.origin != Origin::Span) == attached;
+        // Mostly the top: guards drop in the reverse order of opening.
+        let frame = if self.stack.last().is_some_and(is) {
+            self.stack.pop()?
+        } else {
+            let index = self.stack.iter().rposition(is)?;
+            self.stack.remove(index)
+        };
         if frame.origin == Origin::Span {
             self.open_spans -= 1;
         }
@@ -262,31 +266,26 @@ impl Local {
     }
 
     /// The closed records, leaving the open ones (and renumbering their
-    /// frames): a long-lived span does not hold back its children.
+    /// frames): a long-lived span does not hold back its children. The few
+    /// open records move to a new buffer; the rest stays where it is.
     fn split_closed(&mut self) -> Option<Batch> {
         let buffer = &mut self.buffer;
         let tracer = buffer.tracer.clone()?;
-        let records = std::mem::replace(&mut buffer.records, Vec::with_capacity(buffer.open));
-        let mut closed = Vec::with_capacity(records.len() - buffer.open);
-        for record in records {
-            match record.data.state {
-                State::Open => buffer.records.push(record),
-                State::Closed => closed.push(record),
-                State::Moved => {}
-            }
-        }
-        buffer.moved = 0;
+        let capacity = buffer.records.capacity();
+        let mut closed = std::mem::replace(&mut buffer.records, Vec::with_capacity(capacity));
         // Frames with a buffered record are in the order of their records:
         // both are added as spans open, and removal keeps the order.
-        let mut next = 0;
         for frame in &mut self.stack {
             if let Slot::Buffered(index) = &mut frame.record {
-                *index = next;
-                next += 1;
+                let slot = &mut closed[*index as usize];
+                let moved = slot.moved();
+                *index = buffer.push_open(std::mem::replace(slot, moved));
+                buffer.open -= 1;
             }
         }
-        debug_assert_eq!(next as usize, buffer.records.len());
-        (!closed.is_empty()).then_some((tracer, closed))
+        debug_assert_eq!(buffer.open, buffer.records.len());
+        buffer.moved = 0;
+        Some((tracer, closed))
     }
 }
 
@@ -483,15 +482,23 @@ pub(crate) fn close(span_id: SpanId) {
     })
     .flatten();
     if let Some((previous, due)) = due {
-        previous.into_iter().chain(due).for_each(hand_over);
+        if let Some(batch) = previous {
+            hand_over(batch);
+        }
+        if let Some(batch) = due {
+            hand_over(batch);
+        }
     }
 }
 
 /// Hands this thread's closed records over now (flush and shutdown).
 pub(crate) fn hand_over_finished() {
-    let batch = with_local(|local| {
-        if local.buffer.open == 0 { local.buffer.take() } else { local.split_closed() }
-    });
+    let batch =
+        with_local(
+            |local| {
+                if local.buffer.open == 0 { local.buffer.take() } else { local.split_closed() }
+            },
+        );
     if let Some(Some(batch)) = batch {
         hand_over(batch);
     }

@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::export::{Exporter, SpanBatch};
 use crate::limits::{LimitCounters, Limits};
-use crate::sampling::Sampler;
 use crate::record::{Record, Source};
+use crate::sampling::Sampler;
 use crate::stack;
 use crate::value::Value;
 
@@ -285,7 +285,10 @@ impl Tracer {
 
     /// Hands closed records of this tracer to the exporters.
     pub(crate) fn export_records(&self, records: Vec<Record>) {
-        self.export_batch(SpanBatch::recorded(self.inner.source.clone(), records));
+        let batch = SpanBatch::recorded(self.inner.source.clone(), records);
+        if !batch.is_empty() {
+            self.export_batch(batch);
+        }
     }
 
     pub(crate) fn export_batch(&self, batch: SpanBatch) {

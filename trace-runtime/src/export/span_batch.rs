@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::record::{Record, Source};
+use crate::record::{Record, Source, State};
 use crate::span::SpanData;
 
 /// Finished spans handed to an [`Exporter`](crate::Exporter) together: a
@@ -37,21 +37,28 @@ pub struct SpanBatch(Contents);
 
 #[derive(Clone)]
 enum Contents {
-    /// Closed records of one tracer, in the order they were opened.
-    Recorded { source: Arc<Source>, records: Vec<Record> },
+    /// Records of one tracer in the order they were opened: `len` closed
+    /// ones, and slots whose record moved out (skipped).
+    Recorded {
+        source: Arc<Source>,
+        records: Vec<Record>,
+        len: usize,
+    },
     Converted(Vec<SpanData>),
 }
 
 impl SpanBatch {
-    /// A batch of closed records of the tracer `source` describes.
+    /// A batch of the closed records among `records`, of the tracer
+    /// `source` describes; the others are moved-out slots.
     pub(crate) fn recorded(source: Arc<Source>, records: Vec<Record>) -> Self {
-        Self(Contents::Recorded { source, records })
+        let len = records.iter().filter(|record| record.data.state == State::Closed).count();
+        Self(Contents::Recorded { source, records, len })
     }
 
     /// The number of spans.
     pub fn len(&self) -> usize {
         match &self.0 {
-            Contents::Recorded { records, .. } => records.len(),
+            Contents::Recorded { len, .. } => *len,
             Contents::Converted(spans) => spans.len(),
         }
     }
@@ -64,7 +71,11 @@ impl SpanBatch {
     /// Keeps the first `len` spans (in the order they were opened).
     pub(crate) fn truncate(&mut self, len: usize) {
         match &mut self.0 {
-            Contents::Recorded { records, .. } => records.truncate(len),
+            Contents::Recorded { records, len: kept, .. } => {
+                records.retain(|record| record.data.state == State::Closed);
+                records.truncate(len);
+                *kept = records.len();
+            }
             Contents::Converted(spans) => spans.truncate(len),
         }
     }
@@ -72,7 +83,8 @@ impl SpanBatch {
     /// The spans, in the order they ended.
     pub fn into_spans(self) -> Vec<SpanData> {
         match self.0 {
-            Contents::Recorded { source, mut records } => {
+            Contents::Recorded { source, mut records, .. } => {
+                records.retain(|record| record.data.state == State::Closed);
                 // Recorded in the order spans opened (parents first); a
                 // stable sort keeps that order for equal readings.
                 records.sort_by_key(|record| record.data.end);

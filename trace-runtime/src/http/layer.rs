@@ -10,8 +10,8 @@ use tower_service::Service;
 
 use super::{ServerCall, record_server_status};
 use crate::future::Instrumented;
-use crate::span::Status;
 use crate::record::OpenSpan;
+use crate::span::Status;
 
 type RouteFn = Arc<dyn Fn(&Parts) -> String + Send + Sync>;
 
@@ -74,7 +74,10 @@ impl<S> std::fmt::Debug for TraceService<S> {
     }
 }
 
-fn record_outcome<B, E: std::fmt::Display>(span: &mut OpenSpan<'_>, outcome: &Result<Response<B>, E>) {
+fn record_outcome<B, E: std::fmt::Display>(
+    span: &mut OpenSpan<'_>,
+    outcome: &Result<Response<B>, E>,
+) {
     match outcome {
         Ok(response) => record_server_status(span, response.status()),
         Err(error) => span.set_status(Status::Error(error.to_string().into())),
