@@ -238,3 +238,46 @@ fn tracer_stats_count_roots_and_exported_spans() {
     assert_eq!(stats.unsampled_roots, 0);
     assert_eq!(stats.spans_exported, 6);
 }
+
+/// Its `Debug` (recorded by `ret`) does traced work through `Lazy`.
+#[derive(Debug)]
+struct Receipt(u64, Lazy);
+
+#[traced]
+fn lookup_price() -> u64 {
+    trace_runtime::add_tag("cache", "hit");
+    7
+}
+
+/// A `Debug` that does traced work, as a lazily loaded field might.
+struct Lazy;
+
+impl std::fmt::Debug for Lazy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lazy({})", lookup_price())
+    }
+}
+
+#[traced(tags(price = lookup_price()), ret)]
+fn checkout(_item: &Lazy) -> Receipt {
+    Receipt(lookup_price(), Lazy)
+}
+
+#[test]
+fn tag_expressions_and_return_values_may_call_traced_code() {
+    let (collector, tracer) = collector();
+    tracer.in_scope(|| {
+        #[traced(args)]
+        fn with_lazy_argument(item: &Lazy) {
+            let _ = item;
+        }
+        assert_eq!(checkout(&Lazy).0, 7);
+        with_lazy_argument(&Lazy);
+    });
+    assert_eq!(
+        collector.render(),
+        "checkout price=7 return=\"Receipt(7, Lazy(7))\"\n  lookup_price cache=\"hit\"\n  \
+         lookup_price cache=\"hit\"\n  lookup_price cache=\"hit\"\n\
+         with_lazy_argument item=\"Lazy(7)\"\n  lookup_price cache=\"hit\"\n"
+    );
+}

@@ -93,37 +93,31 @@ fn record_tags(plan: &Plan, guard: &Ident) -> TokenStream {
         return TokenStream::new();
     }
     let krate = &plan.krate;
-    let span_ident = Ident::new("__trace_span", Span::mixed_site());
     let tag = |key: &str, value: TokenStream, span: Span| {
         quote_spanned! {span=>
-            #krate::__private::push_tag(
-                #span_ident,
-                #key,
-                (&#krate::__private::Arg(&#value)).__trace_value().__into_tag_value(),
-            );
+            (#key, (&#krate::__private::Arg(&#value)).__trace_value().__into_tag_value())
         }
     };
     let tags = plan.tags.iter().map(|t| match &t.value {
         // A string literal is kept as a `&'static str`, never copied.
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
             let key = &t.key;
-            quote!(#krate::__private::push_tag(#span_ident, #key, #krate::__private::Value::from(#lit));)
+            quote!((#key, #krate::__private::Value::from(#lit)))
         }
         value => tag(&t.key, quote!(#value), value.span()),
     });
     let args = plan.args.iter().map(|arg| tag(&arg.to_string(), quote!(#arg), arg.span()));
-    let count = plan.tags.len() + plan.args.len();
     // Input:  #[traced(tags(k = expr), args)]
-    // Output: record_tags(&guard, n, |span| { push_tag(span, "k", value(expr)); … });
-    // The closure runs only when the span records, so the expressions are
-    // not evaluated for unsampled spans; it runs at once, so it only borrows.
+    // Output: if guard.is_recording() { record_tags(&guard, [("k", value(expr)), …]); }
+    // The expressions are not evaluated for unsampled spans, and are
+    // evaluated before `record_tags` takes the thread's span state, so they
+    // may call traced code themselves.
     quote! {
-        #krate::__private::record_tags(&#guard, #count, |#span_ident: &mut #krate::__private::OpenSpan<'_>| {
+        if #guard.is_recording() {
             #[allow(unused_imports)]
             use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
-            #(#tags)*
-            #(#args)*
-        });
+            #krate::__private::record_tags(&#guard, [#(#tags,)* #(#args,)*]);
+        }
     }
 }
 
@@ -133,18 +127,27 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
         return None;
     }
     let krate = &plan.krate;
-    let span = Ident::new("__trace_span", Span::mixed_site());
+    let outcome = Ident::new("__trace_outcome", Span::mixed_site());
     let value = Ident::new("__trace_value", Span::mixed_site());
-    let err = plan.err.then(|| quote!(#krate::__private::record_err(#span, #value);));
+    let err = plan.err.then(|| quote!(#krate::__private::record_err(&mut #outcome, #value);));
     let ret = plan.ret.then(|| {
         quote! {
             #[allow(unused_imports)]
             use #krate::__private::{DebugArg as _, NativeArg as _, TagValue as _};
             #krate::__private::record_ret(
-                #span,
+                &mut #outcome,
                 (&#krate::__private::Arg(#value)).__trace_value().__into_tag_value(),
             );
         }
     });
-    Some(quote!(|#span: &mut #krate::__private::OpenSpan<'_>, #value| { #err #ret }))
+    // Input:  #[traced(err, ret)]
+    // Output: |value| { let mut outcome = Outcome::default(); record_err(..); record_ret(..); outcome }
+    Some(quote! {
+        |#value| -> #krate::__private::Outcome {
+            let mut #outcome = #krate::__private::Outcome::default();
+            #err
+            #ret
+            #outcome
+        }
+    })
 }

@@ -5,14 +5,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::record::OpenSpan;
+use crate::record::Outcome;
 use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
 use crate::value::Value;
 
-/// Called with the span's record and the future's output before the span
-/// closes (how `#[traced(err, ret)]` sees an async function's result).
-pub(crate) type Observer<T> = fn(&mut OpenSpan<'_>, &T);
+/// Called with the future's output before the span closes, if the span
+/// records (how `#[traced(err, ret)]` sees an async function's result).
+pub(crate) type Observer<T> = fn(&T) -> Outcome;
 
 /// A future whose span is pushed on the polling thread's stack for the
 /// duration of each poll, on whichever thread polls it, and closed when the
@@ -52,7 +52,7 @@ impl<F: Future> Future for Instrumented<F> {
             && let Some(mut frame) = this.span.take()
         {
             if let (Some(observe), Some(mut span)) = (this.observer, frame.carried()) {
-                observe(&mut span, output);
+                observe(output).apply(&mut span);
             }
             stack::finish(frame);
         }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
-pub use crate::record::OpenSpan;
+pub use crate::record::Outcome;
 pub use crate::span::SpanKind;
 pub use crate::value::Value;
 
@@ -22,52 +22,54 @@ pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
     SpanGuard::open(SpanStart { name: Cow::Borrowed(name), kind, root })
 }
 
-/// Runs `record` on the span's record if the span records: the tags of
-/// `tags(…)` and `args`, `count` of them, added in one visit.
+/// Adds the tags of `tags(…)` and `args` to the span. Generated code
+/// evaluates them only if [`SpanGuard::is_recording`], and before this
+/// call: an expression may trace too, which it cannot do while the thread's
+/// span state is in use.
 #[inline]
-pub fn record_tags(guard: &SpanGuard, count: usize, record: impl FnOnce(&mut OpenSpan<'_>)) {
+pub fn record_tags<const N: usize>(guard: &SpanGuard, tags: [(&'static str, Value); N]) {
     guard.record(|span| {
-        span.reserve_tags(count);
-        record(span);
+        span.reserve_tags(N);
+        for (key, value) in tags {
+            span.add_tag(Cow::Borrowed(key), value);
+        }
     });
-}
-
-/// Adds one tag for generated code.
-#[inline]
-pub fn push_tag(span: &mut OpenSpan<'_>, key: &'static str, value: Value) {
-    span.add_tag(key.into(), value);
 }
 
 /// Moves the span of an `async fn` into the future running its body.
 pub fn instrument<F: Future>(
     guard: SpanGuard,
     future: F,
-    observer: Option<fn(&mut OpenSpan<'_>, &F::Output)>,
+    observer: Option<fn(&F::Output) -> Outcome>,
 ) -> Instrumented<F> {
     let tracer = stack::current_tracer();
     Instrumented::new(future, guard.detach(), tracer, observer)
 }
 
-/// Shows a sync function's return value to `observer` before the span closes.
+/// Shows a sync function's return value to `observer` before the span
+/// closes, if the span records.
 #[inline]
-pub fn observe<T>(guard: &SpanGuard, value: T, observer: fn(&mut OpenSpan<'_>, &T)) -> T {
-    guard.record(|span| observer(span, &value));
+pub fn observe<T>(guard: &SpanGuard, value: T, observer: fn(&T) -> Outcome) -> T {
+    if guard.is_recording() {
+        let outcome = observer(&value);
+        guard.record(|span| outcome.apply(span));
+    }
     value
 }
 
 /// `#[traced(err)]`: an `Err` becomes the span's error status with the
 /// error's `Display` text.
-pub fn record_err<T, E: Display>(span: &mut OpenSpan<'_>, result: &Result<T, E>) {
+pub fn record_err<T, E: Display>(outcome: &mut Outcome, result: &Result<T, E>) {
     if let Err(error) = result {
         let text = catch_unwind(AssertUnwindSafe(|| error.to_string()))
             .unwrap_or_else(|_| "<Display panicked>".to_owned());
-        span.set_status(Status::Error(text.into()));
+        outcome.set_status(Status::Error(text.into()));
     }
 }
 
 /// `#[traced(ret)]`: records the return value as the tag `return`.
-pub fn record_ret(span: &mut OpenSpan<'_>, value: Value) {
-    span.add_tag("return".into(), value);
+pub fn record_ret(outcome: &mut Outcome, value: Value) {
+    outcome.add_tag("return".into(), value);
 }
 
 /// The name `Type::method` for a method, from the path rustc gives a

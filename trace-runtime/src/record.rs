@@ -126,9 +126,8 @@ impl Record {
     }
 }
 
-/// A sampled span that is open, as code adding to it sees it (reached by
-/// generated code only through `__private`).
-pub struct OpenSpan<'a> {
+/// A sampled span that is open, as code adding to it sees it.
+pub(crate) struct OpenSpan<'a> {
     data: &'a mut RecordData,
     tracer: &'a TracerInner,
 }
@@ -192,6 +191,38 @@ impl OpenSpan<'_> {
         }
         bound_tags(tracer, &mut link.tags);
         self.rare().links.push(link);
+    }
+}
+
+/// What a function's result adds to its span (`#[traced(err, ret)]`, HTTP
+/// helpers): computed from the result first, outside the thread's span
+/// state, since computing it runs user code (`Display`, `Debug`) that may
+/// trace too; then applied to the span.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    status: Option<Status>,
+    tags: Vec<Tag>,
+}
+
+impl Outcome {
+    /// Sets the status the span ends with.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        self.status = Some(status);
+    }
+
+    /// Adds a tag.
+    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, value: Value) {
+        self.tags.push((key, value));
+    }
+
+    /// Adds what was computed to the span.
+    pub(crate) fn apply(self, span: &mut OpenSpan<'_>) {
+        for (key, value) in self.tags {
+            span.add_tag(key, value);
+        }
+        if let Some(status) = self.status {
+            span.set_status(status);
+        }
     }
 }
 

@@ -310,10 +310,16 @@ thread_local! {
 }
 
 /// Runs `f` on this thread's state; `None` during thread teardown, when the
-/// state is gone and tracing quietly does nothing.
+/// state is gone and tracing quietly does nothing. `f` never runs user code
+/// (tag expressions, `Debug`, exporters are called outside), so the state is
+/// never in use already; if it were, the call would do nothing rather than
+/// panic in the application.
 #[inline]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    LOCAL.try_with(|local| f(&mut local.borrow_mut())).ok()
+    LOCAL
+        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
+        .ok()
+        .flatten()
 }
 
 /// Whether spans opened on this thread can go anywhere.

@@ -8,9 +8,9 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{ServerCall, record_server_status};
+use super::{ServerCall, server_status};
 use crate::future::Instrumented;
-use crate::record::OpenSpan;
+use crate::record::Outcome;
 use crate::span::Status;
 
 type RouteFn = Arc<dyn Fn(&Parts) -> String + Send + Sync>;
@@ -74,13 +74,14 @@ impl<S> std::fmt::Debug for TraceService<S> {
     }
 }
 
-fn record_outcome<B, E: std::fmt::Display>(
-    span: &mut OpenSpan<'_>,
-    outcome: &Result<Response<B>, E>,
-) {
+fn record_outcome<B, E: std::fmt::Display>(outcome: &Result<Response<B>, E>) -> Outcome {
     match outcome {
-        Ok(response) => record_server_status(span, response.status()),
-        Err(error) => span.set_status(Status::Error(error.to_string().into())),
+        Ok(response) => server_status(response.status()),
+        Err(error) => {
+            let mut outcome = Outcome::default();
+            outcome.set_status(Status::Error(error.to_string().into()));
+            outcome
+        }
     }
 }
 

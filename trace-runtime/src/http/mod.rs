@@ -26,7 +26,7 @@ use crate::context::ContextGuard;
 use crate::future::Instrumented;
 use crate::guard::SpanGuard;
 use crate::propagation;
-use crate::record::OpenSpan;
+use crate::record::{OpenSpan, Outcome};
 use crate::span::{SpanKind, Status};
 use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
@@ -89,14 +89,21 @@ impl ServerSpan {
 }
 
 fn record_server_status(span: &mut OpenSpan<'_>, status: StatusCode) {
-    span.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
-    if status.is_server_error() {
-        span.set_status(Status::Error(format!("HTTP {status}").into()));
-    }
+    server_status(status).apply(span);
 }
 
-fn record_response<B>(span: &mut OpenSpan<'_>, response: &Response<B>) {
-    record_server_status(span, response.status());
+/// What a server response status adds to the span; 5xx is an error.
+pub(crate) fn server_status(status: StatusCode) -> Outcome {
+    let mut outcome = Outcome::default();
+    outcome.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
+    if status.is_server_error() {
+        outcome.set_status(Status::Error(format!("HTTP {status}").into()));
+    }
+    outcome
+}
+
+fn record_response<B>(response: &Response<B>) -> Outcome {
+    server_status(response.status())
 }
 
 /// The server span of a request handled by a future, which may move
@@ -246,7 +253,7 @@ impl DetachedSpan {
     fn instrument<F: Future>(
         mut self,
         future: F,
-        observer: Option<fn(&mut OpenSpan<'_>, &F::Output)>,
+        observer: Option<fn(&F::Output) -> Outcome>,
     ) -> Instrumented<F> {
         Instrumented::new(future, self.frame.take(), self.tracer.take(), observer)
     }
