@@ -279,6 +279,41 @@ impl RecordData {
     }
 }
 
+/// Record buffers emptied where batches are converted, reused by the
+/// application threads: a hand-over then allocates nothing, and memory
+/// stays with the thread pair that uses it instead of being freed on one
+/// thread and allocated again on another (which glibc's allocator makes
+/// slow). One lock per batch, never per span.
+pub(crate) mod spare {
+    use std::sync::{Mutex, PoisonError};
+
+    use super::Record;
+
+    /// At most this many buffers wait, of at most `MAX_CAPACITY` records.
+    const MAX_SPARE: usize = 32;
+    const MAX_CAPACITY: usize = 4096;
+
+    static BUFFERS: Mutex<Vec<Vec<Record>>> = Mutex::new(Vec::new());
+
+    /// An empty buffer, with room for `capacity` records if a new one is made.
+    pub(crate) fn take(capacity: usize) -> Vec<Record> {
+        let spare = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        spare.unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    /// Keeps `buffer` for reuse.
+    pub(crate) fn give(mut buffer: Vec<Record>) {
+        buffer.clear();
+        if buffer.capacity() == 0 || buffer.capacity() > MAX_CAPACITY {
+            return;
+        }
+        let mut buffers = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
+        if buffers.len() < MAX_SPARE {
+            buffers.push(buffer);
+        }
+    }
+}
+
 fn redact_tags(redact: &RedactFn, tags: &mut Vec<Tag>) {
     *tags = std::mem::take(tags)
         .into_iter()

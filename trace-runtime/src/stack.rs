@@ -24,7 +24,7 @@ use std::sync::Arc;
 use crate::context::{Extras, SpanContext};
 use crate::id::{SpanId, TraceId};
 use crate::limits;
-use crate::record::{OpenSpan, Record, State};
+use crate::record::{OpenSpan, Record, State, spare};
 use crate::span::{SpanKind, Status};
 use crate::tracer::Tracer;
 
@@ -154,7 +154,7 @@ impl Buffer {
         self.moved = 0;
         let tracer = self.tracer.clone()?;
         let capacity = self.records.capacity();
-        Some((tracer, std::mem::replace(&mut self.records, Vec::with_capacity(capacity))))
+        Some((tracer, std::mem::replace(&mut self.records, spare::take(capacity))))
     }
 
     /// Access for adding to the record in `slot`.
@@ -272,7 +272,7 @@ impl Local {
         let buffer = &mut self.buffer;
         let tracer = buffer.tracer.clone()?;
         let capacity = buffer.records.capacity();
-        let mut closed = std::mem::replace(&mut buffer.records, Vec::with_capacity(capacity));
+        let mut closed = std::mem::replace(&mut buffer.records, spare::take(capacity));
         // Frames with a buffered record are in the order of their records:
         // both are added as spans open, and removal keeps the order.
         for frame in &mut self.stack {

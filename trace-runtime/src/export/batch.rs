@@ -433,13 +433,13 @@ impl Worker {
             Message::Spans(spans) => {
                 self.shared.queued.fetch_sub(spans.len(), Ordering::Relaxed);
                 let mut sent = false;
-                for span in spans.into_spans() {
+                spans.for_each_span(|span| {
                     self.batch.push(span);
                     if self.batch.len() >= self.shared.config.max_export_batch_size {
                         self.send_batch();
                         sent = true;
                     }
-                }
+                });
                 sent
             }
             Message::Flush(id) => {

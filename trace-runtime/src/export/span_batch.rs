@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::record::{Record, Source, State};
+use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
 
 /// Finished spans handed to an [`Exporter`](crate::Exporter) together: a
@@ -82,15 +82,27 @@ impl SpanBatch {
 
     /// The spans, in the order they ended.
     pub fn into_spans(self) -> Vec<SpanData> {
+        let mut spans = Vec::with_capacity(self.len());
+        self.for_each_span(|span| spans.push(span));
+        spans
+    }
+
+    /// Converts the spans one by one, in the order they ended.
+    pub(crate) fn for_each_span(self, mut f: impl FnMut(SpanData)) {
         match self.0 {
             Contents::Recorded { source, mut records, .. } => {
                 records.retain(|record| record.data.state == State::Closed);
                 // Recorded in the order spans opened (parents first); a
                 // stable sort keeps that order for equal readings.
-                records.sort_by_key(|record| record.data.end);
-                records.into_iter().map(|record| record.data.into_span_data(&source)).collect()
+                if !records.is_sorted_by_key(|record| record.data.end) {
+                    records.sort_by_key(|record| record.data.end);
+                }
+                for record in records.drain(..) {
+                    f(record.data.into_span_data(&source));
+                }
+                spare::give(records);
             }
-            Contents::Converted(spans) => spans,
+            Contents::Converted(spans) => spans.into_iter().for_each(f),
         }
     }
 }
