@@ -247,7 +247,14 @@ fn profile(library: &str, shape: &str, traces: u64) -> Value {
         }
         ("ours", _) => {
             let sampler = if shape == "unsampled" { Sampler::AlwaysOff } else { Sampler::AlwaysOn };
-            let (tracer, _exporter) = ours::tracer(sampler);
+            // Under callgrind the threads take turns, so the batch thread
+            // can fall behind; a queue that holds the whole run keeps the
+            // count to what the calling thread does when the exporter keeps
+            // up, without the freeing of batches a full queue drops.
+            let mut config = trace_runtime::export::BatchConfig::default();
+            config.max_queue_size = usize::try_from(spans + traces).expect("fits");
+            config.report_interval = None;
+            let (tracer, _exporter) = ours::batch_tracer(sampler, config);
             let mut trace = match shape {
                 "untagged" | "unsampled" | "no_tracer" => ours::root,
                 "tag1" => ours::root_tag1,

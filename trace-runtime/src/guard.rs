@@ -106,9 +106,23 @@ pub struct SpanGuard {
 }
 
 impl SpanGuard {
-    #[inline]
+    /// Opens a span; with no tracer anywhere, or under an unsampled span
+    /// of this thread, without a call.
+    #[inline(always)]
     pub(crate) fn open(start: SpanStart) -> Self {
-        let opened = if stack::enabled() { stack::open(start) } else { None };
+        let opened = if !stack::enabled() {
+            None
+        } else if let Some(nested) = stack::open_nested(start.root) {
+            Some(nested)
+        } else {
+            return Self::open_frame(start);
+        };
+        Self { opened, panicking_at_open: false, _not_send: PhantomData }
+    }
+
+    #[inline(never)]
+    fn open_frame(start: SpanStart) -> Self {
+        let opened = stack::open_frame(start);
         Self {
             opened,
             // Only a recorded span has a status to set on unwinding.
@@ -175,7 +189,7 @@ impl SpanGuard {
 }
 
 impl Drop for SpanGuard {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Nothing to do without a tracer, or for a span nested in an
         // unsampled one (it has no frame).
@@ -188,6 +202,7 @@ impl Drop for SpanGuard {
 }
 
 impl SpanGuard {
+    #[inline(never)]
     fn close(&self, span: OpenedSpan) {
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();

@@ -60,11 +60,17 @@ impl fmt::Display for ParseIdError {
 impl std::error::Error for ParseIdError {}
 
 thread_local! {
-    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+    /// Seeded from the OS on first use; `const` so that reaching it costs
+    /// no lazy-initialisation check.
+    static RNG: RefCell<Option<SmallRng>> = const { RefCell::new(None) };
 }
 
+#[inline]
 fn random_u64() -> u64 {
-    RNG.with(|rng| rng.borrow_mut().next_u64())
+    RNG.with(|rng| {
+        let mut rng = rng.borrow_mut();
+        rng.get_or_insert_with(|| SmallRng::from_rng(&mut rand::rng())).next_u64()
+    })
 }
 
 impl TraceId {

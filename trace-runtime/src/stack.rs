@@ -323,7 +323,7 @@ fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
 }
 
 /// Whether spans opened on this thread can go anywhere.
-#[inline]
+#[inline(always)]
 pub(crate) fn enabled() -> bool {
     HAS_SCOPED_TRACER.get() || Tracer::global().is_some()
 }
@@ -360,24 +360,22 @@ pub(crate) struct OpenedSpan {
     pub(crate) nested: bool,
 }
 
-/// Opens a span on top of this thread's stack; `None` when no tracer is
-/// installed (nothing is generated or read then).
-///
-/// A span opened under an unsampled span of this thread gets no frame of
-/// its own and shares the parent's IDs: nothing is recorded for an
-/// unsampled trace, and what it propagates (the trace ID, the unsampled
-/// flag) is the same.
-#[inline]
-pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
-    if !start.root
-        && let Some((trace_id, span_id)) = UNSAMPLED_TOP.get()
-    {
-        return Some(OpenedSpan { span_id, trace_id, sampled: false, nested: true });
+/// A span opened under an unsampled span of this thread: it gets no frame
+/// of its own and shares the parent's IDs, since nothing is recorded for an
+/// unsampled trace and what it propagates (the trace ID, the unsampled
+/// flag) is the same. `None` if the top of the stack is something else.
+#[inline(always)]
+pub(crate) fn open_nested(root: bool) -> Option<OpenedSpan> {
+    if root {
+        return None;
     }
-    open_frame(start)
+    let (trace_id, span_id) = UNSAMPLED_TOP.get()?;
+    Some(OpenedSpan { span_id, trace_id, sampled: false, nested: true })
 }
 
-fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
+/// Opens a span on top of this thread's stack; `None` when no tracer is
+/// installed.
+pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
     let (opened, switched) = with_local(|local| {
         let tracer = local.tracer.as_ref().or_else(|| Tracer::global())?;
         let top = local.stack.last();
