@@ -72,7 +72,7 @@ struct Rare {
 
 impl Record {
     /// A record of a span opened now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn open(
         tracer: Option<Tracer>,
         ids: (TraceId, SpanId, Option<SpanId>),

@@ -102,14 +102,18 @@ struct Buffer {
 }
 
 impl Buffer {
+    /// Whether records for `tracer` need not name it.
+    #[inline(always)]
+    fn owned_by(&self, tracer: &Tracer) -> bool {
+        self.tracer.as_ref().is_some_and(|own| own.same_as(tracer))
+    }
+
     /// The tracer to write into a record for `tracer`: `None` for the
     /// buffer's own. A buffer with nothing open switches to `tracer`,
     /// returning what it held for the previous one.
-    #[inline]
+    #[cold]
     fn adopt(&mut self, tracer: &Tracer) -> (Option<Tracer>, Option<Batch>) {
-        if let Some(own) = &self.tracer
-            && own.same_as(tracer)
-        {
+        if self.owned_by(tracer) {
             return (None, None);
         }
         if self.open == 0 {
@@ -121,7 +125,7 @@ impl Buffer {
     }
 
     /// Adds the record of a span opening now; returns its index.
-    #[inline]
+    #[inline(always)]
     fn push_open(&mut self, record: Record) -> u32 {
         let index = u32::try_from(self.records.len()).expect("fewer than 2^32 records per thread");
         self.records.push(record);
@@ -249,6 +253,27 @@ impl Local {
     fn note_top(&self) {
         let top = self.stack.last().filter(|f| !f.sampled && f.origin == Origin::Span);
         UNSAMPLED_TOP.set(top.map(|f| (f.trace_id, f.span_id)));
+    }
+
+    /// Closes the span `span_id`; returns a batch to hand over, if one is due.
+    #[inline]
+    fn close(&mut self, span_id: SpanId) -> Option<Batch> {
+        let frame = self.remove(span_id, false)?;
+        match frame.record {
+            Slot::Buffered(index) => {
+                self.buffer.records[index as usize].close();
+                self.buffer.open -= 1;
+                self.due()
+            }
+            // Not reached through a guard (a carried span ends in `finish`);
+            // handed over as it is.
+            Slot::Carried(mut record) => {
+                record.close();
+                let tracer = record.tracer.take().or_else(|| self.buffer.tracer.clone())?;
+                Some((tracer, vec![*record]))
+            }
+            Slot::None => None,
+        }
     }
 
     /// A batch to hand over after a span closed, if one is due.
@@ -406,8 +431,13 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
             if limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
                 limits::count(&tracer.inner.limit_counters.names_truncated);
             }
-            let (own, previous) = local.buffer.adopt(tracer);
-            switched = previous;
+            let own = if local.buffer.owned_by(tracer) {
+                None
+            } else {
+                let (own, previous) = local.buffer.adopt(tracer);
+                switched = previous;
+                own
+            };
             let record = Record::open(own, (trace_id, span_id, parent_id), name, start.kind);
             Slot::Buffered(local.buffer.push_open(record))
         } else {
@@ -468,30 +498,8 @@ pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
 /// Closes the span `span_id` if it is open on this thread.
 #[inline]
 pub(crate) fn close(span_id: SpanId) {
-    let due = with_local(|local| {
-        let frame = local.remove(span_id, false)?;
-        let previous = match frame.record {
-            Slot::Buffered(index) => {
-                local.buffer.records[index as usize].close();
-                local.buffer.open -= 1;
-                None
-            }
-            Slot::Carried(mut record) => {
-                record.close();
-                local.buffer.push_closed(*record)
-            }
-            Slot::None => return None,
-        };
-        Some((previous, local.due()))
-    })
-    .flatten();
-    if let Some((previous, due)) = due {
-        if let Some(batch) = previous {
-            hand_over(batch);
-        }
-        if let Some(batch) = due {
-            hand_over(batch);
-        }
+    if let Some(Some(batch)) = with_local(|local| local.close(span_id)) {
+        hand_over(batch);
     }
 }
 
