@@ -59,18 +59,46 @@ impl fmt::Display for ParseIdError {
 
 impl std::error::Error for ParseIdError {}
 
-thread_local! {
-    /// Seeded from the OS on first use; `const` so that reaching it costs
-    /// no lazy-initialisation check.
-    static RNG: RefCell<Option<SmallRng>> = const { RefCell::new(None) };
+/// A generator of IDs: a `SmallRng` seeded from the OS on first use.
+/// The thread's span state keeps one, so that opening a span reaches it
+/// without a second thread-local.
+#[derive(Default)]
+pub(crate) struct IdSource(Option<SmallRng>);
+
+impl IdSource {
+    pub(crate) const fn new() -> Self {
+        Self(None)
+    }
+
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        self.0.get_or_insert_with(|| SmallRng::from_rng(&mut rand::rng())).next_u64()
+    }
+
+    /// A new random span ID.
+    #[inline]
+    pub(crate) fn span_id(&mut self) -> SpanId {
+        loop {
+            if let Some(id) = SpanId::from_u64(self.next_u64()) {
+                return id;
+            }
+        }
+    }
+
+    /// A new random trace ID.
+    pub(crate) fn trace_id(&mut self) -> TraceId {
+        loop {
+            let value = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+            if let Some(id) = TraceId::from_u128(value) {
+                return id;
+            }
+        }
+    }
 }
 
-#[inline]
-fn random_u64() -> u64 {
-    RNG.with(|rng| {
-        let mut rng = rng.borrow_mut();
-        rng.get_or_insert_with(|| SmallRng::from_rng(&mut rand::rng())).next_u64()
-    })
+thread_local! {
+    /// `const`, so that reaching it costs no lazy-initialisation check.
+    static IDS: RefCell<IdSource> = const { RefCell::new(IdSource::new()) };
 }
 
 impl TraceId {
@@ -79,12 +107,7 @@ impl TraceId {
 
     /// A new random trace ID.
     pub fn random() -> Self {
-        loop {
-            let value = (u128::from(random_u64()) << 64) | u128::from(random_u64());
-            if let Some(id) = Self::from_u128(value) {
-                return id;
-            }
-        }
+        IDS.with(|ids| ids.borrow_mut().trace_id())
     }
 
     /// The ID with this value, or `None` for zero.
@@ -109,11 +132,7 @@ impl TraceId {
 impl SpanId {
     /// A new random span ID.
     pub fn random() -> Self {
-        loop {
-            if let Some(id) = Self::from_u64(random_u64()) {
-                return id;
-            }
-        }
+        IDS.with(|ids| ids.borrow_mut().span_id())
     }
 
     /// The ID with this value, or `None` for zero.

@@ -28,12 +28,7 @@ pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
 /// span state is in use.
 #[inline]
 pub fn record_tags<const N: usize>(guard: &SpanGuard, tags: [(&'static str, Value); N]) {
-    guard.record(|span| {
-        span.reserve_tags(N);
-        for (key, value) in tags {
-            span.add_tag(Cow::Borrowed(key), value);
-        }
-    });
+    guard.record(|span| span.add_static_tags(tags));
 }
 
 /// Moves the span of an `async fn` into the future running its body.

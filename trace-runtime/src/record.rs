@@ -133,10 +133,23 @@ pub(crate) struct OpenSpan<'a> {
 }
 
 impl OpenSpan<'_> {
-    /// Makes room for `count` more tags.
+    /// Adds the tags `#[traced]` evaluated for the span: all in one go
+    /// when they are within the limits, as they nearly always are.
     #[inline]
-    pub(crate) fn reserve_tags(&mut self, count: usize) {
-        self.data.tags.reserve(count);
+    pub(crate) fn add_static_tags<const N: usize>(&mut self, tags: [(&'static str, Value); N]) {
+        let limits = &self.tracer.limits;
+        let long = |value: &Value| match value {
+            Value::Str(text) => text.len() > limits.max_tag_value_bytes,
+            _ => false,
+        };
+        if self.data.tags.len() + N > limits.max_tags_per_span || tags.iter().any(|(_, v)| long(v))
+        {
+            for (key, value) in tags {
+                self.add_tag(Cow::Borrowed(key), value);
+            }
+            return;
+        }
+        self.data.tags.extend(tags.map(|(key, value)| (Cow::Borrowed(key), value)));
     }
 
     /// Adds a tag within the tracer's limits.

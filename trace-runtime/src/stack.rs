@@ -22,7 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::context::{Extras, SpanContext};
-use crate::id::{SpanId, TraceId};
+use crate::id::{IdSource, SpanId, TraceId};
 use crate::limits;
 use crate::record::{OpenSpan, Record, State, spare};
 use crate::span::{SpanKind, Status};
@@ -197,6 +197,7 @@ fn hand_over(batch: Batch) {
 #[derive(Default)]
 struct Local {
     tracer: Option<Tracer>,
+    ids: IdSource,
     stack: Vec<Frame>,
     /// Frames of `stack` that are spans (not attached contexts).
     open_spans: usize,
@@ -327,6 +328,7 @@ thread_local! {
     static LOCAL: RefCell<Local> = const {
         RefCell::new(Local {
             tracer: None,
+            ids: IdSource::new(),
             stack: Vec::new(),
             open_spans: 0,
             buffer: Buffer { tracer: None, records: Vec::new(), open: 0, moved: 0 },
@@ -407,7 +409,7 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
         // Baggage and trace state pass to children even across `root`.
         let extras = top.and_then(|frame| frame.extras.clone());
         let parent = top.filter(|frame| !start.root && frame.origin != Origin::Detached);
-        let span_id = SpanId::random();
+        let span_id = local.ids.span_id();
         let (trace_id, parent_id, sampled) = match parent {
             Some(parent) if parent.origin != Origin::Remote => {
                 (parent.trace_id, Some(parent.span_id), parent.sampled)
@@ -419,7 +421,7 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
                 (parent.trace_id, Some(parent.span_id), sampled)
             }
             None => {
-                let trace_id = TraceId::random();
+                let trace_id = local.ids.trace_id();
                 let sampled = tracer.inner.sampler.should_sample(trace_id, None);
                 tracer.count_root(sampled);
                 (trace_id, None, sampled)
