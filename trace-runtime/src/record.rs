@@ -303,8 +303,8 @@ pub(crate) mod spare {
     use super::Record;
 
     /// At most this many buffers wait, of at most `MAX_CAPACITY` records.
-    const MAX_SPARE: usize = 32;
-    const MAX_CAPACITY: usize = 4096;
+    const MAX_SPARE: usize = 16;
+    const MAX_CAPACITY: usize = 512;
 
     static BUFFERS: Mutex<Vec<Vec<Record>>> = Mutex::new(Vec::new());
 

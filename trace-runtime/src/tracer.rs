@@ -202,6 +202,7 @@ impl Tracer {
     }
 
     /// The installed tracer, if any.
+    #[inline]
     pub fn global() -> Option<&'static Self> {
         GLOBAL.get()
     }
