@@ -342,10 +342,13 @@ impl TracerBuilder {
         self
     }
 
-    /// Sets a hook that sees every tag (of spans, events and links) when a
-    /// span finishes, before any exporter: return the value to keep, a
+    /// Sets a hook that sees every tag (of spans, events and links) of a
+    /// finished span before any exporter does: return the value to keep, a
     /// replacement, or `None` to drop the tag. The place to keep personal
-    /// data out of traces that code records indirectly.
+    /// data out of traces that code records indirectly. It runs where spans
+    /// are converted for the exporters (on a
+    /// [`BatchExporter`](crate::export::BatchExporter)'s thread, if there
+    /// is one), not on the thread that recorded the span.
     ///
     /// ```
     /// use trace_runtime::{InMemoryCollector, Tracer, Value};
