@@ -265,7 +265,8 @@ impl RecordData {
     /// The exported form.
     pub(crate) fn into_span_data(self, source: &Source) -> SpanData {
         let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
-        let mut tags = self.tags.into_vec();
+        // An empty `SmallVec` would go through an iterator to become a `Vec`.
+        let mut tags = if self.tags.is_empty() { Vec::new() } else { self.tags.into_vec() };
         if let Some(redact) = &source.redact {
             redact_tags(redact.as_ref(), &mut tags);
             for event in &mut events {

@@ -432,14 +432,17 @@ impl Worker {
         match message {
             Message::Spans(spans) => {
                 self.shared.queued.fetch_sub(spans.len(), Ordering::Relaxed);
+                let max = self.shared.config.max_export_batch_size;
                 let mut sent = false;
-                spans.for_each_span(|span| {
-                    self.batch.push(span);
-                    if self.batch.len() >= self.shared.config.max_export_batch_size {
+                let mut converting = spans.into_conversion();
+                while !converting.is_done() {
+                    let room = max.saturating_sub(self.batch.len());
+                    converting.append_to(&mut self.batch, room);
+                    if self.batch.len() >= max {
                         self.send_batch();
                         sent = true;
                     }
-                });
+                }
                 sent
             }
             Message::Flush(id) => {

@@ -83,12 +83,13 @@ impl SpanBatch {
     /// The spans, in the order they ended.
     pub fn into_spans(self) -> Vec<SpanData> {
         let mut spans = Vec::with_capacity(self.len());
-        self.for_each_span(|span| spans.push(span));
+        let mut converting = self.into_conversion();
+        converting.append_to(&mut spans, usize::MAX);
         spans
     }
 
-    /// Converts the spans one by one, in the order they ended.
-    pub(crate) fn for_each_span(self, mut f: impl FnMut(SpanData)) {
+    /// The spans, converted a chunk at a time in the order they ended.
+    pub(crate) fn into_conversion(self) -> Conversion {
         match self.0 {
             Contents::Recorded { source, mut records, .. } => {
                 records.retain(|record| record.data.state == State::Closed);
@@ -97,12 +98,48 @@ impl SpanBatch {
                 if !records.is_sorted_by_key(|record| record.data.end) {
                     records.sort_by_key(|record| record.data.end);
                 }
-                for record in records.drain(..) {
-                    f(record.data.into_span_data(&source));
-                }
-                spare::give(records);
+                Conversion::Recorded { source, records }
             }
-            Contents::Converted(spans) => spans.into_iter().for_each(f),
+            Contents::Converted(spans) => Conversion::Converted(spans),
+        }
+    }
+}
+
+/// A batch being converted into [`SpanData`]; see [`SpanBatch::into_conversion`].
+pub(crate) enum Conversion {
+    Recorded { source: Arc<Source>, records: Vec<Record> },
+    Converted(Vec<SpanData>),
+}
+
+impl Conversion {
+    /// Whether every span was appended.
+    pub(crate) fn is_done(&self) -> bool {
+        match self {
+            Self::Recorded { records, .. } => records.is_empty(),
+            Self::Converted(spans) => spans.is_empty(),
+        }
+    }
+
+    /// Appends up to `count` more spans to `out`, each converted straight
+    /// into its place.
+    pub(crate) fn append_to(&mut self, out: &mut Vec<SpanData>, count: usize) {
+        match self {
+            Self::Recorded { source, records } => {
+                let count = count.min(records.len());
+                out.extend(records.drain(..count).map(|record| record.data.into_span_data(source)));
+            }
+            Self::Converted(spans) => {
+                let count = count.min(spans.len());
+                out.extend(spans.drain(..count));
+            }
+        }
+    }
+}
+
+impl Drop for Conversion {
+    fn drop(&mut self) {
+        if let Self::Recorded { records, .. } = self {
+            spare::give(std::mem::take(records));
         }
     }
 }
