@@ -89,8 +89,8 @@ impl SpanBatch {
     }
 
     /// The spans, converted a chunk at a time in the order they ended.
-    pub(crate) fn into_conversion(self) -> Conversion {
-        match self.0 {
+    pub(crate) fn into_conversion(mut self) -> Conversion {
+        match std::mem::replace(&mut self.0, Contents::Converted(Vec::new())) {
             Contents::Recorded { source, mut records, .. } => {
                 records.retain(|record| record.data.state == State::Closed);
                 // Recorded in the order spans opened (parents first); a
@@ -101,6 +101,15 @@ impl SpanBatch {
                 Conversion::Recorded { source, records }
             }
             Contents::Converted(spans) => Conversion::Converted(spans),
+        }
+    }
+}
+
+impl Drop for SpanBatch {
+    fn drop(&mut self) {
+        // Dropped unconverted (a full queue): the buffer is still reusable.
+        if let Contents::Recorded { records, .. } = &mut self.0 {
+            spare::give(std::mem::take(records));
         }
     }
 }
