@@ -187,7 +187,7 @@ impl Context {
             extras: self.extras.clone(),
         };
         let span_id = frame.span_id;
-        let previous = stack::push(frame, self.tracer.clone());
+        let previous = stack::push(frame, self.tracer.as_ref());
         ContextGuard { span_id, previous: Some(previous), _not_send: PhantomData }
     }
 
@@ -230,14 +230,15 @@ impl fmt::Debug for Context {
 #[must_use = "the context is current only until the guard is dropped"]
 pub struct ContextGuard {
     span_id: SpanId,
-    previous: Option<Option<Tracer>>,
+    previous: Option<stack::Restore>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let previous = self.previous.take().flatten();
-        drop(stack::pop(self.span_id, true, previous));
+        if let Some(previous) = self.previous.take() {
+            drop(stack::pop(self.span_id, true, previous));
+        }
     }
 }
 

@@ -529,7 +529,14 @@ pub(crate) fn finish(frame: Frame) {
         (previous, local.due())
     });
     match (due, pending) {
-        (Some((previous, due)), _) => previous.into_iter().chain(due).for_each(hand_over),
+        (Some((previous, due)), _) => {
+            if let Some(batch) = previous {
+                hand_over(batch);
+            }
+            if let Some(batch) = due {
+                hand_over(batch);
+            }
+        }
         // Thread teardown: no buffer left, hand the record over directly.
         (None, Some(mut record)) => {
             if let Some(tracer) = record.tracer.take() {
@@ -540,20 +547,27 @@ pub(crate) fn finish(frame: Frame) {
     }
 }
 
+/// The thread's tracer as it was before [`push`] made another one current,
+/// for [`pop`] to put back; empty when `push` changed nothing.
+pub(crate) struct Restore(Option<Option<Tracer>>);
+
 /// Pushes a frame (a span resumed on this thread, or an attached context),
-/// making `tracer` current if given; returns the tracer it replaced.
-pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
+/// making `tracer` current if given and not current already (a future
+/// carrying the tracer every thread falls back to changes nothing, and
+/// costs no reference count, on each poll).
+pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
     with_local(|local| {
         local.push(frame);
+        let current = local.tracer.as_ref().or_else(|| Tracer::global());
         match tracer {
-            Some(tracer) => {
+            Some(tracer) if !current.is_some_and(|current| current.same_as(tracer)) => {
                 HAS_SCOPED_TRACER.set(true);
-                local.tracer.replace(tracer)
+                Restore(Some(local.tracer.replace(tracer.clone())))
             }
-            None => local.tracer.clone(),
+            _ => Restore(None),
         }
     })
-    .flatten()
+    .unwrap_or(Restore(None))
 }
 
 /// Undoes [`push`]: takes the frame back and restores the previous tracer.
@@ -561,10 +575,12 @@ pub(crate) fn push(frame: Frame, tracer: Option<Tracer>) -> Option<Tracer> {
 /// A thread left with no open span hands its closed records over here too:
 /// spans that closed inside a future's poll would otherwise wait on a worker
 /// thread until the next span closes there.
-pub(crate) fn pop(span_id: SpanId, attached: bool, previous: Option<Tracer>) -> Option<Frame> {
+pub(crate) fn pop(span_id: SpanId, attached: bool, restore: Restore) -> Option<Frame> {
     let (frame, due) = with_local(|local| {
-        HAS_SCOPED_TRACER.set(previous.is_some());
-        local.tracer = previous;
+        if let Restore(Some(previous)) = restore {
+            HAS_SCOPED_TRACER.set(previous.is_some());
+            local.tracer = previous;
+        }
         let frame = local.remove(span_id, attached);
         let due = if local.open_spans == 0 && local.buffer.open == 0 {
             local.buffer.take()
@@ -629,7 +645,7 @@ pub(crate) fn resume<R>(
 ) -> R {
     let Some(frame) = slot.take() else { return f() };
     let span_id = frame.span_id;
-    let previous = push(frame, tracer.cloned());
+    let previous = push(frame, tracer);
     let _resumed = Resumed { slot, span_id, previous: Some(previous) };
     f()
 }
@@ -637,12 +653,13 @@ pub(crate) fn resume<R>(
 struct Resumed<'a> {
     slot: &'a mut Option<Frame>,
     span_id: SpanId,
-    previous: Option<Option<Tracer>>,
+    previous: Option<Restore>,
 }
 
 impl Drop for Resumed<'_> {
     fn drop(&mut self) {
-        *self.slot = pop(self.span_id, false, self.previous.take().flatten());
+        let previous = self.previous.take().unwrap_or(Restore(None));
+        *self.slot = pop(self.span_id, false, previous);
         if std::thread::panicking()
             && let Some(mut span) = self.slot.as_mut().and_then(Frame::carried)
         {
