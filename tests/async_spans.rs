@@ -197,3 +197,42 @@ fn spans_finished_during_a_poll_are_handed_over_when_the_poll_ends() {
     assert_eq!(names, ["sync_leaf"], "the leaf is exported while its parent still waits");
     drop(future);
 }
+
+#[traced]
+async fn report(step: u32) -> u32 {
+    YieldNow(false).await;
+    step
+}
+
+#[test]
+fn a_future_of_one_tracer_polled_where_another_is_current_reports_to_its_own() {
+    let (ours, tracer) = collector();
+    let (theirs, other) = collector();
+    // Created (and first polled) under `tracer`, finished under `other`
+    // with a span of `other` open on the thread.
+    let mut future = tracer.in_scope(|| Box::pin(report(7)));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    tracer.in_scope(|| assert!(future.as_mut().poll(&mut cx).is_pending()));
+    other.in_scope(|| {
+        let _busy = trace_runtime::span("other work").start();
+        assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(7));
+    });
+    assert_eq!(ours.render(), "report\n");
+    assert_eq!(theirs.render(), "other work\n");
+}
+
+#[test]
+fn a_span_whose_guard_is_leaked_is_exported_when_its_thread_exits() {
+    let (collector, tracer) = collector();
+    let worker = tracer.clone();
+    std::thread::spawn(move || {
+        worker.in_scope(|| {
+            std::mem::forget(trace_runtime::span("leaked").start());
+            let _done = trace_runtime::span("done").start();
+        });
+    })
+    .join()
+    .unwrap();
+    let names: Vec<_> = collector.spans().iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["done", "leaked"]);
+}
