@@ -482,11 +482,18 @@ pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
         let mut frame = local.remove(span_id, false)?;
         if let Slot::Buffered(index) = frame.record {
             let buffer = &mut local.buffer;
-            let slot = &mut buffer.records[index as usize];
-            let moved = slot.moved();
-            let mut record = std::mem::replace(slot, moved);
+            let index = index as usize;
+            // Mostly the last record: an `async fn` hands its span to its
+            // future right after opening it.
+            let mut record = if index + 1 == buffer.records.len() {
+                buffer.records.pop().expect("the record at `index`")
+            } else {
+                let slot = &mut buffer.records[index];
+                let moved = slot.moved();
+                buffer.moved += 1;
+                std::mem::replace(slot, moved)
+            };
             buffer.open -= 1;
-            buffer.moved += 1;
             if record.tracer.is_none() {
                 record.tracer.clone_from(&buffer.tracer);
             }
