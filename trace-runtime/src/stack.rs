@@ -322,7 +322,7 @@ thread_local! {
     static HAS_SCOPED_TRACER: Cell<bool> = const { Cell::new(false) };
 
     /// The IDs of the top frame when it is an unsampled span of ours: a span
-    /// opened under it costs this one read (see [`open`]).
+    /// opened under it costs this one read (see [`open_nested`]).
     static UNSAMPLED_TOP: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
 
     static LOCAL: RefCell<Local> = const {
