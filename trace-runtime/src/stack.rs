@@ -456,7 +456,7 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
     Some(opened)
 }
 
-/// A frame of its own for a span that [`open`] nested in its unsampled
+/// A frame of its own for a span that [`open_nested`] nested in its unsampled
 /// parent `span_id`, to be carried by a future to other threads.
 pub(crate) fn detach_nested(trace_id: TraceId, span_id: SpanId) -> Frame {
     let extras = with_local(|local| {
