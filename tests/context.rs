@@ -165,6 +165,10 @@ fn links_are_exported_with_the_span() {
         assert_eq!(link.span_context.span_id, producer.span_id);
         assert!(link.span_context.sampled);
     }
+    let first = &consumer.links[0].span_context;
+    let rendering = collector.render_trace(consumer.trace_id);
+    let line = format!("  -> link {}/{} messaging.batch=true\n", first.trace_id, first.span_id);
+    assert!(rendering.starts_with(&format!("consume batch\n{line}")), "{rendering}");
 }
 
 #[test]

@@ -92,15 +92,7 @@ pub fn report() -> String {
     let details = read("bench-details.json");
     let mut out = String::new();
     let _ = writeln!(out, "ns per span (ratio to trace-runtime in the same row)\n");
-    let _ = write!(out, "| case |");
-    for (_, title) in LIBRARIES {
-        let _ = write!(out, " {title} |");
-    }
-    let _ = write!(out, "\n| --- |");
-    for _ in LIBRARIES {
-        let _ = write!(out, " ---: |");
-    }
-    out.push('\n');
+    table_header(&mut out);
     for (prefix, title) in ROWS {
         let ours = ns(&summary, &format!("{prefix}/ours"));
         let cells: Vec<String> = LIBRARIES
@@ -125,18 +117,9 @@ pub fn report() -> String {
     out
 }
 
-/// The same rows in instructions per span on the calling thread, from
-/// `scripts/instructions.sh` (callgrind), if it was run.
-fn instructions() -> String {
-    let counts = read("instructions.json");
-    let mut out = String::new();
-    if counts.is_empty() {
-        return out;
-    }
-    let _ = write!(
-        out,
-        "\nInstructions per span on the calling thread (callgrind, `scripts/instructions.sh`)\n\n| case |"
-    );
+/// The header of a table with a column per library.
+fn table_header(out: &mut String) {
+    let _ = write!(out, "| case |");
     for (_, title) in LIBRARIES {
         let _ = write!(out, " {title} |");
     }
@@ -145,6 +128,21 @@ fn instructions() -> String {
         let _ = write!(out, " ---: |");
     }
     out.push('\n');
+}
+
+/// The same rows in instructions per span on the calling thread, from
+/// `scripts/instructions.sh` (callgrind), if it was run.
+fn instructions() -> String {
+    let counts = read("instructions.json");
+    let mut out = String::new();
+    if counts.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nInstructions per span on the calling thread (callgrind, `scripts/instructions.sh`)\n"
+    );
+    table_header(&mut out);
     for (prefix, title) in ROWS {
         let shape = prefix.rsplit('/').next().unwrap_or(prefix);
         let get = |library: &str| counts.get(&format!("{library}/{shape}")).and_then(Value::as_f64);

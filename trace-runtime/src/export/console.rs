@@ -5,10 +5,10 @@ use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::analysis::format_duration;
 use crate::export::Exporter;
 use crate::export::assemble::{Assembled, DEFAULT_ROOT_WAIT, TraceAssembler, tree_order};
-use crate::span::{SpanData, SpanKind, Status};
+use crate::export::tree_text::write_span;
+use crate::span::SpanData;
 
 /// Prints every trace, once its root span finishes, as an indented tree with
 /// durations:
@@ -137,39 +137,7 @@ fn render(out: &mut String, trace: &Assembled) {
     }
     out.push('\n');
     for (depth, span) in tree_order(&trace.spans) {
-        render_span(out, depth, span);
-    }
-}
-
-fn render_span(out: &mut String, depth: usize, span: &SpanData) {
-    let indent = "  ".repeat(depth);
-    let _ = write!(out, "{indent}{}", span.name);
-    if span.kind != SpanKind::Internal {
-        let _ = write!(out, " [{}]", span.kind.as_str());
-    }
-    let _ = write!(out, " {}", format_duration(span.duration_nanos));
-    for (key, value) in &span.tags {
-        let _ = write!(out, " {key}={value}");
-    }
-    if span.status != Status::Unset {
-        let _ = write!(out, " ({})", span.status);
-    }
-    out.push('\n');
-    for event in &span.events {
-        let offset = event.time_unix_nanos.saturating_sub(span.start_unix_nanos);
-        let _ = write!(out, "{indent}  @ +{} {}", format_duration(offset), event.name);
-        for (key, value) in &event.tags {
-            let _ = write!(out, " {key}={value}");
-        }
-        out.push('\n');
-    }
-    for link in &span.links {
-        let context = &link.span_context;
-        let _ = write!(out, "{indent}  -> link {}/{}", context.trace_id, context.span_id);
-        for (key, value) in &link.tags {
-            let _ = write!(out, " {key}={value}");
-        }
-        out.push('\n');
+        write_span(out, depth, span, true);
     }
 }
 

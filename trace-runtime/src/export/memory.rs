@@ -1,12 +1,12 @@
 //! An exporter that keeps spans in memory, for tests.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::export::Exporter;
-use crate::id::{SpanId, TraceId};
-use crate::span::{SpanData, SpanKind, Status};
+use crate::export::assemble::tree_order;
+use crate::export::tree_text::write_span;
+use crate::id::TraceId;
+use crate::span::SpanData;
 
 /// Keeps every finished span in memory and renders traces as indented trees,
 /// so a test can assert the shape of a whole trace in one comparison.
@@ -67,8 +67,8 @@ impl InMemoryCollector {
     /// roots started, children under their parent in the order they started.
     /// A line is `name [kind] key=value … (status)`, with the kind left out
     /// for internal spans and the status for unset ones; events follow as
-    /// `@ name key=value …` lines. Spans whose parent never arrived are shown
-    /// as roots.
+    /// `@ name key=value …` lines and links as `-> link trace/span key=value
+    /// …` lines. Spans whose parent never arrived are shown as roots.
     pub fn render(&self) -> String {
         render_tree(&self.lock())
     }
@@ -81,46 +81,9 @@ impl Exporter for InMemoryCollector {
 }
 
 fn render_tree(spans: &[SpanData]) -> String {
-    let ids: std::collections::HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
-    let mut children: HashMap<Option<SpanId>, Vec<&SpanData>> = HashMap::new();
-    for span in spans {
-        let parent = span.parent_id.filter(|p| ids.contains(p));
-        children.entry(parent).or_default().push(span);
-    }
-    for list in children.values_mut() {
-        // Stable: spans that started at the same instant keep finish order.
-        list.sort_by_key(|s| s.start_unix_nanos);
-    }
     let mut out = String::new();
-    let mut todo: Vec<(usize, &SpanData)> =
-        children.get(&None).into_iter().flatten().rev().map(|s| (0, *s)).collect();
-    while let Some((depth, span)) = todo.pop() {
-        render_line(&mut out, depth, span);
-        if let Some(kids) = children.get(&Some(span.span_id)) {
-            todo.extend(kids.iter().rev().map(|s| (depth + 1, *s)));
-        }
+    for (depth, span) in tree_order(spans) {
+        write_span(&mut out, depth, span, false);
     }
     out
-}
-
-fn render_line(out: &mut String, depth: usize, span: &SpanData) {
-    let indent = "  ".repeat(depth);
-    let _ = write!(out, "{indent}{}", span.name);
-    if span.kind != SpanKind::Internal {
-        let _ = write!(out, " [{}]", span.kind.as_str());
-    }
-    for (key, value) in &span.tags {
-        let _ = write!(out, " {key}={value}");
-    }
-    if span.status != Status::Unset {
-        let _ = write!(out, " ({})", span.status);
-    }
-    out.push('\n');
-    for event in &span.events {
-        let _ = write!(out, "{indent}  @ {}", event.name);
-        for (key, value) in &event.tags {
-            let _ = write!(out, " {key}={value}");
-        }
-        out.push('\n');
-    }
 }

@@ -14,6 +14,7 @@ mod otlp;
 mod otlp_proto;
 mod sink;
 mod span_batch;
+mod tree_text;
 mod zipkin;
 
 #[cfg(test)]
