@@ -1,13 +1,26 @@
 //! The clock spans are timed with.
 //!
-//! Readings come from the CPU's time-stamp counter through `quanta`,
-//! calibrated once against the OS monotonic clock (quanta falls back to the
-//! OS clock where the counter is not invariant). Wall-clock start times are
-//! derived from one anchor taken when the clock is first used, so a span
-//! reads the counter exactly twice (open and close) and never the wall clock.
+//! Where the kernel itself keeps time with the CPU's time-stamp counter (a
+//! stable TSC, as `fastant` decides once at start-up, the same way fastrace
+//! does), a reading is the raw counter, with no call. Elsewhere readings
+//! come from `quanta`: its own TSC reading where the CPU reports an
+//! invariant counter, else the OS monotonic clock. Wall-clock start times
+//! are derived from one anchor taken when the clock is first converted, so a
+//! span reads the clock exactly twice (open and close) and never the wall
+//! clock.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A raw monotonic reading, converted to nanoseconds only when a span is
+/// finished. All readings of a process come from the same source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timestamp {
+    /// The TSC, through `fastant`.
+    Cycles(fastant::Instant),
+    /// `quanta`'s reading.
+    Other(u64),
+}
 
 struct Anchor {
     clock: quanta::Clock,
@@ -16,6 +29,7 @@ struct Anchor {
 }
 
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+static CYCLES_ANCHOR: OnceLock<fastant::Anchor> = OnceLock::new();
 
 fn anchor() -> &'static Anchor {
     ANCHOR.get_or_init(|| {
@@ -28,27 +42,56 @@ fn anchor() -> &'static Anchor {
     })
 }
 
-/// A raw monotonic reading, converted to nanoseconds only when a span is
-/// finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Timestamp(u64);
+/// Calibrates the clock now rather than on the first span.
+pub(crate) fn warm_up() {
+    if fastant::is_tsc_available() {
+        CYCLES_ANCHOR.get_or_init(fastant::Anchor::new);
+    } else {
+        anchor();
+    }
+}
 
 impl Timestamp {
     /// Reads the clock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now() -> Self {
-        Self(anchor().clock.raw())
+        if fastant::is_tsc_available() {
+            Self::Cycles(fastant::Instant::now())
+        } else {
+            Self::other()
+        }
+    }
+
+    #[inline(never)]
+    fn other() -> Self {
+        Self::Other(anchor().clock.raw())
     }
 
     /// The reading as nanoseconds since the Unix epoch.
     pub(crate) fn unix_nanos(self) -> u64 {
-        let anchor = anchor();
-        anchor.unix_nanos.saturating_add(anchor.clock.delta_as_nanos(anchor.raw, self.0))
+        match self {
+            Self::Cycles(instant) => {
+                instant.as_unix_nanos(CYCLES_ANCHOR.get_or_init(fastant::Anchor::new))
+            }
+            Self::Other(raw) => {
+                let anchor = anchor();
+                anchor.unix_nanos.saturating_add(anchor.clock.delta_as_nanos(anchor.raw, raw))
+            }
+        }
     }
 
     /// Nanoseconds from `earlier` to `self`, zero if `earlier` is later.
     pub(crate) fn nanos_since(self, earlier: Self) -> u64 {
-        anchor().clock.delta_as_nanos(earlier.0, self.0)
+        match (earlier, self) {
+            (Self::Cycles(earlier), Self::Cycles(later)) => {
+                u64::try_from(later.duration_since(earlier).as_nanos()).unwrap_or(u64::MAX)
+            }
+            (Self::Other(earlier), Self::Other(later)) => {
+                anchor().clock.delta_as_nanos(earlier, later)
+            }
+            // Never: one process reads one source.
+            _ => 0,
+        }
     }
 }
 

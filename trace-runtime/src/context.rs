@@ -9,33 +9,11 @@ use std::task::{Context as TaskContext, Poll};
 use std::sync::Arc;
 
 use crate::id::{SpanId, TraceId};
+use crate::local::{self, Frame, Origin, Slot};
 use crate::propagation::{Baggage, TraceState};
-use crate::stack::{self, Frame, Origin, Slot};
+use crate::span::Extras;
+pub use crate::span::SpanContext;
 use crate::tracer::Tracer;
-
-/// The identity of a span as other spans and processes refer to it.
-///
-/// ```
-/// use trace_runtime::{SpanContext, SpanId, TraceId};
-/// let parent = SpanContext {
-///     trace_id: TraceId::random(),
-///     span_id: SpanId::random(),
-///     sampled: true,
-///     remote: true,
-/// };
-/// assert!(parent.sampled);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SpanContext {
-    /// The trace the span belongs to.
-    pub trace_id: TraceId,
-    /// The span.
-    pub span_id: SpanId,
-    /// Whether the trace is recorded.
-    pub sampled: bool,
-    /// Whether the span lives in another process (it was propagated).
-    pub remote: bool,
-}
 
 /// A captured trace context: the current span's IDs and sampled flag, and
 /// the tracer current where it was captured.
@@ -71,15 +49,6 @@ pub struct Context {
     extras: Option<Arc<Extras>>,
 }
 
-/// What a context carries beyond IDs: what other services put in the
-/// request (trace state) and what the application passes along (baggage).
-/// Shared, because it is copied into every context captured beneath.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct Extras {
-    pub(crate) trace_state: TraceState,
-    pub(crate) baggage: Baggage,
-}
-
 static EMPTY_TRACE_STATE: TraceState = TraceState::new();
 static EMPTY_BAGGAGE: Baggage = Baggage::new();
 
@@ -92,7 +61,7 @@ impl Context {
     /// The context of this thread now: the current span (if any) and the
     /// thread's tracer.
     pub fn current() -> Self {
-        let (span, extras, tracer) = stack::capture();
+        let (span, extras, tracer) = local::capture();
         Self { span, tracer: tracer.or_else(|| Tracer::global().cloned()), extras }
     }
 
@@ -187,7 +156,7 @@ impl Context {
             extras: self.extras.clone(),
         };
         let span_id = frame.span_id;
-        let previous = stack::push(frame, self.tracer.as_ref());
+        let previous = local::push(frame, self.tracer.as_ref());
         ContextGuard { span_id, previous: Some(previous), _not_send: PhantomData }
     }
 
@@ -230,14 +199,14 @@ impl fmt::Debug for Context {
 #[must_use = "the context is current only until the guard is dropped"]
 pub struct ContextGuard {
     span_id: SpanId,
-    previous: Option<stack::Restore>,
+    previous: Option<local::Restore>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
         if let Some(previous) = self.previous.take() {
-            drop(stack::pop(self.span_id, true, previous));
+            drop(local::pop(self.span_id, true, previous));
         }
     }
 }

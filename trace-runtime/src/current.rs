@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
+use crate::local;
+use crate::span::SpanContext;
 use crate::span::{Link, Status};
-use crate::stack;
 use crate::value::{Tag, Value};
 
 /// Adds a tag to the current span; does nothing if there is none or it is
@@ -23,7 +23,7 @@ use crate::value::{Tag, Value};
 /// # assert_eq!(collector.spans()[0].tag("amount"), Some(&250.into()));
 /// ```
 pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-    stack::with_current(|span| span.add_tag(key.into(), value.into()));
+    local::with_current(|span| span.add_tag(key.into(), value.into()));
 }
 
 /// Adds a timestamped event with tags to the current span.
@@ -32,7 +32,7 @@ pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
 /// trace_runtime::add_event("cache miss", vec![("key".into(), "user:7".into())]);
 /// ```
 pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
-    stack::with_current(|span| span.add_event(name.into(), tags));
+    local::with_current(|span| span.add_event(name.into(), tags));
 }
 
 /// Links the current span to another span context (fan-in, batches).
@@ -51,7 +51,7 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
 /// # assert_eq!(collector.spans()[1].links.len(), 1);
 /// ```
 pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
-    stack::with_current(|span| span.add_link(Link { span_context, tags }));
+    local::with_current(|span| span.add_link(Link { span_context, tags }));
 }
 
 /// Sets the status of the current span.
@@ -60,7 +60,7 @@ pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
 /// trace_runtime::set_status(trace_runtime::Status::Error("card declined".into()));
 /// ```
 pub fn set_status(status: Status) {
-    stack::with_current(|span| span.set_status(status));
+    local::with_current(|span| span.set_status(status));
 }
 
 /// The trace ID of the current span, for correlating logs with traces.
@@ -76,10 +76,10 @@ pub fn set_status(status: Status) {
 /// assert_eq!(trace_runtime::current_trace_id(), None);
 /// ```
 pub fn current_trace_id() -> Option<TraceId> {
-    stack::current_span_context().map(|span| span.trace_id)
+    local::current_span_context().map(|span| span.trace_id)
 }
 
 /// The ID of the current span.
 pub fn current_span_id() -> Option<SpanId> {
-    stack::current_span_context().map(|span| span.span_id)
+    local::current_span_context().map(|span| span.span_id)
 }

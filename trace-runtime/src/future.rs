@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::local::{self, Frame};
 use crate::record::Outcome;
-use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
 use crate::value::Value;
 
@@ -47,14 +47,14 @@ impl<F: Future> Future for Instrumented<F> {
         // pinned and may be moved freely.
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let output = stack::resume(&mut this.span, this.tracer.as_ref(), || inner.poll(cx));
+        let output = local::resume(&mut this.span, this.tracer.as_ref(), || inner.poll(cx));
         if let Poll::Ready(output) = &output
             && let Some(mut frame) = this.span.take()
         {
             if let (Some(observe), Some(mut span)) = (this.observer, frame.carried()) {
                 observe(output).apply(&mut span);
             }
-            stack::finish(frame);
+            local::finish(frame);
         }
         output
     }
@@ -66,7 +66,7 @@ impl<F: Future> Drop for Instrumented<F> {
             if let Some(mut span) = frame.carried() {
                 span.add_tag("cancelled".into(), Value::Bool(true));
             }
-            stack::finish(frame);
+            local::finish(frame);
         }
     }
 }

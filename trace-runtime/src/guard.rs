@@ -5,9 +5,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::id::{SpanId, TraceId};
+use crate::local::{self, OpenedSpan, SpanStart};
 use crate::record::OpenSpan;
 use crate::span::{Link, SpanKind, Status};
-use crate::stack::{self, OpenedSpan, SpanStart};
 use crate::value::{Tag, Value};
 
 /// Starts building a span named `name`; [`SpanBuilder::start`] opens it.
@@ -110,9 +110,9 @@ impl SpanGuard {
     /// of this thread, without a call.
     #[inline(always)]
     pub(crate) fn open(start: SpanStart) -> Self {
-        let opened = if !stack::enabled() {
+        let opened = if !local::enabled() {
             None
-        } else if let Some(nested) = stack::open_nested(start.root) {
+        } else if let Some(nested) = local::open_nested(start.root) {
             Some(nested)
         } else {
             return Self::open_frame(start);
@@ -122,7 +122,7 @@ impl SpanGuard {
 
     #[inline(never)]
     fn open_frame(start: SpanStart) -> Self {
-        let opened = stack::open_frame(start);
+        let opened = local::open(start);
         Self {
             opened,
             // Only a recorded span has a status to set on unwinding.
@@ -140,7 +140,7 @@ impl SpanGuard {
 
     /// The span's trace ID; `None` if no tracer is installed.
     pub fn trace_id(&self) -> Option<TraceId> {
-        self.opened.map(|span| span.trace_id)
+        local::trace_id_of(self.opened?.span_id)
     }
 
     /// The span's ID; `None` if no tracer is installed.
@@ -174,17 +174,13 @@ impl SpanGuard {
     #[inline]
     pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
         let span = self.opened.filter(|span| span.sampled)?;
-        stack::with_span(span.span_id, f)
+        local::with_span(span.span_id, f)
     }
 
     /// Hands the span over to the caller instead of closing it.
-    pub(crate) fn detach(mut self) -> Option<stack::Frame> {
+    pub(crate) fn detach(mut self) -> Option<local::Frame> {
         let span = self.opened.take()?;
-        if span.nested {
-            Some(stack::detach_nested(span.trace_id, span.span_id))
-        } else {
-            stack::take(span.span_id)
-        }
+        if span.nested { local::detach_nested(span.span_id) } else { local::take(span.span_id) }
     }
 }
 
@@ -206,11 +202,11 @@ impl SpanGuard {
     fn close(&self, span: OpenedSpan) {
         if span.sampled && std::thread::panicking() && !self.panicking_at_open {
             let message = crate::panic::unwinding_message();
-            stack::with_span(span.span_id, |record| {
+            local::with_span(span.span_id, |record| {
                 record.set_status(Status::Error(message.into()))
             });
         }
-        stack::close(span.span_id);
+        local::close(span.span_id);
     }
 }
 

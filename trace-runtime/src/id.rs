@@ -1,15 +1,14 @@
 //! Trace and span identifiers.
 //!
-//! IDs come from a per-thread `SmallRng` seeded once from the operating
-//! system through `rand`: generating one takes no lock and no system call.
+//! Plain values. The IDs of spans are made by the thread's generator
+//! (`local::ids`); [`TraceId::random`] and [`SpanId::random`] serve
+//! everything else.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroU128};
 use std::str::FromStr;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::RngExt;
 
 /// A 128-bit trace identifier, never zero.
 ///
@@ -59,55 +58,18 @@ impl fmt::Display for ParseIdError {
 
 impl std::error::Error for ParseIdError {}
 
-/// A generator of IDs: a `SmallRng` seeded from the OS on first use.
-/// The thread's span state keeps one, so that opening a span reaches it
-/// without a second thread-local.
-#[derive(Default)]
-pub(crate) struct IdSource(Option<SmallRng>);
-
-impl IdSource {
-    pub(crate) const fn new() -> Self {
-        Self(None)
-    }
-
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.0.get_or_insert_with(|| SmallRng::from_rng(&mut rand::rng())).next_u64()
-    }
-
-    /// A new random span ID.
-    #[inline]
-    pub(crate) fn span_id(&mut self) -> SpanId {
-        loop {
-            if let Some(id) = SpanId::from_u64(self.next_u64()) {
-                return id;
-            }
-        }
-    }
-
-    /// A new random trace ID.
-    pub(crate) fn trace_id(&mut self) -> TraceId {
-        loop {
-            let value = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
-            if let Some(id) = TraceId::from_u128(value) {
-                return id;
-            }
-        }
-    }
-}
-
-thread_local! {
-    /// `const`, so that reaching it costs no lazy-initialisation check.
-    static IDS: RefCell<IdSource> = const { RefCell::new(IdSource::new()) };
-}
-
 impl TraceId {
     /// Stands in where a frame has no trace (never exported or shown).
     pub(crate) const PLACEHOLDER: Self = Self(NonZeroU128::MIN);
 
     /// A new random trace ID.
     pub fn random() -> Self {
-        IDS.with(|ids| ids.borrow_mut().trace_id())
+        let mut rng = rand::rng();
+        loop {
+            if let Some(id) = Self::from_u128(rng.random()) {
+                return id;
+            }
+        }
     }
 
     /// The ID with this value, or `None` for zero.
@@ -132,7 +94,12 @@ impl TraceId {
 impl SpanId {
     /// A new random span ID.
     pub fn random() -> Self {
-        IDS.with(|ids| ids.borrow_mut().span_id())
+        let mut rng = rand::rng();
+        loop {
+            if let Some(id) = Self::from_u64(rng.random()) {
+                return id;
+            }
+        }
     }
 
     /// The ID with this value, or `None` for zero.

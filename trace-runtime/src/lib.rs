@@ -38,12 +38,13 @@ mod guard;
 pub mod http;
 mod id;
 mod limits;
+mod local;
 mod panic;
 pub mod propagation;
 mod record;
 mod sampling;
 mod span;
-mod stack;
+
 mod tracer;
 mod value;
 
@@ -53,7 +54,7 @@ pub mod __private;
 
 #[cfg(feature = "tokio")]
 pub use context::spawn;
-pub use context::{Context, ContextGuard, FutureExt, SpanContext, WithContext};
+pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use current::{add_event, add_link, add_tag, current_span_id, current_trace_id, set_status};
 pub use export::{Exporter, InMemoryCollector};
 pub use future::Instrumented;
@@ -61,7 +62,7 @@ pub use guard::{SpanBuilder, SpanGuard, span};
 pub use id::{ParseIdError, SpanId, TraceId};
 pub use limits::Limits;
 pub use sampling::Sampler;
-pub use span::{Event, Link, SpanData, SpanKind, Status};
+pub use span::{Event, Link, SpanContext, SpanData, SpanKind, Status};
 pub use tracer::{AlreadyInstalled, DefaultGuard, Tracer, TracerBuilder, TracerStats};
 pub use value::{Tag, Value};
 

@@ -13,8 +13,8 @@ pub use crate::value::Value;
 
 use crate::future::Instrumented;
 use crate::guard::SpanGuard;
+use crate::local::{self, SpanStart};
 use crate::span::Status;
-use crate::stack::{self, SpanStart};
 
 /// Opens the span of a traced function.
 #[inline]
@@ -37,7 +37,7 @@ pub fn instrument<F: Future>(
     future: F,
     observer: Option<fn(&F::Output) -> Outcome>,
 ) -> Instrumented<F> {
-    let tracer = stack::current_tracer();
+    let tracer = local::current_tracer();
     Instrumented::new(future, guard.detach(), tracer, observer)
 }
 

@@ -1,8 +1,8 @@
 //! The record of a sampled span, from the moment it opens until an exporter
-//! takes it.
+//! takes it: plain data, below the thread's state that holds it.
 //!
 //! A record is written once, into the buffer of the thread that opens the
-//! span (see `stack`), and stays there while the span is open and after it
+//! span (see `local`), and stays there while the span is open and after it
 //! closes, until the buffer is handed to the exporters as a
 //! [`SpanBatch`](crate::export::SpanBatch). It holds what the application
 //! thread must write and nothing it can leave for later: raw clock readings,
@@ -18,10 +18,12 @@ use smallvec::SmallVec;
 
 use crate::clock::Timestamp;
 use crate::id::{SpanId, TraceId};
-use crate::limits;
+use crate::limits::{self, LimitCounters, Limits};
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
-use crate::tracer::{RedactFn, Tracer, TracerInner};
 use crate::value::{Tag, Value};
+
+/// A redaction hook: sees every tag before any exporter; `None` drops it.
+pub(crate) type RedactFn = dyn Fn(&str, Value) -> Option<Value> + Send + Sync;
 
 /// Tags of a record: the first two need no allocation.
 pub(crate) type Tags = SmallVec<[Tag; 2]>;
@@ -36,19 +38,10 @@ pub(crate) enum State {
     Moved,
 }
 
-/// A record with the tracer it belongs to.
+/// What a span records. Which tracer it belongs to is kept by whoever
+/// holds it (the thread's buffer, a future), not by each record.
 #[derive(Clone)]
 pub(crate) struct Record {
-    /// `None`: the tracer of the buffer holding the record, so that a span
-    /// costs no reference count. Records carried by futures, or opened for
-    /// another tracer than their buffer's, hold theirs.
-    pub(crate) tracer: Option<Tracer>,
-    pub(crate) data: RecordData,
-}
-
-/// What a span records.
-#[derive(Clone)]
-pub(crate) struct RecordData {
     pub(crate) state: State,
     pub(crate) kind: SpanKind,
     pub(crate) trace_id: TraceId,
@@ -71,65 +64,72 @@ struct Rare {
 }
 
 impl Record {
-    /// A record of a span opened now.
+    /// Writes the record of a span opened now into `slot`, one field at a
+    /// time: a record built first and then moved is copied whole (192
+    /// bytes, a `memcpy` call), on every span.
+    ///
+    /// # Safety
+    ///
+    /// `slot` must be valid for writes and aligned; what it held is
+    /// overwritten without being dropped.
     #[inline(always)]
-    pub(crate) fn open(
-        tracer: Option<Tracer>,
+    pub(crate) unsafe fn write_open(
+        slot: *mut Self,
         ids: (TraceId, SpanId, Option<SpanId>),
         name: Cow<'static, str>,
         kind: SpanKind,
-    ) -> Self {
+    ) {
         let (trace_id, span_id, parent_id) = ids;
         let start = Timestamp::now();
-        let data = RecordData {
-            state: State::Open,
-            kind,
-            trace_id,
-            span_id,
-            parent_id,
-            name,
-            start,
-            end: start,
-            tags: Tags::new(),
-            rare: None,
-        };
-        Self { tracer, data }
+        // SAFETY: the caller's promise; every field is written once.
+        unsafe {
+            (&raw mut (*slot).state).write(State::Open);
+            (&raw mut (*slot).kind).write(kind);
+            (&raw mut (*slot).trace_id).write(trace_id);
+            (&raw mut (*slot).span_id).write(span_id);
+            (&raw mut (*slot).parent_id).write(parent_id);
+            (&raw mut (*slot).name).write(name);
+            (&raw mut (*slot).start).write(start);
+            (&raw mut (*slot).end).write(start);
+            (&raw mut (*slot).tags).write(Tags::new());
+            (&raw mut (*slot).rare).write(None);
+        }
     }
 
     /// What stays in a buffer's slot when its record moves out.
     pub(crate) fn moved(&self) -> Self {
-        let data = RecordData {
+        Self {
             state: State::Moved,
             name: Cow::Borrowed(""),
             tags: Tags::new(),
             rare: None,
-            ..self.data
-        };
-        Self { tracer: None, data }
+            ..*self
+        }
     }
 
-    /// Access for adding to the span; `None` if no tracer is known.
+    /// Access for adding to the span, within `limits`.
+    #[inline]
     pub(crate) fn open_span<'a>(
         &'a mut self,
-        buffer_tracer: Option<&'a Tracer>,
-    ) -> Option<OpenSpan<'a>> {
-        let Self { tracer, data } = self;
-        let tracer = tracer.as_ref().or(buffer_tracer)?;
-        Some(OpenSpan { data, tracer: &tracer.inner })
+        limits: &'a Limits,
+        counters: &'a LimitCounters,
+    ) -> OpenSpan<'a> {
+        OpenSpan { record: self, limits, counters }
     }
 
     /// Reads the clock: the span ends now.
     #[inline]
     pub(crate) fn close(&mut self) {
-        self.data.end = Timestamp::now();
-        self.data.state = State::Closed;
+        self.end = Timestamp::now();
+        self.state = State::Closed;
     }
 }
 
 /// A sampled span that is open, as code adding to it sees it.
 pub(crate) struct OpenSpan<'a> {
-    data: &'a mut RecordData,
-    tracer: &'a TracerInner,
+    record: &'a mut Record,
+    limits: &'a Limits,
+    counters: &'a LimitCounters,
 }
 
 impl OpenSpan<'_> {
@@ -137,72 +137,70 @@ impl OpenSpan<'_> {
     /// when they are within the limits, as they nearly always are.
     #[inline]
     pub(crate) fn add_static_tags<const N: usize>(&mut self, tags: [(&'static str, Value); N]) {
-        let limits = &self.tracer.limits;
+        let limits = self.limits;
         let long = |value: &Value| match value {
             Value::Str(text) => text.len() > limits.max_tag_value_bytes,
             _ => false,
         };
-        if self.data.tags.len() + N > limits.max_tags_per_span || tags.iter().any(|(_, v)| long(v))
+        if self.record.tags.len() + N > limits.max_tags_per_span
+            || tags.iter().any(|(_, v)| long(v))
         {
             for (key, value) in tags {
                 self.add_tag(Cow::Borrowed(key), value);
             }
             return;
         }
-        self.data.tags.extend(tags.map(|(key, value)| (Cow::Borrowed(key), value)));
+        self.record.tags.extend(tags.map(|(key, value)| (Cow::Borrowed(key), value)));
     }
 
     /// Adds a tag within the tracer's limits.
     #[inline]
     pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
-        let tracer = self.tracer;
-        if self.data.tags.len() >= tracer.limits.max_tags_per_span {
-            limits::count(&tracer.limit_counters.tags_dropped);
+        if self.record.tags.len() >= self.limits.max_tags_per_span {
+            limits::count(&self.counters.tags_dropped);
             return;
         }
-        if tracer.limits.cut_value(&mut value) {
-            limits::count(&tracer.limit_counters.values_truncated);
+        if self.limits.cut_value(&mut value) {
+            limits::count(&self.counters.values_truncated);
         }
-        self.data.tags.push((key, value));
+        self.record.tags.push((key, value));
     }
 
     fn rare(&mut self) -> &mut Rare {
-        self.data.rare.get_or_insert_with(Box::default)
+        self.record.rare.get_or_insert_with(Box::default)
     }
 
     /// Sets the status.
     pub(crate) fn set_status(&mut self, status: Status) {
-        if status != Status::Unset || self.data.rare.is_some() {
+        if status != Status::Unset || self.record.rare.is_some() {
             self.rare().status = status;
         }
     }
 
     /// Adds an event within the tracer's limits.
     pub(crate) fn add_event(&mut self, name: Cow<'static, str>, tags: Vec<Tag>) {
-        let tracer = self.tracer;
-        if self.data.rare.as_ref().map_or(0, |r| r.events.len())
-            >= tracer.limits.max_events_per_span
+        if self.record.rare.as_ref().map_or(0, |r| r.events.len())
+            >= self.limits.max_events_per_span
         {
-            limits::count(&tracer.limit_counters.events_dropped);
+            limits::count(&self.counters.events_dropped);
             return;
         }
         let mut event = Event::now(name, tags);
-        if limits::truncate(&mut event.name, tracer.limits.max_name_bytes) {
-            limits::count(&tracer.limit_counters.names_truncated);
+        if limits::truncate(&mut event.name, self.limits.max_name_bytes) {
+            limits::count(&self.counters.names_truncated);
         }
-        bound_tags(tracer, &mut event.tags);
+        bound_tags(self.limits, self.counters, &mut event.tags);
         self.rare().events.push(event);
     }
 
     /// Adds a link within the tracer's limits.
     pub(crate) fn add_link(&mut self, mut link: Link) {
-        let tracer = self.tracer;
-        if self.data.rare.as_ref().map_or(0, |r| r.links.len()) >= tracer.limits.max_links_per_span
+        if self.record.rare.as_ref().map_or(0, |r| r.links.len()) >= self.limits.max_links_per_span
         {
-            limits::count(&tracer.limit_counters.links_dropped);
+            limits::count(&self.counters.links_dropped);
             return;
         }
-        bound_tags(tracer, &mut link.tags);
+        bound_tags(self.limits, self.counters, &mut link.tags);
         self.rare().links.push(link);
     }
 }
@@ -240,15 +238,15 @@ impl Outcome {
 }
 
 /// Holds the tags of an event or link to the tracer's limits.
-fn bound_tags(tracer: &TracerInner, tags: &mut Vec<Tag>) {
-    if tags.len() > tracer.limits.max_tags_per_span {
-        let dropped = tags.len() - tracer.limits.max_tags_per_span;
-        tags.truncate(tracer.limits.max_tags_per_span);
-        tracer.limit_counters.tags_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+fn bound_tags(limits: &Limits, counters: &LimitCounters, tags: &mut Vec<Tag>) {
+    if tags.len() > limits.max_tags_per_span {
+        let dropped = tags.len() - limits.max_tags_per_span;
+        tags.truncate(limits.max_tags_per_span);
+        counters.tags_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
     }
     for (_, value) in tags.iter_mut() {
-        if tracer.limits.cut_value(value) {
-            limits::count(&tracer.limit_counters.values_truncated);
+        if limits.cut_value(value) {
+            limits::count(&counters.values_truncated);
         }
     }
 }
@@ -261,7 +259,7 @@ pub(crate) struct Source {
     pub(crate) redact: Option<Box<RedactFn>>,
 }
 
-impl RecordData {
+impl Record {
     /// The exported form.
     pub(crate) fn into_span_data(self, source: &Source) -> SpanData {
         let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();

@@ -4,7 +4,41 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::id::{SpanId, TraceId};
+use crate::propagation::{Baggage, TraceState};
 use crate::value::Tag;
+
+/// The identity of a span as other spans and processes refer to it.
+///
+/// ```
+/// use trace_runtime::{SpanContext, SpanId, TraceId};
+/// let parent = SpanContext {
+///     trace_id: TraceId::random(),
+///     span_id: SpanId::random(),
+///     sampled: true,
+///     remote: true,
+/// };
+/// assert!(parent.sampled);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    /// The trace the span belongs to.
+    pub trace_id: TraceId,
+    /// The span.
+    pub span_id: SpanId,
+    /// Whether the trace is recorded.
+    pub sampled: bool,
+    /// Whether the span lives in another process (it was propagated).
+    pub remote: bool,
+}
+
+/// What a context carries beyond IDs: what other services put in the
+/// request (trace state) and what the application passes along (baggage).
+/// Shared, because it is copied into every context captured beneath.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Extras {
+    pub(crate) trace_state: TraceState,
+    pub(crate) baggage: Baggage,
+}
 
 /// The role of a span in a request, as OpenTelemetry defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

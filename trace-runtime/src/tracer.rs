@@ -8,9 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::export::{Exporter, SpanBatch};
 use crate::limits::{LimitCounters, Limits};
-use crate::record::{Record, Source};
+use crate::local;
+use crate::record::{Record, RedactFn, Source};
 use crate::sampling::Sampler;
-use crate::stack;
 use crate::value::Value;
 
 /// Records spans for one service and hands them to its exporters.
@@ -46,10 +46,6 @@ pub(crate) struct TracerInner {
     counters: Counters,
     shut_down: std::sync::atomic::AtomicBool,
 }
-
-/// The redaction hook: sees each tag key and value before export, returns
-/// the value to keep (possibly replaced) or `None` to drop the tag.
-pub(crate) type RedactFn = dyn Fn(&str, Value) -> Option<Value> + Send + Sync;
 
 #[derive(Default)]
 struct Counters {
@@ -213,7 +209,7 @@ impl Tracer {
     /// here and contexts captured here carry it to other threads.
     pub fn set_default(&self) -> DefaultGuard {
         DefaultGuard {
-            previous: stack::swap_tracer(Some(self.clone())),
+            previous: local::swap_tracer(Some(self.clone())),
             _not_send: std::marker::PhantomData,
         }
     }
@@ -251,7 +247,7 @@ impl Tracer {
     /// Spans finished on this thread are handed over first; other threads
     /// hand theirs over whenever they have no span open.
     pub fn flush(&self) {
-        stack::hand_over_finished();
+        local::hand_over_finished();
         for exporter in &self.inner.exporters {
             exporter.flush();
         }
@@ -262,7 +258,7 @@ impl Tracer {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return;
         }
-        stack::hand_over_finished();
+        local::hand_over_finished();
         for exporter in &self.inner.exporters {
             // Like `export`: an exporter's bug must not crash the caller.
             if catch_unwind(AssertUnwindSafe(|| exporter.shutdown())).is_err() {
@@ -380,6 +376,8 @@ impl TracerBuilder {
     /// Builds the tracer.
     pub fn build(self) -> Tracer {
         crate::panic::install_hook();
+        // The first span must not pay for calibrating the clock.
+        crate::clock::warm_up();
         Tracer {
             inner: Arc::new(TracerInner {
                 source: Arc::new(Source { service: Arc::from(self.service), redact: self.redact }),
@@ -403,7 +401,7 @@ pub struct DefaultGuard {
 
 impl Drop for DefaultGuard {
     fn drop(&mut self) {
-        stack::swap_tracer(self.previous.take());
+        local::swap_tracer(self.previous.take());
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{self, BufRead};
 use serde_json::{Map, Value as Json};
 
 use super::read::{ReadOutcome, Services, u64_from_json, value_from_json, value_to_json};
-use crate::context::SpanContext;
+use crate::span::SpanContext;
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
 use crate::value::Tag;
 

@@ -51,7 +51,7 @@ impl SpanBatch {
     /// A batch of the closed records among `records`, of the tracer
     /// `source` describes; the others are moved-out slots.
     pub(crate) fn recorded(source: Arc<Source>, records: Vec<Record>) -> Self {
-        let len = records.iter().filter(|record| record.data.state == State::Closed).count();
+        let len = records.iter().filter(|record| record.state == State::Closed).count();
         Self(Contents::Recorded { source, records, len })
     }
 
@@ -72,7 +72,7 @@ impl SpanBatch {
     pub(crate) fn truncate(&mut self, len: usize) {
         match &mut self.0 {
             Contents::Recorded { records, len: kept, .. } => {
-                records.retain(|record| record.data.state == State::Closed);
+                records.retain(|record| record.state == State::Closed);
                 records.truncate(len);
                 *kept = records.len();
             }
@@ -92,11 +92,11 @@ impl SpanBatch {
     pub(crate) fn into_conversion(mut self) -> Conversion {
         match std::mem::replace(&mut self.0, Contents::Converted(Vec::new())) {
             Contents::Recorded { source, mut records, .. } => {
-                records.retain(|record| record.data.state == State::Closed);
+                records.retain(|record| record.state == State::Closed);
                 // Recorded in the order spans opened (parents first); a
                 // stable sort keeps that order for equal readings.
-                if !records.is_sorted_by_key(|record| record.data.end) {
-                    records.sort_by_key(|record| record.data.end);
+                if !records.is_sorted_by_key(|record| record.end) {
+                    records.sort_by_key(|record| record.end);
                 }
                 Conversion::Recorded { source, records }
             }
@@ -135,7 +135,7 @@ impl Conversion {
         match self {
             Self::Recorded { source, records } => {
                 let count = count.min(records.len());
-                out.extend(records.drain(..count).map(|record| record.data.into_span_data(source)));
+                out.extend(records.drain(..count).map(|record| record.into_span_data(source)));
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());

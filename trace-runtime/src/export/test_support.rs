@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
-use crate::context::SpanContext;
 use crate::id::{SpanId, TraceId};
+use crate::span::SpanContext;
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
 use crate::value::Value;
 

@@ -25,10 +25,10 @@ pub use layer::{TraceLayer, TraceService};
 use crate::context::ContextGuard;
 use crate::future::Instrumented;
 use crate::guard::SpanGuard;
+use crate::local::{self, Frame};
 use crate::propagation;
 use crate::record::{OpenSpan, Outcome};
 use crate::span::{SpanKind, Status};
-use crate::stack::{self, Frame};
 use crate::tracer::Tracer;
 use crate::value::Value;
 
@@ -235,7 +235,7 @@ struct DetachedSpan {
 
 impl DetachedSpan {
     fn detach(span: SpanGuard) -> Self {
-        Self { frame: span.detach(), tracer: stack::current_tracer() }
+        Self { frame: span.detach(), tracer: local::current_tracer() }
     }
 
     fn record(&mut self, f: impl FnOnce(&mut OpenSpan<'_>)) {
@@ -247,7 +247,7 @@ impl DetachedSpan {
     /// Runs `f` with this span current on this thread.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     fn run_sync<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        stack::resume(&mut self.frame, self.tracer.as_ref(), f)
+        local::resume(&mut self.frame, self.tracer.as_ref(), f)
     }
 
     fn instrument<F: Future>(
@@ -262,7 +262,7 @@ impl DetachedSpan {
 impl Drop for DetachedSpan {
     fn drop(&mut self) {
         if let Some(frame) = self.frame.take() {
-            stack::finish(frame);
+            local::finish(frame);
         }
     }
 }

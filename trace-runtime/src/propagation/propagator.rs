@@ -3,8 +3,9 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::context::{Context, SpanContext};
+use crate::context::Context;
 use crate::propagation::{B3, B3Context, Baggage, Extractor, Injector, TraceParent, TraceState};
+use crate::span::SpanContext;
 
 /// Reads a context from a carrier and writes one into it, in one format.
 pub trait Propagator: Send + Sync {

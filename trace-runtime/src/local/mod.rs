@@ -1,0 +1,712 @@
+//! The thread's own world: its stack of open spans, the buffer their
+//! records live in, its ID generator and its scoped tracer. Every
+//! `thread_local!` of the crate's span state is declared here, and nothing
+//! below this module reaches it; `context`, `guard`, `future`, `current`
+//! and `__private` call the functions of this module.
+//!
+//! Each thread keeps the spans open on it, innermost last. A span opened
+//! while another is on top becomes its child; one opened on an empty stack
+//! starts a trace. A sampled span's record is written once, into the
+//! thread's [`Buffer`], when the span opens; its [`Frame`] on the stack
+//! holds the record's index, so tags can be added to "the current span"
+//! from anywhere on the thread, and closing the span only stamps the end
+//! time. The buffer goes to the exporters whole (one hand-off per batch,
+//! not per span) when the thread has no span open (a request finished),
+//! when enough closed records piled up under a long-lived span, when a
+//! span of another tracer needs it, and at thread exit.
+//!
+//! Guards may be dropped out of order: closing a span removes exactly its
+//! frame, wherever it is. Spans opened above it stay open, keep the parent
+//! they were given, and the top of what remains is current again.
+//!
+//! The common case, a span opened under a sampled span of the same tracer,
+//! takes a path of its own ([`open`]): no sampling decision, no tracer
+//! lookup, an ID from a counter, the record written in place.
+
+mod buffer;
+mod frame;
+mod ids;
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use buffer::{Batch, Buffer};
+use frame::Entry;
+pub(crate) use frame::{Carried, Frame, Origin, Slot};
+use ids::IdSource;
+
+use crate::id::{SpanId, TraceId};
+use crate::record::OpenSpan;
+use crate::span::{Extras, SpanContext, SpanKind, Status};
+use crate::tracer::Tracer;
+
+struct Local {
+    /// The tracer set for this thread (`Tracer::set_default`), if any.
+    tracer: Option<Tracer>,
+    ids: IdSource,
+    stack: Vec<Entry>,
+    /// Entries of `stack` that are spans (not attached contexts).
+    open_spans: usize,
+    buffer: Buffer,
+    /// Whether spans opened now go to the buffer's tracer: kept in step
+    /// with `tracer` and the buffer's, so the common path asks no more.
+    buffer_current: bool,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Thread exit: nothing may stay behind in the thread's buffer. A
+        // span still open here had its guard leaked; it ends now.
+        if let Some(batch) = self.buffer.close_all() {
+            batch.export();
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread has a scoped tracer: with no global tracer
+    /// either, opening a span costs this one check (a plain thread-local
+    /// read: no destructor, no borrow flag).
+    static HAS_SCOPED_TRACER: Cell<bool> = const { Cell::new(false) };
+
+    /// The ID of the top entry when it is an unsampled span of ours: a span
+    /// opened under it costs this one read (see [`open_nested`]).
+    static UNSAMPLED_TOP: Cell<Option<SpanId>> = const { Cell::new(None) };
+
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local {
+            tracer: None,
+            ids: IdSource::new(),
+            stack: Vec::new(),
+            open_spans: 0,
+            buffer: Buffer::new(),
+            buffer_current: false,
+        })
+    };
+}
+
+/// Runs `f` on this thread's state; `None` during thread teardown, when the
+/// state is gone and tracing quietly does nothing. `f` never runs user code
+/// (tag expressions, `Debug`, exporters are called outside), so the state is
+/// never in use already; if it were, the call would do nothing rather than
+/// panic in the application.
+#[inline(always)]
+fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
+        .ok()
+        .flatten()
+}
+
+/// What a stack entry is, seen from outside the buffer.
+struct Seen {
+    span_id: SpanId,
+    /// A span of ours (not an attached context).
+    span: bool,
+}
+
+impl Local {
+    /// The tracer spans opened now go to.
+    #[inline]
+    fn current_tracer(&self) -> Option<&Tracer> {
+        self.tracer.as_ref().or_else(|| Tracer::global())
+    }
+
+    /// Recomputes [`Local::buffer_current`] after a tracer changed.
+    fn note_tracer(&mut self) {
+        let current = self.tracer.as_ref().or_else(|| Tracer::global());
+        self.buffer_current = current.is_some_and(|tracer| self.buffer.owned_by(tracer));
+    }
+
+    fn seen(&self, entry: &Entry) -> Seen {
+        match entry {
+            Entry::Buffered(index) => {
+                Seen { span_id: self.buffer.records[*index as usize].span_id, span: true }
+            }
+            Entry::Frame(frame) => {
+                Seen { span_id: frame.span_id, span: frame.origin == Origin::Span }
+            }
+        }
+    }
+
+    /// The span context of the entry at `position`.
+    fn span_context(&self, position: usize) -> Option<SpanContext> {
+        match &self.stack[position] {
+            Entry::Buffered(index) => {
+                let record = &self.buffer.records[*index as usize];
+                let (trace_id, span_id) = (record.trace_id, record.span_id);
+                Some(SpanContext { trace_id, span_id, sampled: true, remote: false })
+            }
+            Entry::Frame(frame) => frame.span_context(),
+        }
+    }
+
+    /// The trace state and baggage in force at `position`: a buffered span
+    /// has those of the nearest frame below it.
+    fn extras(&self, position: usize) -> Option<Arc<Extras>> {
+        self.stack[..=position].iter().rev().find_map(|entry| match entry {
+            Entry::Buffered(_) => None,
+            Entry::Frame(frame) => Some(frame.extras.clone()),
+        })?
+    }
+
+    /// Removes the innermost entry for `span_id`: an attached context's if
+    /// `attached`, else the span's own. A context attached on the thread
+    /// where its span is open has the same ID, hence the distinction.
+    fn remove(&mut self, span_id: SpanId, attached: bool) -> Option<(usize, Entry)> {
+        let is = |entry: &Entry| {
+            let seen = self.seen(entry);
+            seen.span_id == span_id && seen.span != attached
+        };
+        // Mostly the top: guards drop in the reverse order of opening.
+        let top = self.stack.len().checked_sub(1)?;
+        let position = if is(&self.stack[top]) { top } else { self.stack.iter().rposition(is)? };
+        let entry = if position == top {
+            self.stack.pop().expect("the top entry")
+        } else {
+            self.stack.remove(position)
+        };
+        if !attached {
+            self.open_spans -= 1;
+        }
+        self.note_top();
+        Some((position, entry))
+    }
+
+    fn push(&mut self, frame: Frame) {
+        if frame.origin == Origin::Span {
+            self.open_spans += 1;
+        }
+        self.stack.push(Entry::Frame(frame));
+        self.note_top();
+    }
+
+    /// Keeps [`UNSAMPLED_TOP`] in step with the stack.
+    #[inline]
+    fn note_top(&self) {
+        let top = match self.stack.last() {
+            Some(Entry::Frame(frame)) if !frame.sampled && frame.origin == Origin::Span => {
+                Some(frame.span_id)
+            }
+            _ => None,
+        };
+        UNSAMPLED_TOP.set(top);
+    }
+
+    /// Closes the span `span_id`; returns a batch to hand over, if one is due.
+    fn close(&mut self, span_id: SpanId) -> Option<Batch> {
+        match self.remove(span_id, false)?.1 {
+            Entry::Buffered(index) => {
+                self.buffer.close(index);
+                self.due()
+            }
+            // Not reached through a guard (a carried span ends in `finish`);
+            // handed over as it is.
+            Entry::Frame(Frame { record: Slot::Carried(carried), .. }) => {
+                let Carried { tracer, mut record } = *carried;
+                record.close();
+                Some(Batch { tracer, records: vec![record], foreign: Vec::new() })
+            }
+            Entry::Frame(_) => None,
+        }
+    }
+
+    #[inline]
+    fn due(&mut self) -> Option<Batch> {
+        self.buffer.due(self.open_spans != 0, &mut self.stack)
+    }
+
+    /// Access for adding to the record of the entry at `position`.
+    fn open_span(&mut self, position: usize) -> Option<OpenSpan<'_>> {
+        match &mut self.stack[position] {
+            Entry::Buffered(index) => self.buffer.open_span(*index),
+            Entry::Frame(frame) => frame.carried(),
+        }
+    }
+
+    /// The position of the open span `span_id`, innermost first.
+    #[inline]
+    fn find_span(&self, span_id: SpanId) -> Option<usize> {
+        self.stack.iter().rposition(|entry| {
+            let seen = self.seen(entry);
+            seen.span_id == span_id && seen.span
+        })
+    }
+}
+
+/// Whether spans opened on this thread can go anywhere.
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    HAS_SCOPED_TRACER.get() || Tracer::global().is_some()
+}
+
+/// Replaces the thread's scoped tracer, returning the previous one.
+pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
+    with_local(|local| {
+        HAS_SCOPED_TRACER.set(tracer.is_some());
+        let previous = std::mem::replace(&mut local.tracer, tracer);
+        local.note_tracer();
+        previous
+    })
+    .flatten()
+}
+
+/// The tracer spans opened on this thread go to.
+pub(crate) fn current_tracer() -> Option<Tracer> {
+    with_local(|local| local.tracer.clone()).flatten().or_else(|| Tracer::global().cloned())
+}
+
+/// How to open a span.
+pub(crate) struct SpanStart {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    /// Start a new trace even if a span is current.
+    pub(crate) root: bool,
+}
+
+/// What an open span is known by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpenedSpan {
+    /// For a span opened under an unsampled span of this thread, its
+    /// parent's ID (see [`open_nested`]).
+    pub(crate) span_id: SpanId,
+    pub(crate) sampled: bool,
+    /// Opened under an unsampled span of this thread, without an entry.
+    pub(crate) nested: bool,
+}
+
+/// A span opened under an unsampled span of this thread: it gets no entry
+/// of its own and shares the parent's IDs, since nothing is recorded for an
+/// unsampled trace and what it propagates (the trace ID, the unsampled
+/// flag) is the same. `None` if the top of the stack is something else.
+#[inline(always)]
+pub(crate) fn open_nested(root: bool) -> Option<OpenedSpan> {
+    if root {
+        return None;
+    }
+    let span_id = UNSAMPLED_TOP.get()?;
+    Some(OpenedSpan { span_id, sampled: false, nested: true })
+}
+
+/// Opens a span on top of this thread's stack; `None` when no tracer is
+/// installed.
+#[inline]
+pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
+    let opened = with_local(|local| {
+        // The common case: a child of a buffered span, for the tracer that
+        // owns the buffer. The top stays a sampled span of ours, so
+        // `UNSAMPLED_TOP` stays empty.
+        let parent = match local.stack.last() {
+            Some(&Entry::Buffered(parent)) => {
+                let parent = &local.buffer.records[parent as usize];
+                Some((parent.trace_id, parent.span_id))
+            }
+            // A future's span, or a context captured in this process.
+            Some(Entry::Frame(frame))
+                if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
+            {
+                Some((frame.trace_id, frame.span_id))
+            }
+            _ => None,
+        };
+        if let Some((trace_id, parent_id)) = parent
+            && !start.root
+            && local.buffer_current
+        {
+            let span_id = local.ids.span_id();
+            let mut name = start.name;
+            local.buffer.bound_name(&mut name);
+            let ids = (trace_id, span_id, Some(parent_id));
+            let index = local.buffer.open_record(ids, name, start.kind, None);
+            local.stack.push(Entry::Buffered(index));
+            local.open_spans += 1;
+            return Ok(OpenedSpan { span_id, sampled: true, nested: false });
+        }
+        Err(start)
+    })?;
+    match opened {
+        Ok(opened) => Some(opened),
+        Err(start) => open_slow(start),
+    }
+}
+
+/// [`open`] for everything but the common case: a new trace, a parent that
+/// is remote, attached or unsampled, another tracer.
+#[inline(never)]
+fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
+    let (opened, switched) = with_local(|local| {
+        let tracer = local.current_tracer()?.clone();
+        let top = local.stack.len().checked_sub(1);
+        // Baggage and trace state pass to children even across `root`.
+        let extras = top.and_then(|position| local.extras(position));
+        let parent = match top {
+            Some(position) if !start.root => match &local.stack[position] {
+                Entry::Frame(frame) if frame.origin == Origin::Detached => None,
+                Entry::Frame(frame) => Some((frame.span_context()?, frame.origin)),
+                Entry::Buffered(_) => Some((local.span_context(position)?, Origin::Span)),
+            },
+            _ => None,
+        };
+        let span_id = local.ids.span_id();
+        let (trace_id, parent_id, sampled) = match parent {
+            Some((parent, origin)) if origin != Origin::Remote => {
+                (parent.trace_id, Some(parent.span_id), parent.sampled)
+            }
+            Some((parent, _)) => {
+                let sampled =
+                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled));
+                tracer.count_root(sampled);
+                (parent.trace_id, Some(parent.span_id), sampled)
+            }
+            None => {
+                let trace_id = local.ids.trace_id();
+                let sampled = tracer.inner.sampler.should_sample(trace_id, None);
+                tracer.count_root(sampled);
+                (trace_id, None, sampled)
+            }
+        };
+        let mut switched = None;
+        if sampled {
+            let (foreign, previous) = local.buffer.adopt(&tracer);
+            switched = previous;
+            let foreign = foreign.then(|| tracer.clone());
+            local.buffer_current = local.buffer.owned_by(&tracer);
+            let mut name = start.name;
+            if foreign.is_none() {
+                local.buffer.bound_name(&mut name);
+            } else if crate::limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
+                crate::limits::count(&tracer.inner.limit_counters.names_truncated);
+            }
+            let ids = (trace_id, span_id, parent_id);
+            let index = local.buffer.open_record(ids, name, start.kind, foreign);
+            local.stack.push(Entry::Buffered(index));
+            local.open_spans += 1;
+            local.note_top();
+        } else {
+            let (origin, record) = (Origin::Span, Slot::None);
+            local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
+        }
+        Some((OpenedSpan { span_id, sampled, nested: false }, switched))
+    })
+    .flatten()?;
+    if let Some(batch) = switched {
+        batch.export();
+    }
+    Some(opened)
+}
+
+/// A frame of its own for a span that [`open_nested`] nested in its unsampled
+/// parent `span_id`, to be carried by a future to other threads.
+pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
+    with_local(|local| {
+        let position = local.find_span(span_id)?;
+        let trace_id = local.span_context(position)?.trace_id;
+        Some(Frame {
+            trace_id,
+            span_id: SpanId::random(),
+            sampled: false,
+            origin: Origin::Span,
+            record: Slot::None,
+            extras: local.extras(position),
+        })
+    })
+    .flatten()
+}
+
+/// The trace of the open span `span_id`.
+pub(crate) fn trace_id_of(span_id: SpanId) -> Option<TraceId> {
+    with_local(|local| Some(local.span_context(local.find_span(span_id)?)?.trace_id)).flatten()
+}
+
+/// Removes the entry of the span `span_id` from this thread's stack, and
+/// returns it as a frame that carries its record.
+pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
+    with_local(|local| {
+        // Mostly the span just opened (an `async fn`), on top.
+        let position = match local.stack.last() {
+            Some(&Entry::Buffered(index))
+                if local.buffer.records[index as usize].span_id == span_id =>
+            {
+                local.stack.len() - 1
+            }
+            _ => local.find_span(span_id)?,
+        };
+        let extras = local.extras(position);
+        let entry = if position + 1 == local.stack.len() {
+            local.open_spans -= 1;
+            let entry = local.stack.pop().expect("the top entry");
+            local.note_top();
+            entry
+        } else {
+            local.remove(span_id, false)?.1
+        };
+        match entry {
+            Entry::Frame(frame) => Some(frame),
+            Entry::Buffered(index) => {
+                let (record, tracer) = local.buffer.take_out(index);
+                let (trace_id, span_id) = (record.trace_id, record.span_id);
+                let record = match tracer {
+                    Some(tracer) => Slot::Carried(Box::new(Carried { tracer, record })),
+                    None => Slot::None,
+                };
+                let origin = Origin::Span;
+                Some(Frame { trace_id, span_id, sampled: true, origin, record, extras })
+            }
+        }
+    })
+    .flatten()
+}
+
+/// Closes the span `span_id` if it is open on this thread.
+#[inline]
+pub(crate) fn close(span_id: SpanId) {
+    let batch = with_local(|local| {
+        // The common case: the innermost span, its record in the buffer.
+        let len = local.stack.len();
+        if let Some(&Entry::Buffered(index)) = local.stack.last()
+            && local.buffer.records[index as usize].span_id == span_id
+        {
+            local.stack.truncate(len - 1);
+            local.open_spans -= 1;
+            if matches!(local.stack.last(), Some(Entry::Frame(frame)) if !frame.sampled) {
+                local.note_top();
+            }
+            local.buffer.close(index);
+            return local.due();
+        }
+        local.close(span_id)
+    });
+    if let Some(Some(batch)) = batch {
+        batch.export();
+    }
+}
+
+/// Hands this thread's closed records over now (flush and shutdown).
+pub(crate) fn hand_over_finished() {
+    let batch = with_local(|local| {
+        if local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            local.buffer.split_closed(&mut local.stack)
+        }
+    });
+    if let Some(Some(batch)) = batch {
+        batch.export();
+    }
+}
+
+/// Closes a span taken off the stack (a future's span).
+pub(crate) fn finish(frame: Frame) {
+    let Slot::Carried(carried) = frame.record else { return };
+    let Carried { tracer, mut record } = *carried;
+    record.close();
+    let mut pending = Some(record);
+    let due = with_local(|local| {
+        let record = pending.take().expect("taken once");
+        let previous = local.buffer.push_closed(record, &tracer);
+        local.note_tracer();
+        (previous, local.due())
+    });
+    match (due, pending) {
+        (Some((previous, due)), _) => {
+            if let Some(batch) = previous {
+                batch.export();
+            }
+            if let Some(batch) = due {
+                batch.export();
+            }
+        }
+        // Thread teardown: no buffer left, hand the record over directly.
+        (None, Some(record)) => tracer.export_records(vec![record]),
+        (None, None) => {}
+    }
+}
+
+/// The thread's tracer as it was before [`push`] made another one current,
+/// for [`pop`] to put back; empty when `push` changed nothing.
+pub(crate) struct Restore(Option<Option<Tracer>>);
+
+/// Pushes a frame (a span resumed on this thread, or an attached context),
+/// making `tracer` current if given and not current already (a future
+/// carrying the tracer every thread falls back to changes nothing, and
+/// costs no reference count, on each poll).
+pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
+    with_local(|local| {
+        local.push(frame);
+        match tracer {
+            Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
+                HAS_SCOPED_TRACER.set(true);
+                let previous = local.tracer.replace(tracer.clone());
+                local.note_tracer();
+                Restore(Some(previous))
+            }
+            _ => Restore(None),
+        }
+    })
+    .unwrap_or(Restore(None))
+}
+
+/// Undoes [`push`]: takes the frame back and restores the previous tracer.
+///
+/// A thread left with no open span hands its closed records over here too:
+/// spans that closed inside a future's poll would otherwise wait on a worker
+/// thread until the next span closes there.
+pub(crate) fn pop(span_id: SpanId, attached: bool, restore: Restore) -> Option<Frame> {
+    let (frame, due) = with_local(|local| {
+        if let Restore(Some(previous)) = restore {
+            HAS_SCOPED_TRACER.set(previous.is_some());
+            local.tracer = previous;
+            local.note_tracer();
+        }
+        let frame = match local.remove(span_id, attached) {
+            Some((_, Entry::Frame(frame))) => Some(frame),
+            // A frame pushed here is never buffered.
+            _ => None,
+        };
+        let due = if local.open_spans == 0 && local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            None
+        };
+        (frame, due)
+    })
+    .unwrap_or((None, None));
+    if let Some(batch) = due {
+        batch.export();
+    }
+    frame
+}
+
+/// Runs `f` on the record of the open span `span_id`, if it is sampled.
+#[inline]
+pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+    with_local(|local| {
+        let position = local.find_span(span_id)?;
+        local.open_span(position).map(|mut span| f(&mut span))
+    })
+    .flatten()
+}
+
+/// Runs `f` on the record of the current span, if it is a sampled span of ours.
+pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+    with_local(|local| {
+        let top = local.stack.len().checked_sub(1)?;
+        local.open_span(top).map(|mut span| f(&mut span))
+    })
+    .flatten()
+}
+
+/// The current span context, if any.
+pub(crate) fn current_span_context() -> Option<SpanContext> {
+    with_local(|local| local.span_context(local.stack.len().checked_sub(1)?)).flatten()
+}
+
+/// What `Context::current` captures: the top entry's IDs and extras, and
+/// the thread's scoped tracer.
+pub(crate) fn capture() -> (Option<SpanContext>, Option<Arc<Extras>>, Option<Tracer>) {
+    with_local(|local| {
+        let tracer = local.tracer.clone();
+        match local.stack.len().checked_sub(1) {
+            Some(top) => (local.span_context(top), local.extras(top), tracer),
+            None => (None, None, tracer),
+        }
+    })
+    .unwrap_or((None, None, None))
+}
+
+/// Runs `f` with the span in `slot` (taken off another thread's stack, or
+/// carried by a future) current on this thread, then puts it back in
+/// `slot`, also when `f` panics, in which case the span records the panic.
+pub(crate) fn resume<R>(
+    slot: &mut Option<Frame>,
+    tracer: Option<&Tracer>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let Some(frame) = slot.take() else { return f() };
+    let span_id = frame.span_id;
+    let previous = push(frame, tracer);
+    let _resumed = Resumed { slot, span_id, previous: Some(previous) };
+    f()
+}
+
+struct Resumed<'a> {
+    slot: &'a mut Option<Frame>,
+    span_id: SpanId,
+    previous: Option<Restore>,
+}
+
+impl Drop for Resumed<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take().unwrap_or(Restore(None));
+        *self.slot = pop(self.span_id, false, previous);
+        if std::thread::panicking()
+            && let Some(mut span) = self.slot.as_mut().and_then(Frame::carried)
+        {
+            span.set_status(Status::Error(crate::panic::unwinding_message().into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::InMemoryCollector;
+
+    #[test]
+    fn reading_the_state_during_thread_teardown_never_panics() {
+        struct OpensSpanWhenDropped;
+        impl Drop for OpensSpanWhenDropped {
+            fn drop(&mut self) {
+                // Runs among the thread's TLS destructors, possibly after
+                // `LOCAL`'s: every entry point must cope.
+                let start =
+                    SpanStart { name: "late".into(), kind: SpanKind::Internal, root: false };
+                if let Some(span) = open(start) {
+                    close(span.span_id);
+                }
+                let _ = current_span_context();
+                let _ = capture();
+                hand_over_finished();
+            }
+        }
+        thread_local! {
+            static LATE: RefCell<Option<OpensSpanWhenDropped>> = const { RefCell::new(None) };
+        }
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("svc").exporter(collector.clone()).build();
+        std::thread::spawn(move || {
+            let _scope = tracer.set_default();
+            // Registered after `LOCAL` is first used, so destroyed before it
+            // on some platforms and after it on others.
+            let start = SpanStart { name: "early".into(), kind: SpanKind::Internal, root: false };
+            let span = open(start).expect("a tracer is set");
+            close(span.span_id);
+            LATE.with(|late| *late.borrow_mut() = Some(OpensSpanWhenDropped));
+        })
+        .join()
+        .expect("no panic at thread exit");
+        assert!(collector.spans().iter().any(|s| s.name == "early"));
+    }
+
+    #[test]
+    fn the_common_path_and_the_slow_path_give_the_same_tree() {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("svc").exporter(collector.clone()).build();
+        tracer.in_scope(|| {
+            let start = |name: &'static str| SpanStart {
+                name: name.into(),
+                kind: SpanKind::Internal,
+                root: false,
+            };
+            let root = open(start("root")).expect("slow path: a new trace");
+            let child = open(start("child")).expect("common path");
+            let grandchild = open(start("grandchild")).expect("common path");
+            assert_eq!(trace_id_of(child.span_id), trace_id_of(root.span_id));
+            close(grandchild.span_id);
+            close(child.span_id);
+            close(root.span_id);
+        });
+        assert_eq!(collector.render(), "root\n  child\n    grandchild\n");
+    }
+}
