@@ -43,6 +43,7 @@ mod panic;
 pub mod propagation;
 mod record;
 mod sampling;
+mod scope;
 mod span;
 
 mod tracer;
@@ -62,8 +63,9 @@ pub use guard::{SpanBuilder, SpanGuard, span};
 pub use id::{ParseIdError, SpanId, TraceId};
 pub use limits::Limits;
 pub use sampling::Sampler;
+pub use scope::DefaultGuard;
 pub use span::{Event, Link, SpanContext, SpanData, SpanKind, Status};
-pub use tracer::{AlreadyInstalled, DefaultGuard, Tracer, TracerBuilder, TracerStats};
+pub use tracer::{AlreadyInstalled, Tracer, TracerBuilder, TracerStats};
 pub use value::{Tag, Value};
 
 /// Instruments a function: see the crate documentation.

@@ -301,27 +301,45 @@ pub(crate) mod spare {
 
     use super::Record;
 
-    /// At most this many buffers wait, of at most `MAX_CAPACITY` records.
-    const MAX_SPARE: usize = 16;
+    /// The pool holds buffers with room for at most this many records in
+    /// all (about 850 KiB): as many as a default export queue holds, so a
+    /// thread that hands over one small batch per request (a lone root
+    /// span) finds a buffer waiting instead of allocating one.
+    const MAX_RECORDS: usize = 4096;
+    /// A larger buffer is freed rather than kept.
     const MAX_CAPACITY: usize = 512;
 
-    static BUFFERS: Mutex<Vec<Vec<Record>>> = Mutex::new(Vec::new());
+    struct Pool {
+        buffers: Vec<Vec<Record>>,
+        records: usize,
+    }
+
+    static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), records: 0 });
 
     /// An empty buffer, with room for `capacity` records if a new one is made.
     pub(crate) fn take(capacity: usize) -> Vec<Record> {
-        let spare = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let spare = {
+            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+            let spare = pool.buffers.pop();
+            if let Some(buffer) = &spare {
+                pool.records -= buffer.capacity();
+            }
+            spare
+        };
         spare.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     /// Keeps `buffer` for reuse.
     pub(crate) fn give(mut buffer: Vec<Record>) {
         buffer.clear();
-        if buffer.capacity() == 0 || buffer.capacity() > MAX_CAPACITY {
+        let capacity = buffer.capacity();
+        if capacity == 0 || capacity > MAX_CAPACITY {
             return;
         }
-        let mut buffers = BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
-        if buffers.len() < MAX_SPARE {
-            buffers.push(buffer);
+        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.records + capacity <= MAX_RECORDS {
+            pool.records += capacity;
+            pool.buffers.push(buffer);
         }
     }
 }

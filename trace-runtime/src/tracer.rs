@@ -8,7 +8,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::export::{Exporter, SpanBatch};
 use crate::limits::{LimitCounters, Limits};
-use crate::local;
 use crate::record::{Record, RedactFn, Source};
 use crate::sampling::Sampler;
 use crate::value::Value;
@@ -203,23 +202,6 @@ impl Tracer {
         GLOBAL.get()
     }
 
-    /// Makes this the tracer of the current thread until the guard drops.
-    ///
-    /// Spans opened on this thread go to this tracer; futures instrumented
-    /// here and contexts captured here carry it to other threads.
-    pub fn set_default(&self) -> DefaultGuard {
-        DefaultGuard {
-            previous: local::swap_tracer(Some(self.clone())),
-            _not_send: std::marker::PhantomData,
-        }
-    }
-
-    /// Runs `f` with this tracer as the current thread's tracer.
-    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.set_default();
-        f()
-    }
-
     /// The service name given to the builder.
     pub fn service(&self) -> &str {
         &self.inner.source.service
@@ -242,23 +224,22 @@ impl Tracer {
         }
     }
 
-    /// Asks every exporter to deliver what it holds.
-    ///
-    /// Spans finished on this thread are handed over first; other threads
-    /// hand theirs over whenever they have no span open.
-    pub fn flush(&self) {
-        local::hand_over_finished();
+    /// Asks every exporter to deliver what it holds (after
+    /// [`Tracer::flush`] handed this thread's spans over).
+    pub(crate) fn flush_exporters(&self) {
         for exporter in &self.inner.exporters {
             exporter.flush();
         }
     }
 
-    /// Flushes and shuts down every exporter; later calls do nothing.
-    pub fn shutdown(&self) {
-        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        local::hand_over_finished();
+    /// Marks the tracer shut down; `false` if it already was.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        !self.inner.shut_down.swap(true, Ordering::AcqRel)
+    }
+
+    /// Shuts every exporter down (after [`Tracer::shutdown`] handed this
+    /// thread's spans over).
+    pub(crate) fn shut_down_exporters(&self) {
         for exporter in &self.inner.exporters {
             // Like `export`: an exporter's bug must not crash the caller.
             if catch_unwind(AssertUnwindSafe(|| exporter.shutdown())).is_err() {
@@ -389,25 +370,6 @@ impl TracerBuilder {
                 counters: Counters::default(),
             }),
         }
-    }
-}
-
-/// Restores the previous thread tracer when dropped; made by [`Tracer::set_default`].
-#[must_use = "the tracer is current only until the guard is dropped"]
-pub struct DefaultGuard {
-    previous: Option<Tracer>,
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for DefaultGuard {
-    fn drop(&mut self) {
-        local::swap_tracer(self.previous.take());
-    }
-}
-
-impl fmt::Debug for DefaultGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DefaultGuard")
     }
 }
 

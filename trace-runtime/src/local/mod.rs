@@ -332,11 +332,10 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
 }
 
 /// [`open`] for everything but the common case: a new trace, a parent that
-/// is remote, attached or unsampled, another tracer.
+/// is remote or unsampled, another tracer.
 #[inline(never)]
 fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
     let (opened, switched) = with_local(|local| {
-        let tracer = local.current_tracer()?.clone();
         let top = local.stack.len().checked_sub(1);
         // Baggage and trace state pass to children even across `root`.
         let extras = top.and_then(|position| local.extras(position));
@@ -348,7 +347,13 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             },
             _ => None,
         };
-        let span_id = local.ids.span_id();
+        // The tracer stays borrowed from its field while the others change.
+        let Local { tracer, ids, stack, open_spans, buffer, buffer_current } = local;
+        let tracer = match tracer {
+            Some(tracer) => &*tracer,
+            None => Tracer::global()?,
+        };
+        let span_id = ids.span_id();
         let (trace_id, parent_id, sampled) = match parent {
             Some((parent, origin)) if origin != Origin::Remote => {
                 (parent.trace_id, Some(parent.span_id), parent.sampled)
@@ -360,33 +365,34 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
                 (parent.trace_id, Some(parent.span_id), sampled)
             }
             None => {
-                let trace_id = local.ids.trace_id();
+                let trace_id = ids.trace_id();
                 let sampled = tracer.inner.sampler.should_sample(trace_id, None);
                 tracer.count_root(sampled);
                 (trace_id, None, sampled)
             }
         };
         let mut switched = None;
+        *open_spans += 1;
         if sampled {
-            let (foreign, previous) = local.buffer.adopt(&tracer);
+            let (foreign, previous) =
+                if buffer.owned_by(tracer) { (false, None) } else { buffer.adopt(tracer) };
             switched = previous;
             let foreign = foreign.then(|| tracer.clone());
-            local.buffer_current = local.buffer.owned_by(&tracer);
+            *buffer_current = buffer.owned_by(tracer);
             let mut name = start.name;
             if foreign.is_none() {
-                local.buffer.bound_name(&mut name);
+                buffer.bound_name(&mut name);
             } else if crate::limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
                 crate::limits::count(&tracer.inner.limit_counters.names_truncated);
             }
             let ids = (trace_id, span_id, parent_id);
-            let index = local.buffer.open_record(ids, name, start.kind, foreign);
-            local.stack.push(Entry::Buffered(index));
-            local.open_spans += 1;
-            local.note_top();
+            let index = buffer.open_record(ids, name, start.kind, foreign);
+            stack.push(Entry::Buffered(index));
         } else {
             let (origin, record) = (Origin::Span, Slot::None);
-            local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
+            stack.push(Entry::Frame(Frame { trace_id, span_id, sampled, origin, record, extras }));
         }
+        local.note_top();
         Some((OpenedSpan { span_id, sampled, nested: false }, switched))
     })
     .flatten()?;
