@@ -80,6 +80,20 @@ impl Timestamp {
         }
     }
 
+    /// A span's start as nanoseconds since the Unix epoch, and its
+    /// duration in nanoseconds (zero if `end` reads earlier than `start`).
+    #[inline]
+    pub(crate) fn span_times(start: Self, end: Self) -> (u64, u64) {
+        match (start, end) {
+            (Self::Cycles(start), Self::Cycles(end)) => {
+                let anchor = CYCLES_ANCHOR.get_or_init(fastant::Anchor::new);
+                let start = start.as_unix_nanos(anchor);
+                (start, end.as_unix_nanos(anchor).saturating_sub(start))
+            }
+            _ => (start.unix_nanos(), end.nanos_since(start)),
+        }
+    }
+
     /// Nanoseconds from `earlier` to `self`, zero if `earlier` is later.
     pub(crate) fn nanos_since(self, earlier: Self) -> u64 {
         match (earlier, self) {

@@ -261,6 +261,7 @@ pub(crate) struct Source {
 
 impl Record {
     /// The exported form.
+    #[inline]
     pub(crate) fn into_span_data(self, source: &Source) -> SpanData {
         let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
         // An empty `SmallVec` would go through an iterator to become a `Vec`.
@@ -274,14 +275,15 @@ impl Record {
                 redact_tags(redact.as_ref(), &mut link.tags);
             }
         }
+        let (start_unix_nanos, duration_nanos) = Timestamp::span_times(self.start, self.end);
         SpanData {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_id: self.parent_id,
             name: self.name,
             kind: self.kind,
-            start_unix_nanos: self.start.unix_nanos(),
-            duration_nanos: self.end.nanos_since(self.start),
+            start_unix_nanos,
+            duration_nanos,
             tags,
             events,
             links,

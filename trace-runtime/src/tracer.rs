@@ -105,6 +105,9 @@ impl std::error::Error for AlreadyInstalled {}
 
 static GLOBAL: OnceLock<Tracer> = OnceLock::new();
 
+/// Set for good when the first tracer is built.
+static ANY_BUILT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Tracer {
     /// Starts configuring a tracer for the named service.
     pub fn builder(service: impl Into<String>) -> TracerBuilder {
@@ -194,6 +197,12 @@ impl Tracer {
         GLOBAL.set(self.clone()).map_err(|_| AlreadyInstalled)?;
         exit::shut_down_global_at_exit();
         Ok(())
+    }
+
+    /// Whether any tracer was ever built in this process.
+    #[inline(always)]
+    pub(crate) fn any_built() -> bool {
+        ANY_BUILT.load(Ordering::Relaxed)
     }
 
     /// The installed tracer, if any.
@@ -359,6 +368,7 @@ impl TracerBuilder {
         crate::panic::install_hook();
         // The first span must not pay for calibrating the clock.
         crate::clock::warm_up();
+        ANY_BUILT.store(true, Ordering::Relaxed);
         Tracer {
             inner: Arc::new(TracerInner {
                 source: Arc::new(Source { service: Arc::from(self.service), redact: self.redact }),

@@ -65,11 +65,6 @@ impl Drop for Local {
 }
 
 thread_local! {
-    /// Whether this thread has a scoped tracer: with no global tracer
-    /// either, opening a span costs this one check (a plain thread-local
-    /// read: no destructor, no borrow flag).
-    static HAS_SCOPED_TRACER: Cell<bool> = const { Cell::new(false) };
-
     /// The ID of the top entry when it is an unsampled span of ours: a span
     /// opened under it costs this one read (see [`open_nested`]).
     static UNSAMPLED_TOP: Cell<Option<SpanId>> = const { Cell::new(None) };
@@ -235,16 +230,17 @@ impl Local {
     }
 }
 
-/// Whether spans opened on this thread can go anywhere.
+/// Whether spans can go anywhere: `false` until a tracer is built in this
+/// process, so that instrumented code in a program that never builds one
+/// pays this one load.
 #[inline(always)]
 pub(crate) fn enabled() -> bool {
-    HAS_SCOPED_TRACER.get() || Tracer::global().is_some()
+    Tracer::any_built()
 }
 
 /// Replaces the thread's scoped tracer, returning the previous one.
 pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
     with_local(|local| {
-        HAS_SCOPED_TRACER.set(tracer.is_some());
         let previous = std::mem::replace(&mut local.tracer, tracer);
         local.note_tracer();
         previous
@@ -542,7 +538,6 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
         local.push(frame);
         match tracer {
             Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
-                HAS_SCOPED_TRACER.set(true);
                 let previous = local.tracer.replace(tracer.clone());
                 local.note_tracer();
                 Restore(Some(previous))
@@ -561,7 +556,6 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
 pub(crate) fn pop(span_id: SpanId, attached: bool, restore: Restore) -> Option<Frame> {
     let (frame, due) = with_local(|local| {
         if let Restore(Some(previous)) = restore {
-            HAS_SCOPED_TRACER.set(previous.is_some());
             local.tracer = previous;
             local.note_tracer();
         }
