@@ -28,9 +28,11 @@ pub(crate) fn function(function: ItemFn, plan: &Plan) -> TokenStream {
         let #guard = #krate::__private::enter(#name, #krate::__private::SpanKind::#kind, #root);
         #record
     };
-    let optional_observer = || match observer(plan) {
-        Some(observe) => quote!(::core::option::Option::Some(#observe)),
-        None => quote!(::core::option::Option::None),
+    let optional_observer = || {
+        observer(plan).map_or_else(
+            || quote!(::core::option::Option::None),
+            |observe| quote!(::core::option::Option::Some(#observe)),
+        )
     };
 
     let body = if sig.asyncness.is_some() {
