@@ -26,9 +26,9 @@ pub(crate) struct Plan {
 pub(crate) enum SpanName {
     /// Known when the macro runs.
     Literal(String),
-    /// A function outside a `#[traced]` impl block, which may be an
-    /// associated function: `Type::method` or `function`, as the compiler's
-    /// path of the function shows.
+    /// A function outside a `#[traced]` impl block that has a receiver or
+    /// names `Self`, so is an associated function: `Type::method`, as the
+    /// compiler's path of the function shows.
     Path,
 }
 
@@ -87,7 +87,12 @@ pub(crate) fn plan(
     let name = match (&options.name, &site.impl_type) {
         (Some(lit), _) => SpanName::Literal(lit.value()),
         (None, Some(ty)) => SpanName::Literal(format!("{ty}::{}", sig.ident.unraw())),
-        (None, None) => SpanName::Path,
+        // Only a function that can be associated with a type pays for the
+        // name lookup (a nested function, a static, a `type_name` instance).
+        (None, None) if sig.receiver().is_some() || names_self(quote::quote!(#sig)) => {
+            SpanName::Path
+        }
+        (None, None) => SpanName::Literal(sig.ident.unraw().to_string()),
     };
     Plan {
         name,
@@ -99,6 +104,15 @@ pub(crate) fn plan(
         root: options.root.is_some(),
         krate: options.krate.unwrap_or_else(|| syn::parse_quote!(::trace_runtime)),
     }
+}
+
+/// Whether a signature names `Self`, which only an associated function can.
+fn names_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+        proc_macro2::TokenTree::Group(group) => names_self(group.stream()),
+        _ => false,
+    })
 }
 
 /// Options set on the impl block apply to each method that does not set them.
