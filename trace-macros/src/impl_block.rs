@@ -159,19 +159,16 @@ fn type_name(ty: &Type) -> String {
         Type::Reference(reference) => type_name(&reference.elem),
         Type::Paren(paren) => type_name(&paren.elem),
         Type::Group(group) => type_name(&group.elem),
-        Type::TraitObject(object) => {
-            let traits: Vec<String> = object
-                .bounds
-                .iter()
-                .filter_map(|bound| match bound {
-                    syn::TypeParamBound::Trait(t) => {
-                        t.path.segments.last().map(|s| s.ident.unraw().to_string())
-                    }
-                    _ => None,
-                })
-                .collect();
-            format!("dyn {}", traits.join(" + "))
-        }
+        // `impl dyn Trait + Send`: named after the first trait, as the
+        // runtime names a method of it outside a `#[traced]` block.
+        Type::TraitObject(object) => object
+            .bounds
+            .iter()
+            .find_map(|bound| match bound {
+                syn::TypeParamBound::Trait(t) => t.path.segments.last(),
+                _ => None,
+            })
+            .map_or_else(|| quote!(#ty).to_string(), |s| format!("dyn {}", s.ident.unraw())),
         other => quote!(#other).to_string().replace(' ', ""),
     }
 }
