@@ -16,7 +16,7 @@
 //! closure own its captures, so borrowed returns still compile.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::visit::{self, Visit};
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, Ident, Path, Stmt};
@@ -60,9 +60,13 @@ impl VisitMut for Rewriter<'_> {
                 let krate = self.krate;
                 let operand = &try_expr.expr;
                 let value = Ident::new("__trace_continue", Span::mixed_site());
-                let residual = Ident::new("__trace_residual", Span::mixed_site());
-                let exit = (self.exit)(quote! {
-                    #krate::__private::FromResidual::__trace_from_residual(#residual)
+                // Spanned on the `?`: a type it cannot return is blamed there.
+                let question = try_expr.question_token.span;
+                let residual =
+                    Ident::new("__trace_residual", Span::mixed_site().located_at(question));
+                let from_residual = crate::expand::respan(quote!(#krate), question);
+                let exit = (self.exit)(quote_spanned! {question=>
+                    #from_residual::__private::FromResidual::__trace_from_residual(#residual)
                 });
                 *expr = syn::parse_quote! {
                     match #krate::__private::Branch::__trace_branch(#operand) {

@@ -203,7 +203,9 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
     let outcome = Ident::new("__trace_outcome", Span::mixed_site());
     let value = Ident::new("__trace_value", Span::mixed_site());
     let err = plan.err.map(|span| {
-        // Spanned on `err`: a return type that is no `Result` is blamed there.
+        // Spanned on `err`, path included: a return type that is no
+        // `Result` is blamed there.
+        let krate = respan(quote!(#krate), span);
         quote_spanned!(span=> #krate::__private::record_err(&mut #outcome, #value);)
     });
     let ret = plan.ret.map(|_| {
@@ -226,4 +228,22 @@ fn observer(plan: &Plan) -> Option<TokenStream> {
             #outcome
         }
     })
+}
+
+/// The same tokens with `span` (a path named by the user resolves alike).
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
