@@ -4,7 +4,6 @@
 #![deny(warnings, clippy::pedantic)]
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -436,25 +435,5 @@ fn names_of_raw_identifiers_associated_functions_and_dyn_impls() {
     );
 }
 
-// --- panics ------------------------------------------------------------------
-
-#[traced]
-fn explode(message: &'static str) {
-    panic!("{message}");
-}
-
-/// The application installs its own hook after the tracer, as error
-/// reporters do, without calling the previous one: a later panic must not
-/// be recorded with an earlier panic's message.
-#[test]
-fn a_replaced_panic_hook_never_gives_a_stale_message() {
-    let (collector, tracer) = collector();
-    tracer.in_scope(|| {
-        catch_unwind(AssertUnwindSafe(|| explode("first"))).unwrap_err();
-        // Replaces (and so drops) the tracer's hook, for the rest of this
-        // test process: no other test here reads a panic message.
-        std::panic::set_hook(Box::new(|_| {}));
-        catch_unwind(AssertUnwindSafe(|| explode("second"))).unwrap_err();
-    });
-    assert_eq!(collector.render(), "explode (error: panicked: first)\nexplode (error: panicked)\n");
-}
+// Panics: tests/panic_hook.rs (the hook is process-wide, so it has a
+// process of its own).

@@ -390,15 +390,16 @@ impl TracerBuilder {
     /// an earlier panic.
     ///
     /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
     /// use trace_runtime::{InMemoryCollector, Tracer};
     /// let collector = InMemoryCollector::new();
     /// let tracer = Tracer::builder("jobs").panic_hook(false).exporter(collector.clone()).build();
-    /// let _ = std::panic::catch_unwind(|| {
+    /// let _ = catch_unwind(AssertUnwindSafe(|| {
     ///     tracer.in_scope(|| {
     ///         let _span = trace_runtime::span("job").start();
     ///         panic!("disk full");
     ///     })
-    /// });
+    /// }));
     /// assert_eq!(collector.render(), "job (error: panicked)\n");
     /// ```
     pub fn panic_hook(mut self, install: bool) -> Self {
