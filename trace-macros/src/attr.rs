@@ -66,7 +66,17 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Options {
         let mut trees = option.into_iter();
         let Some(first) = trees.next() else { continue };
         let TokenTree::Ident(keyword) = first else {
-            errors.push(first.span(), format!("expected an option; {GRAMMAR}"));
+            let positional_name = match &first {
+                TokenTree::Literal(lit) => syn::parse_str::<LitStr>(&lit.to_string()).ok(),
+                _ => None,
+            };
+            match positional_name {
+                Some(name) => errors.push(
+                    first.span(),
+                    format!("to name the span, write `name = \"{}\"`", name.value()),
+                ),
+                None => errors.push(first.span(), format!("expected an option; {GRAMMAR}")),
+            }
             continue;
         };
         let rest: TokenStream = trees.collect();
@@ -172,7 +182,27 @@ fn parse_option(options: &mut Options, keyword: Ident, rest: TokenStream, errors
         ("skip", _) => expect("as `skip(a, b)` with argument names", errors),
         ("args", _) => expect("as `args` or `args(a, b)`", errors),
         ("err" | "ret" | "root" | "off", _) => expect("alone, without a value", errors),
-        _ => errors.push(keyword.span(), format!("unknown option `{name}`; {GRAMMAR}")),
+        _ => errors.push(keyword.span(), unknown_option(&name)),
+    }
+}
+
+/// The error for an option we do not have, with advice for the options of
+/// `tracing`'s `#[instrument]` that users bring along.
+fn unknown_option(name: &str) -> String {
+    match name {
+        "fields" => "unknown option `fields`; record values with `tags(key = expr, …)`".to_owned(),
+        "skip_all" => "unknown option `skip_all`: arguments are recorded only with `args`, so \
+            leaving `args` out already records none"
+            .to_owned(),
+        "level" => "unknown option `level`: spans have no level here; choose which traces \
+            are recorded with a `Sampler` (`Tracer::builder(…).sampler(…)`), and leave a \
+            method of a `#[traced]` impl block out with `#[traced(off)]`"
+            .to_owned(),
+        "target" => "unknown option `target`: spans have no target here; they carry the \
+            tracer's service name (`Tracer::builder(\"service\")`), and which are recorded \
+            is chosen with a `Sampler`"
+            .to_owned(),
+        _ => format!("unknown option `{name}`; {GRAMMAR}"),
     }
 }
 
@@ -274,14 +304,17 @@ fn parse_tag(input: ParseStream<'_>) -> syn::Result<TagOption> {
         let first =
             Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected a tag key"))?;
         let span = first.span();
-        let mut key = first.to_string();
+        let mut key = first.unraw().to_string();
         while input.peek(Token![.]) {
             input.parse::<Token![.]>()?;
             key.push('.');
-            key.push_str(&Ident::parse_any(input)?.to_string());
+            key.push_str(&Ident::parse_any(input)?.unraw().to_string());
         }
         (key, span)
     };
+    if input.is_empty() || input.peek(Token![,]) {
+        return Err(syn::Error::new(key_span, format!("the tag `{key}` has no value")));
+    }
     input.parse::<Token![=]>()?;
     let value: Expr = input.parse()?;
     Ok(TagOption { key, key_span, value })

@@ -2,9 +2,9 @@
 //! plan that expansion follows.
 
 use proc_macro2::Span;
-use quote::quote;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
+use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Path, ReturnType};
 
 use crate::attr::{Kind, Options, TagOption};
 use crate::errors::Errors;
@@ -15,9 +15,10 @@ pub(crate) struct Plan {
     pub(crate) kind: Kind,
     pub(crate) tags: Vec<TagOption>,
     /// Arguments to record, in declaration order.
-    pub(crate) args: Vec<Ident>,
-    pub(crate) err: bool,
-    pub(crate) ret: bool,
+    pub(crate) args: Vec<Binding>,
+    /// Where `err` and `ret` were written (type errors point there).
+    pub(crate) err: Option<Span>,
+    pub(crate) ret: Option<Span>,
     pub(crate) root: bool,
     pub(crate) krate: Path,
 }
@@ -25,9 +26,18 @@ pub(crate) struct Plan {
 pub(crate) enum SpanName {
     /// Known when the macro runs.
     Literal(String),
-    /// A method outside a `#[traced]` impl block: `Type::method`, with the
-    /// type found by the compiler.
-    Method,
+    /// A function outside a `#[traced]` impl block that has a receiver or
+    /// names `Self`, so is an associated function: `Type::method`, as the
+    /// compiler's path of the function shows.
+    Path,
+}
+
+/// A name an argument list binds, with the `#[cfg]`s of its parameter (a
+/// parameter compiled out is not recorded).
+#[derive(Clone)]
+pub(crate) struct Binding {
+    pub(crate) ident: Ident,
+    pub(crate) cfgs: Vec<Attribute>,
 }
 
 /// Where the function stands: alone, or in an `impl` block that `#[traced]`
@@ -53,45 +63,56 @@ pub(crate) fn plan(
     }
     let sig = &function.sig;
     if let Some(constness) = &sig.constness {
+        let advice = if site.impl_type.is_some() {
+            "; opt this method out of the impl block with `#[traced(off)]`"
+        } else {
+            ""
+        };
         errors.push(
             constness.span,
-            "`#[traced]` cannot instrument a `const fn`: spans read the clock at run time",
+            format!(
+                "`#[traced]` cannot instrument a `const fn`: spans read the clock at run time{advice}"
+            ),
         );
     }
     let bindings = argument_bindings(function);
     let args = recorded_args(&options, &bindings, errors);
-    if let Some(err) = &options.err
-        && !returns_result(&sig.output)
-    {
-        let found = match &sig.output {
-            ReturnType::Default => "nothing".to_owned(),
-            ReturnType::Type(_, ty) => format!("`{}`", type_text(ty)),
-        };
-        errors.push(
-            err.span(),
-            format!("`err` needs a function that returns a `Result`; this one returns {found}"),
-        );
-    }
+    // Whether `err` has a `Result` to read is left to the type system (the
+    // bound of `__private::record_err`): aliases and types a macro spells
+    // are then accepted.
     if let (Some(ret), ReturnType::Default) = (&options.ret, &sig.output) {
         errors
             .push(ret.span(), "`ret` records the return value, but this function returns nothing");
     }
     let name = match (&options.name, &site.impl_type) {
         (Some(lit), _) => SpanName::Literal(lit.value()),
-        (None, Some(ty)) => SpanName::Literal(format!("{ty}::{}", sig.ident)),
-        (None, None) if sig.receiver().is_some() => SpanName::Method,
-        (None, None) => SpanName::Literal(sig.ident.to_string()),
+        (None, Some(ty)) => SpanName::Literal(format!("{ty}::{}", sig.ident.unraw())),
+        // Only a function that can be associated with a type pays for the
+        // name lookup (a nested function, a static, a `type_name` instance).
+        (None, None) if sig.receiver().is_some() || names_self(quote::quote!(#sig)) => {
+            SpanName::Path
+        }
+        (None, None) => SpanName::Literal(sig.ident.unraw().to_string()),
     };
     Plan {
         name,
         kind: options.kind.map_or(Kind::Internal, |(_, kind)| kind),
         tags: options.tags.map(|(_, tags)| tags).unwrap_or_default(),
         args,
-        err: options.err.is_some(),
-        ret: options.ret.is_some(),
+        err: options.err.as_ref().map(Ident::span),
+        ret: options.ret.as_ref().map(Ident::span),
         root: options.root.is_some(),
         krate: options.krate.unwrap_or_else(|| syn::parse_quote!(::trace_runtime)),
     }
+}
+
+/// Whether a signature names `Self`, which only an associated function can.
+fn names_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+        proc_macro2::TokenTree::Group(group) => names_self(group.stream()),
+        _ => false,
+    })
 }
 
 /// Options set on the impl block apply to each method that does not set them.
@@ -131,15 +152,24 @@ pub(crate) fn impl_options(options: &Options, errors: &mut Errors) {
 }
 
 /// The names an argument list binds, `self` included, in order.
-fn argument_bindings(function: &ItemFn) -> Vec<Ident> {
-    let mut names = Vec::new();
+fn argument_bindings(function: &ItemFn) -> Vec<Binding> {
+    let mut bindings = Vec::new();
     for input in &function.sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => names.push(Ident::new("self", receiver.self_token.span)),
-            FnArg::Typed(typed) => collect_pattern(&typed.pat, &mut names),
-        }
+        let (attrs, mut names) = match input {
+            FnArg::Receiver(receiver) => {
+                (&receiver.attrs, vec![Ident::new("self", receiver.self_token.span)])
+            }
+            FnArg::Typed(typed) => {
+                let mut names = Vec::new();
+                collect_pattern(&typed.pat, &mut names);
+                (&typed.attrs, names)
+            }
+        };
+        let cfgs: Vec<Attribute> =
+            attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect();
+        bindings.extend(names.drain(..).map(|ident| Binding { ident, cfgs: cfgs.clone() }));
     }
-    names
+    bindings
 }
 
 fn collect_pattern(pat: &Pat, names: &mut Vec<Ident>) {
@@ -161,11 +191,11 @@ fn collect_pattern(pat: &Pat, names: &mut Vec<Ident>) {
     }
 }
 
-fn recorded_args(options: &Options, bindings: &[Ident], errors: &mut Errors) -> Vec<Ident> {
-    let known = |name: &Ident| bindings.iter().any(|b| b == name);
+fn recorded_args(options: &Options, bindings: &[Binding], errors: &mut Errors) -> Vec<Binding> {
+    let known = |name: &Ident| bindings.iter().any(|b| &b.ident == name);
     let unknown = |names: &[Ident], errors: &mut Errors| {
         for name in names.iter().filter(|n| !known(n)) {
-            let listed: Vec<String> = bindings.iter().map(|b| format!("`{b}`")).collect();
+            let listed: Vec<String> = bindings.iter().map(|b| format!("`{}`", b.ident)).collect();
             let listed = if listed.is_empty() { "none".to_owned() } else { listed.join(", ") };
             errors.push(
                 name.span(),
@@ -188,28 +218,19 @@ fn recorded_args(options: &Options, bindings: &[Ident], errors: &mut Errors) -> 
         }
         (Some((_, Some(list))), None) => {
             unknown(list, errors);
-            list.iter().filter(|n| known(n)).cloned().collect()
+            list.iter().filter_map(|n| bindings.iter().find(|b| &b.ident == n)).cloned().collect()
         }
         (Some((_, None)), skip) => {
             let skipped = skip.as_ref().map_or(&[][..], |(_, names)| names.as_slice());
             unknown(skipped, errors);
             // `self` is recorded only when named: most receivers are large.
-            bindings.iter().filter(|b| *b != "self" && !skipped.contains(b)).cloned().collect()
+            bindings
+                .iter()
+                .filter(|b| b.ident != "self" && !skipped.contains(&b.ident))
+                .cloned()
+                .collect()
         }
     }
-}
-
-/// Whether the return type is spelled `Result<…>` (any path ending in
-/// `Result`, such as `io::Result<T>` or `anyhow::Result<T>`).
-pub(crate) fn returns_result(output: &ReturnType) -> bool {
-    let ReturnType::Type(_, ty) = output else {
-        return false;
-    };
-    let mut ty: &Type = ty;
-    while let Type::Paren(inner) = ty {
-        ty = &inner.elem;
-    }
-    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result"))
 }
 
 /// The span to blame for an item `#[traced]` cannot instrument.
@@ -223,22 +244,4 @@ pub(crate) fn item_span(item: &syn::Item) -> Span {
         syn::Item::Static(s) => s.static_token.span,
         other => other.span(),
     }
-}
-
-/// A type as the user would write it (`quote` spaces every token).
-fn type_text(ty: &Type) -> String {
-    let spaced = quote!(#ty).to_string();
-    let mut text = String::with_capacity(spaced.len());
-    let mut chars = spaced.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        let prev = text.chars().last();
-        let glue =
-            matches!(next, Some('<' | '>' | ',' | ':')) || matches!(prev, Some('<' | ':' | '&'));
-        if c == ' ' && glue {
-            continue;
-        }
-        text.push(c);
-    }
-    text
 }

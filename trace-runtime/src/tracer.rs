@@ -89,6 +89,7 @@ pub struct TracerBuilder {
     limits: Limits,
     redact: Option<Box<RedactFn>>,
     exporters: Vec<Box<dyn Exporter>>,
+    panic_hook: bool,
 }
 
 /// [`Tracer::install`] was called when a tracer was already installed.
@@ -117,6 +118,7 @@ impl Tracer {
             limits: Limits::default(),
             redact: None,
             exporters: Vec::new(),
+            panic_hook: true,
         }
     }
 
@@ -363,9 +365,42 @@ impl TracerBuilder {
         self
     }
 
-    /// Builds the tracer.
+    /// Whether [`build`](Self::build) installs the panic hook that lets a
+    /// span closed by a panic record the panic's message (default: yes).
+    /// Without it, such spans record the status `panicked` alone.
+    ///
+    /// The hook is process-wide, installed once, and calls the hook that was
+    /// installed before it. A hook the application installs later replaces
+    /// it unless that hook calls the previous one (`std::panic::take_hook`);
+    /// spans then record `panicked` without a message, never the message of
+    /// an earlier panic.
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    /// use trace_runtime::{InMemoryCollector, Tracer};
+    /// let collector = InMemoryCollector::new();
+    /// let tracer = Tracer::builder("jobs").panic_hook(false).exporter(collector.clone()).build();
+    /// let _ = catch_unwind(AssertUnwindSafe(|| {
+    ///     tracer.in_scope(|| {
+    ///         let _span = trace_runtime::span("job").start();
+    ///         panic!("disk full");
+    ///     })
+    /// }));
+    /// assert_eq!(collector.render(), "job (error: panicked)\n");
+    /// ```
+    pub fn panic_hook(mut self, install: bool) -> Self {
+        self.panic_hook = install;
+        self
+    }
+
+    /// Builds the tracer. Unless [`panic_hook(false)`](Self::panic_hook)
+    /// was set, this installs a process-wide panic hook (once per process)
+    /// that records panic messages for the spans a panic closes, and then
+    /// calls the hook that was there before.
     pub fn build(self) -> Tracer {
-        crate::panic::install_hook();
+        if self.panic_hook {
+            crate::panic::install_hook();
+        }
         // The first span must not pay for calibrating the clock.
         crate::clock::warm_up();
         ANY_BUILT.store(true, Ordering::Relaxed);

@@ -1,6 +1,6 @@
 use trace_runtime::traced;
 
-#[traced(level = "info")]
+#[traced(colour = "red")]
 fn handle() {}
 
 fn main() {}

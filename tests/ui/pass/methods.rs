@@ -48,6 +48,6 @@ fn main() {
     });
     assert_eq!(
         collector.render(),
-        "new\nAccount::post amount=5\nAccount::balance self=\"Account { balance: 5 }\"\nAccount::close\n"
+        "Account::new\nAccount::post amount=5\nAccount::balance self=\"Account { balance: 5 }\"\nAccount::close\n"
     );
 }

@@ -1,0 +1,12 @@
+use trace_runtime::traced;
+
+struct Limits;
+
+#[traced]
+impl Limits {
+    const fn max() -> u32 {
+        7
+    }
+}
+
+fn main() {}
