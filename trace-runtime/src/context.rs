@@ -8,6 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use std::sync::Arc;
 
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::propagation::{Baggage, TraceState};
 use crate::stack::{self, Frame, Origin, Slot};
@@ -16,14 +17,14 @@ use crate::tracer::Tracer;
 /// The identity of a span as other spans and processes refer to it.
 ///
 /// ```
-/// use trace_runtime::{SpanContext, SpanId, TraceId};
+/// use trace_runtime::{SpanContext, SpanId, TraceFlags, TraceId};
 /// let parent = SpanContext {
 ///     trace_id: TraceId::random(),
 ///     span_id: SpanId::random(),
-///     sampled: true,
+///     flags: TraceFlags::SAMPLED | TraceFlags::RANDOM,
 ///     remote: true,
 /// };
-/// assert!(parent.sampled);
+/// assert!(parent.sampled());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SpanContext {
@@ -31,13 +32,21 @@ pub struct SpanContext {
     pub trace_id: TraceId,
     /// The span.
     pub span_id: SpanId,
-    /// Whether the trace is recorded.
-    pub sampled: bool,
+    /// The W3C trace flags: whether the trace is recorded (`sampled`), and
+    /// whether its ID is random (`random`, kept from the caller).
+    pub flags: TraceFlags,
     /// Whether the span lives in another process (it was propagated).
     pub remote: bool,
 }
 
-/// A captured trace context: the current span's IDs and sampled flag, and
+impl SpanContext {
+    /// Whether the trace is recorded (the `sampled` flag).
+    pub const fn sampled(&self) -> bool {
+        self.flags.sampled()
+    }
+}
+
+/// A captured trace context: the current span's IDs and trace flags, and
 /// the tracer current where it was captured.
 ///
 /// Capture it with [`Context::current`] where the work is handed off, then
@@ -98,7 +107,7 @@ impl Context {
 
     /// A context whose parent is a span in another process, as extracted
     /// from request headers: the sampler decides for spans opened under it
-    /// (a parent-based sampler follows `parent.sampled`).
+    /// (a parent-based sampler follows `parent.sampled()`).
     pub fn with_remote_parent(parent: SpanContext) -> Self {
         Self { span: Some(SpanContext { remote: true, ..parent }), tracer: None, extras: None }
     }
@@ -177,7 +186,8 @@ impl Context {
             // a placeholder ID, and spans opened under it start new traces.
             trace_id: self.span.map_or(TraceId::PLACEHOLDER, |s| s.trace_id),
             span_id: self.span.map_or_else(SpanId::random, |s| s.span_id),
-            sampled: self.span.is_some_and(|s| s.sampled),
+            sampled: self.span.is_some_and(|s| s.sampled()),
+            flags: self.span.map_or(TraceFlags::NONE, |s| s.flags.with_sampled(false)),
             origin: match self.span {
                 Some(span) if span.remote => Origin::Remote,
                 Some(_) => Origin::Attached,

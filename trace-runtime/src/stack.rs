@@ -22,6 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::context::{Extras, SpanContext};
+use crate::flags::TraceFlags;
 use crate::id::{IdSource, SpanId, TraceId};
 use crate::limits;
 use crate::record::{OpenSpan, Record, State, spare};
@@ -33,6 +34,9 @@ pub(crate) struct Frame {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) sampled: bool,
+    /// The trace's W3C flags other than `sampled` (kept clear here; the
+    /// field above holds it): `random`, passed from parent to child.
+    pub(crate) flags: TraceFlags,
     pub(crate) origin: Origin,
     /// Where the record of a sampled span of ours is.
     pub(crate) record: Slot,
@@ -71,7 +75,7 @@ impl Frame {
         (self.origin != Origin::Detached).then_some(SpanContext {
             trace_id: self.trace_id,
             span_id: self.span_id,
-            sampled: self.sampled,
+            flags: self.flags.with_sampled(self.sampled),
             remote: self.origin == Origin::Remote,
         })
     }
@@ -410,21 +414,23 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
         let extras = top.and_then(|frame| frame.extras.clone());
         let parent = top.filter(|frame| !start.root && frame.origin != Origin::Detached);
         let span_id = local.ids.span_id();
-        let (trace_id, parent_id, sampled) = match parent {
+        let (trace_id, parent_id, sampled, flags) = match parent {
             Some(parent) if parent.origin != Origin::Remote => {
-                (parent.trace_id, Some(parent.span_id), parent.sampled)
+                (parent.trace_id, Some(parent.span_id), parent.sampled, parent.flags)
             }
             Some(parent) => {
                 let sampled =
                     tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled));
                 tracer.count_root(sampled);
-                (parent.trace_id, Some(parent.span_id), sampled)
+                (parent.trace_id, Some(parent.span_id), sampled, parent.flags)
             }
             None => {
                 let trace_id = local.ids.trace_id();
                 let sampled = tracer.inner.sampler.should_sample(trace_id, None);
                 tracer.count_root(sampled);
-                (trace_id, None, sampled)
+                // Our trace IDs are random throughout: W3C Level 2 says the
+                // random flag SHOULD then be set.
+                (trace_id, None, sampled, TraceFlags::RANDOM)
             }
         };
         let mut switched = None;
@@ -446,7 +452,7 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
             Slot::None
         };
         let origin = Origin::Span;
-        local.push(Frame { trace_id, span_id, sampled, origin, record, extras });
+        local.push(Frame { trace_id, span_id, sampled, flags, origin, record, extras });
         Some((OpenedSpan { span_id, trace_id, sampled, nested: false }, switched))
     })
     .flatten()?;
@@ -459,16 +465,17 @@ pub(crate) fn open_frame(start: SpanStart) -> Option<OpenedSpan> {
 /// A frame of its own for a span that [`open_nested`] nested in its unsampled
 /// parent `span_id`, to be carried by a future to other threads.
 pub(crate) fn detach_nested(trace_id: TraceId, span_id: SpanId) -> Frame {
-    let extras = with_local(|local| {
+    let (extras, flags) = with_local(|local| {
         let parent =
             local.stack.iter().rev().find(|f| f.span_id == span_id && f.origin == Origin::Span);
-        parent.and_then(|frame| frame.extras.clone())
+        parent.map_or((None, TraceFlags::NONE), |frame| (frame.extras.clone(), frame.flags))
     })
-    .flatten();
+    .unwrap_or((None, TraceFlags::NONE));
     Frame {
         trace_id,
         span_id: SpanId::random(),
         sampled: false,
+        flags,
         origin: Origin::Span,
         record: Slot::None,
         extras,
