@@ -31,7 +31,7 @@ fn headers_we_inject_are_read_by_opentelemetry() {
     let context = Context::with_remote_parent(SpanContext {
         trace_id,
         span_id,
-        flags: TraceFlags::SAMPLED,
+        flags: TraceFlags::SAMPLED | TraceFlags::RANDOM,
         remote: true,
     })
     .with_trace_state(state)
@@ -40,6 +40,9 @@ fn headers_we_inject_are_read_by_opentelemetry() {
     let mut headers: HashMap<String, String> = HashMap::new();
     propagation::inject_context(&context, &mut headers);
 
+    // Level 2's random flag goes out; OpenTelemetry 0.33 (Level 1) accepts
+    // the header and keeps the sampled flag.
+    assert!(headers["traceparent"].ends_with("-03"), "{}", headers["traceparent"]);
     let otel_context = OtelTraceContext::new().extract(&headers);
     let span = otel_context.span().span_context().clone();
     assert!(span.is_valid());
@@ -92,6 +95,8 @@ fn headers_opentelemetry_injects_are_read_by_us() {
             (parent.trace_id, parent.span_id, parent.sampled(), parent.remote),
             (trace_id, span_id, sampled, true)
         );
+        // OpenTelemetry 0.33 sends no random flag: none is assumed.
+        assert!(!parent.flags.random());
         let state: Vec<(&str, &str)> = context.trace_state().iter().collect();
         assert_eq!(state, [("vendor", "value"), ("other", "x")]);
         assert_eq!(context.baggage().get("tenant"), Some("acme corp"));
