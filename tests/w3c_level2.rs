@@ -409,3 +409,25 @@ fn a_ten_megabyte_baggage_is_read_only_to_its_limit() {
     assert_eq!(context.baggage().len(), Baggage::MAX_MEMBERS);
     assert!(carrier.read.get() <= Baggage::MAX_LEN / 4, "{} lines read", carrier.read.get());
 }
+
+#[test]
+fn an_unsampled_trace_started_here_sends_the_random_flag_too() {
+    // "When at least the right-most 7 bytes of the trace-id are randomly
+    // (or pseudo-randomly) generated, the random-trace-id flag SHOULD be set
+    // to 1": whatever the sampling decision (spans under an unsampled span
+    // share its frame, or get one when a future carries them).
+    let tracer = Tracer::builder("unsampled")
+        .sampler(trace_runtime::Sampler::AlwaysOff)
+        .exporter(InMemoryCollector::new())
+        .build();
+    let outgoing = tracer.in_scope(|| {
+        let _root = trace_runtime::span("request").start();
+        let here = call();
+        let future = async { call() }.in_current_context();
+        let polled = std::thread::spawn(move || futures::executor::block_on(future)).join();
+        [here, polled.unwrap()]
+    });
+    for headers in &outgoing {
+        assert_eq!(traceparent(headers).flags, TraceFlags::RANDOM.bits());
+    }
+}
