@@ -163,7 +163,7 @@ fn links_are_exported_with_the_span() {
     {
         assert_eq!(link.span_context.trace_id, producer.trace_id);
         assert_eq!(link.span_context.span_id, producer.span_id);
-        assert!(link.span_context.sampled);
+        assert!(link.span_context.sampled());
     }
     let first = &consumer.links[0].span_context;
     let rendering = collector.render_trace(consumer.trace_id);

@@ -11,7 +11,9 @@ use opentelemetry_sdk::propagation::{
     BaggagePropagator as OtelBaggage, TraceContextPropagator as OtelTraceContext,
 };
 use trace_runtime::propagation::{self, Baggage, TraceState};
-use trace_runtime::{Context, InMemoryCollector, SpanContext, SpanId, TraceId, Tracer, traced};
+use trace_runtime::{
+    Context, InMemoryCollector, SpanContext, SpanId, TraceFlags, TraceId, Tracer, traced,
+};
 
 fn ids() -> (TraceId, SpanId) {
     (TraceId::random(), SpanId::random())
@@ -26,14 +28,21 @@ fn headers_we_inject_are_read_by_opentelemetry() {
     let mut baggage = Baggage::new();
     baggage.insert("tenant", "acme corp").unwrap();
     baggage.insert("user.tier", "gold;premium").unwrap();
-    let context =
-        Context::with_remote_parent(SpanContext { trace_id, span_id, sampled: true, remote: true })
-            .with_trace_state(state)
-            .with_baggage(baggage);
+    let context = Context::with_remote_parent(SpanContext {
+        trace_id,
+        span_id,
+        flags: TraceFlags::SAMPLED | TraceFlags::RANDOM,
+        remote: true,
+    })
+    .with_trace_state(state)
+    .with_baggage(baggage);
 
     let mut headers: HashMap<String, String> = HashMap::new();
     propagation::inject_context(&context, &mut headers);
 
+    // Level 2's random flag goes out; OpenTelemetry 0.33 (Level 1) accepts
+    // the header and keeps the sampled flag.
+    assert!(headers["traceparent"].ends_with("-03"), "{}", headers["traceparent"]);
     let otel_context = OtelTraceContext::new().extract(&headers);
     let span = otel_context.span().span_context().clone();
     assert!(span.is_valid());
@@ -83,9 +92,11 @@ fn headers_opentelemetry_injects_are_read_by_us() {
         let context = propagation::extract(&headers);
         let parent = context.span_context().expect("a remote parent");
         assert_eq!(
-            (parent.trace_id, parent.span_id, parent.sampled, parent.remote),
+            (parent.trace_id, parent.span_id, parent.sampled(), parent.remote),
             (trace_id, span_id, sampled, true)
         );
+        // OpenTelemetry 0.33 sends no random flag: none is assumed.
+        assert!(!parent.flags.random());
         let state: Vec<(&str, &str)> = context.trace_state().iter().collect();
         assert_eq!(state, [("vendor", "value"), ("other", "x")]);
         assert_eq!(context.baggage().get("tenant"), Some("acme corp"));
@@ -172,7 +183,7 @@ fn b3_headers_are_read_when_no_traceparent_is_present() {
         let parent = propagation::extract(&headers).span_context().expect("a B3 parent");
         assert_eq!(parent.trace_id.to_string(), "80f198ee56343ba864fe8b2a57d3eff7");
         assert_eq!(parent.span_id.to_string(), "e457b5a2e4d86bd1");
-        assert!(parent.sampled);
+        assert!(parent.sampled());
     }
 }
 

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 use trace_runtime::propagation::{self, Baggage, BaggageMember, TraceState};
-use trace_runtime::{Context, SpanContext, SpanId, TraceId};
+use trace_runtime::{Context, SpanContext, SpanId, TraceFlags, TraceId};
 
 /// `cases` cases; a failing case's seed is saved beside this file (in
 /// `properties.proptest-regressions`) and tried first from then on.
@@ -260,10 +260,11 @@ proptest! {
 
 // --- Inject, then extract ---------------------------------------------------
 
-/// A `tracestate` key: `simple-key` or `multi-tenant-key`, sometimes our own.
+/// A `tracestate` key of Level 2 (`( lcalpha / DIGIT ) 0*255 ( keychar )`),
+/// often with an `@`, sometimes our own.
 fn tracestate_key() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => "[a-z][a-z0-9_*/-]{0,255}",
+        4 => "[a-z0-9][a-z0-9_*/@-]{0,255}",
         4 => "[a-z0-9][a-z0-9_*/-]{0,240}@[a-z][a-z0-9_*/-]{0,13}",
         1 => Just("tr".to_owned()),
     ]
@@ -333,10 +334,10 @@ fn baggage() -> impl Strategy<Value = Baggage> {
 }
 
 fn span_context() -> impl Strategy<Value = SpanContext> {
-    (1..=u128::MAX, 1..=u64::MAX, any::<bool>()).prop_map(|(trace, span, sampled)| SpanContext {
+    (1..=u128::MAX, 1..=u64::MAX, any::<u8>()).prop_map(|(trace, span, flags)| SpanContext {
         trace_id: TraceId::from_u128(trace).unwrap(),
         span_id: SpanId::from_u64(span).unwrap(),
-        sampled,
+        flags: TraceFlags::from_bits(flags),
         remote: true,
     })
 }
@@ -360,7 +361,7 @@ proptest! {
         let got = extracted.span_context().expect("a span context");
         prop_assert_eq!(got.trace_id, span.trace_id);
         prop_assert_eq!(got.span_id, span.span_id);
-        prop_assert_eq!(got.sampled, span.sampled);
+        prop_assert_eq!(got.flags, span.flags);
         prop_assert!(got.remote);
 
         // Our own entry goes in front, replacing any earlier one; the list

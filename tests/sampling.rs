@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use trace_runtime::{
-    Context, Exporter, InMemoryCollector, Sampler, SpanContext, SpanData, SpanId, TraceId, Tracer,
-    traced,
+    Context, Exporter, InMemoryCollector, Sampler, SpanContext, SpanData, SpanId, TraceFlags,
+    TraceId, Tracer, traced,
 };
 
 /// Counts exported spans without keeping them.
@@ -51,8 +51,12 @@ fn sample(ratio: f64, trace_ids: &[TraceId]) -> (u64, usize) {
         .build();
     tracer.in_scope(|| {
         for &trace_id in trace_ids {
-            let parent =
-                SpanContext { trace_id, span_id: SpanId::random(), sampled: true, remote: true };
+            let parent = SpanContext {
+                trace_id,
+                span_id: SpanId::random(),
+                flags: TraceFlags::SAMPLED,
+                remote: true,
+            };
             Context::with_remote_parent(parent).run(handler);
         }
     });
@@ -103,7 +107,7 @@ fn unsampled_traces_propagate_ids_but_record_nothing() {
         let trace_id = request.trace_id().expect("IDs exist even when unsampled");
         let context = Context::current();
         assert_eq!(
-            context.span_context().map(|s| (s.trace_id, s.sampled)),
+            context.span_context().map(|s| (s.trace_id, s.sampled())),
             Some((trace_id, false))
         );
         // Work handed to another thread stays in the same, unsampled trace.
@@ -151,7 +155,7 @@ fn parent_based_sampling_follows_the_propagated_flag() {
     let remote = |sampled| SpanContext {
         trace_id: TraceId::random(),
         span_id: SpanId::random(),
-        sampled,
+        flags: TraceFlags::NONE.with_sampled(sampled),
         remote: true,
     };
     let (yes, no) = (remote(true), remote(false));

@@ -8,6 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use std::sync::Arc;
 
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::local::{self, Frame, Origin, Slot};
 use crate::propagation::{Baggage, TraceState};
@@ -15,7 +16,7 @@ use crate::span::Extras;
 pub use crate::span::SpanContext;
 use crate::tracer::Tracer;
 
-/// A captured trace context: the current span's IDs and sampled flag, and
+/// A captured trace context: the current span's IDs and trace flags, and
 /// the tracer current where it was captured.
 ///
 /// Capture it with [`Context::current`] where the work is handed off, then
@@ -67,7 +68,7 @@ impl Context {
 
     /// A context whose parent is a span in another process, as extracted
     /// from request headers: the sampler decides for spans opened under it
-    /// (a parent-based sampler follows `parent.sampled`).
+    /// (a parent-based sampler follows `parent.sampled()`).
     pub fn with_remote_parent(parent: SpanContext) -> Self {
         Self { span: Some(SpanContext { remote: true, ..parent }), tracer: None, extras: None }
     }
@@ -146,7 +147,8 @@ impl Context {
             // a placeholder ID, and spans opened under it start new traces.
             trace_id: self.span.map_or(TraceId::PLACEHOLDER, |s| s.trace_id),
             span_id: self.span.map_or_else(SpanId::random, |s| s.span_id),
-            sampled: self.span.is_some_and(|s| s.sampled),
+            sampled: self.span.is_some_and(|s| s.sampled()),
+            flags: self.span.map_or(TraceFlags::NONE, |s| s.flags.with_sampled(false)),
             origin: match self.span {
                 Some(span) if span.remote => Origin::Remote,
                 Some(_) => Origin::Attached,

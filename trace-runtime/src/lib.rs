@@ -32,6 +32,7 @@ mod clock;
 mod context;
 mod current;
 pub mod export;
+mod flags;
 mod future;
 mod guard;
 #[cfg(feature = "http")]
@@ -58,6 +59,7 @@ pub use context::spawn;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use current::{add_event, add_link, add_tag, current_span_id, current_trace_id, set_status};
 pub use export::{Exporter, InMemoryCollector};
+pub use flags::TraceFlags;
 pub use future::Instrumented;
 pub use guard::{SpanBuilder, SpanGuard, span};
 pub use id::{ParseIdError, SpanId, TraceId};

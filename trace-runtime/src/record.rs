@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use smallvec::SmallVec;
 
 use crate::clock::Timestamp;
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits::{self, LimitCounters, Limits};
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
@@ -47,6 +48,8 @@ pub(crate) struct Record {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) parent_id: Option<SpanId>,
+    /// The trace's W3C flags other than `sampled` (a record is sampled).
+    pub(crate) flags: TraceFlags,
     pub(crate) name: Cow<'static, str>,
     pub(crate) start: Timestamp,
     pub(crate) end: Timestamp,
@@ -75,11 +78,11 @@ impl Record {
     #[inline(always)]
     pub(crate) unsafe fn write_open(
         slot: *mut Self,
-        ids: (TraceId, SpanId, Option<SpanId>),
+        ids: (TraceId, SpanId, Option<SpanId>, TraceFlags),
         name: Cow<'static, str>,
         kind: SpanKind,
     ) {
-        let (trace_id, span_id, parent_id) = ids;
+        let (trace_id, span_id, parent_id, flags) = ids;
         let start = Timestamp::now();
         // SAFETY: the caller's promise; every field is written once.
         unsafe {
@@ -88,6 +91,7 @@ impl Record {
             (&raw mut (*slot).trace_id).write(trace_id);
             (&raw mut (*slot).span_id).write(span_id);
             (&raw mut (*slot).parent_id).write(parent_id);
+            (&raw mut (*slot).flags).write(flags);
             (&raw mut (*slot).name).write(name);
             (&raw mut (*slot).start).write(start);
             (&raw mut (*slot).end).write(start);

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::propagation::{Baggage, TraceState};
 use crate::value::Tag;
@@ -10,14 +11,14 @@ use crate::value::Tag;
 /// The identity of a span as other spans and processes refer to it.
 ///
 /// ```
-/// use trace_runtime::{SpanContext, SpanId, TraceId};
+/// use trace_runtime::{SpanContext, SpanId, TraceFlags, TraceId};
 /// let parent = SpanContext {
 ///     trace_id: TraceId::random(),
 ///     span_id: SpanId::random(),
-///     sampled: true,
+///     flags: TraceFlags::SAMPLED | TraceFlags::RANDOM,
 ///     remote: true,
 /// };
-/// assert!(parent.sampled);
+/// assert!(parent.sampled());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SpanContext {
@@ -25,10 +26,18 @@ pub struct SpanContext {
     pub trace_id: TraceId,
     /// The span.
     pub span_id: SpanId,
-    /// Whether the trace is recorded.
-    pub sampled: bool,
+    /// The W3C trace flags: whether the trace is recorded (`sampled`), and
+    /// whether its ID is random (`random`, kept from the caller).
+    pub flags: TraceFlags,
     /// Whether the span lives in another process (it was propagated).
     pub remote: bool,
+}
+
+impl SpanContext {
+    /// Whether the trace is recorded (the `sampled` flag).
+    pub const fn sampled(&self) -> bool {
+        self.flags.sampled()
+    }
 }
 
 /// What a context carries beyond IDs: what other services put in the

@@ -173,7 +173,7 @@ fn parse_line(text: &str, services: &mut Services) -> Result<SpanData, String> {
             let span_context = SpanContext {
                 trace_id: id(link, "trace_id")?,
                 span_id: id(link, "span_id")?,
-                sampled: true,
+                flags: crate::TraceFlags::SAMPLED,
                 remote: false,
             };
             Ok(Link { span_context, tags: tags(link)? })
@@ -275,7 +275,7 @@ mod tests {
         let context = SpanContext {
             trace_id: TraceId::from_u128(9).unwrap(),
             span_id: SpanId::from_u64(3).unwrap(),
-            sampled: true,
+            flags: crate::TraceFlags::SAMPLED,
             remote: false,
         };
         original.links = vec![Link { span_context: context, tags: Vec::new() }];

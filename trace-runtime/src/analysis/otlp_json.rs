@@ -130,7 +130,7 @@ fn parse_span(json: &Json) -> Result<SpanData, String> {
             let span_context = SpanContext {
                 trace_id: id(link, "traceId")?,
                 span_id: id(link, "spanId")?,
-                sampled: true,
+                flags: crate::TraceFlags::SAMPLED,
                 remote: false,
             };
             Ok(Link { span_context, tags: attributes(link)? })

@@ -145,7 +145,7 @@ fn write_span(out: &mut String, span: &SpanData) {
 fn write_link(out: &mut String, link: &Link) {
     let context = &link.span_context;
     // W3C flags, plus "is remote is known" (0x100) and "is remote" (0x200).
-    let flags = u32::from(context.sampled) | 0x100 | if context.remote { 0x200 } else { 0 };
+    let flags = u32::from(context.flags.bits()) | 0x100 | if context.remote { 0x200 } else { 0 };
     let _ = write!(out, r#"{{"traceId":"{}","spanId":"{}""#, context.trace_id, context.span_id);
     if !link.tags.is_empty() {
         out.push_str(r#","attributes":"#);

@@ -208,7 +208,7 @@ fn encode_link(link: &Link) -> SpanLink {
         span_id: context.span_id.to_bytes().to_vec(),
         attributes: attributes(&link.tags),
         // W3C flags, plus "is remote is known" (0x100) and "is remote" (0x200).
-        flags: u32::from(context.sampled) | 0x100 | if context.remote { 0x200 } else { 0 },
+        flags: u32::from(context.flags.bits()) | 0x100 | if context.remote { 0x200 } else { 0 },
     }
 }
 

@@ -161,7 +161,7 @@ fn expected_span(span: &SpanData) -> Json {
             "traceId": l.span_context.trace_id.to_string(),
             "spanId": l.span_context.span_id.to_string(),
             "attributes": expected_attributes(&l.tags),
-            "flags": u32::from(l.span_context.sampled) | 0x100 | if l.span_context.remote { 0x200 } else { 0 },
+            "flags": u32::from(l.span_context.flags.bits()) | 0x100 | if l.span_context.remote { 0x200 } else { 0 },
         })).collect::<Vec<_>>(),
         "status": status,
     })
@@ -189,7 +189,7 @@ fn varied_spans() -> Vec<SpanData> {
         span_context: crate::SpanContext {
             trace_id: billing.trace_id,
             span_id: crate::SpanId::from_u64(0xdef).unwrap(),
-            sampled: false,
+            flags: crate::TraceFlags::RANDOM,
             remote: false,
         },
         tags: Vec::new(),

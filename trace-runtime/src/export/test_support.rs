@@ -86,7 +86,7 @@ pub(crate) fn sample_trace() -> Vec<SpanData> {
             span_context: SpanContext {
                 trace_id: TraceId::from_u128(LINKED_TRACE).unwrap(),
                 span_id: span_id(LINKED_SPAN),
-                sampled: true,
+                flags: crate::TraceFlags::SAMPLED,
                 remote: true,
             },
             tags: vec![("messaging.batch.index".into(), Value::I64(0))],

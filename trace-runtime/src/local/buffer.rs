@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use super::frame::Entry;
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits;
 use crate::record::{OpenSpan, Record, State, spare};
@@ -136,7 +137,7 @@ impl Buffer {
     #[inline(always)]
     pub(crate) fn open_record(
         &mut self,
-        ids: (TraceId, SpanId, Option<SpanId>),
+        ids: (TraceId, SpanId, Option<SpanId>, TraceFlags),
         name: Cow<'static, str>,
         kind: SpanKind,
         foreign: Option<Tracer>,
@@ -318,7 +319,8 @@ mod tests {
 
     /// Opens the record of span `span` (named `s{span}`) in `buffer`.
     fn open(buffer: &mut Buffer, span: u64, foreign: Option<Tracer>) -> u32 {
-        let ids = (TraceId::from_u128(1).unwrap(), SpanId::from_u64(span).unwrap(), None);
+        let trace = TraceId::from_u128(1).unwrap();
+        let ids = (trace, SpanId::from_u64(span).unwrap(), None, TraceFlags::RANDOM);
         buffer.open_record(ids, Cow::Owned(format!("s{span}")), SpanKind::Internal, foreign)
     }
 

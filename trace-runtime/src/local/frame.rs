@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::record::{OpenSpan, Record};
 use crate::span::{Extras, SpanContext};
@@ -24,6 +25,8 @@ pub(crate) struct Frame {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) sampled: bool,
+    /// The trace's W3C flags other than `sampled` (the random flag).
+    pub(crate) flags: TraceFlags,
     pub(crate) origin: Origin,
     /// The record of a sampled span carried by a future.
     pub(crate) record: Slot,
@@ -66,7 +69,7 @@ impl Frame {
         (self.origin != Origin::Detached).then_some(SpanContext {
             trace_id: self.trace_id,
             span_id: self.span_id,
-            sampled: self.sampled,
+            flags: self.flags.with_sampled(self.sampled),
             remote: self.origin == Origin::Remote,
         })
     }

@@ -36,6 +36,7 @@ use frame::Entry;
 pub(crate) use frame::{Carried, Frame, Origin, Slot};
 use ids::IdSource;
 
+use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind, Status};
@@ -131,7 +132,8 @@ impl Local {
             Entry::Buffered(index) => {
                 let record = &self.buffer.records[*index as usize];
                 let (trace_id, span_id) = (record.trace_id, record.span_id);
-                Some(SpanContext { trace_id, span_id, sampled: true, remote: false })
+                let flags = record.flags.with_sampled(true);
+                Some(SpanContext { trace_id, span_id, flags, remote: false })
             }
             Entry::Frame(frame) => frame.span_context(),
         }
@@ -296,24 +298,24 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
         let parent = match local.stack.last() {
             Some(&Entry::Buffered(parent)) => {
                 let parent = &local.buffer.records[parent as usize];
-                Some((parent.trace_id, parent.span_id))
+                Some((parent.trace_id, parent.span_id, parent.flags))
             }
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
                 if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
-                Some((frame.trace_id, frame.span_id))
+                Some((frame.trace_id, frame.span_id, frame.flags))
             }
             _ => None,
         };
-        if let Some((trace_id, parent_id)) = parent
+        if let Some((trace_id, parent_id, flags)) = parent
             && !start.root
             && local.buffer_current
         {
             let span_id = local.ids.span_id();
             let mut name = start.name;
             local.buffer.bound_name(&mut name);
-            let ids = (trace_id, span_id, Some(parent_id));
+            let ids = (trace_id, span_id, Some(parent_id), flags);
             let index = local.buffer.open_record(ids, name, start.kind, None);
             local.stack.push(Entry::Buffered(index));
             local.open_spans += 1;
@@ -350,21 +352,25 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             None => Tracer::global()?,
         };
         let span_id = ids.span_id();
-        let (trace_id, parent_id, sampled) = match parent {
+        let (trace_id, parent_id, sampled, flags) = match parent {
             Some((parent, origin)) if origin != Origin::Remote => {
-                (parent.trace_id, Some(parent.span_id), parent.sampled)
+                let flags = parent.flags.with_sampled(false);
+                (parent.trace_id, Some(parent.span_id), parent.sampled(), flags)
             }
             Some((parent, _)) => {
                 let sampled =
-                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled));
+                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled()));
                 tracer.count_root(sampled);
-                (parent.trace_id, Some(parent.span_id), sampled)
+                let flags = parent.flags.with_sampled(false);
+                (parent.trace_id, Some(parent.span_id), sampled, flags)
             }
             None => {
                 let trace_id = ids.trace_id();
                 let sampled = tracer.inner.sampler.should_sample(trace_id, None);
                 tracer.count_root(sampled);
-                (trace_id, None, sampled)
+                // Our trace IDs are random throughout: W3C Level 2 says the
+                // random flag SHOULD then be set.
+                (trace_id, None, sampled, TraceFlags::RANDOM)
             }
         };
         let mut switched = None;
@@ -381,12 +387,13 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             } else if crate::limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
                 crate::limits::count(&tracer.inner.limit_counters.names_truncated);
             }
-            let ids = (trace_id, span_id, parent_id);
+            let ids = (trace_id, span_id, parent_id, flags);
             let index = buffer.open_record(ids, name, start.kind, foreign);
             stack.push(Entry::Buffered(index));
         } else {
             let (origin, record) = (Origin::Span, Slot::None);
-            stack.push(Entry::Frame(Frame { trace_id, span_id, sampled, origin, record, extras }));
+            let frame = Frame { trace_id, span_id, sampled, flags, origin, record, extras };
+            stack.push(Entry::Frame(frame));
         }
         local.note_top();
         Some((OpenedSpan { span_id, sampled, nested: false }, switched))
@@ -403,11 +410,12 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
 pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
     with_local(|local| {
         let position = local.find_span(span_id)?;
-        let trace_id = local.span_context(position)?.trace_id;
+        let parent = local.span_context(position)?;
         Some(Frame {
-            trace_id,
+            trace_id: parent.trace_id,
             span_id: SpanId::random(),
             sampled: false,
+            flags: parent.flags.with_sampled(false),
             origin: Origin::Span,
             record: Slot::None,
             extras: local.extras(position),
@@ -447,13 +455,13 @@ pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
             Entry::Frame(frame) => Some(frame),
             Entry::Buffered(index) => {
                 let (record, tracer) = local.buffer.take_out(index);
-                let (trace_id, span_id) = (record.trace_id, record.span_id);
+                let (trace_id, span_id, flags) = (record.trace_id, record.span_id, record.flags);
                 let record = match tracer {
                     Some(tracer) => Slot::Carried(Box::new(Carried { tracer, record })),
                     None => Slot::None,
                 };
                 let origin = Origin::Span;
-                Some(Frame { trace_id, span_id, sampled: true, origin, record, extras })
+                Some(Frame { trace_id, span_id, sampled: true, flags, origin, record, extras })
             }
         }
     })

@@ -2,6 +2,7 @@
 //! request through every service it reaches.
 
 use std::fmt::{self, Write as _};
+use std::ops::ControlFlow;
 
 use super::{HeaderError, trim_ows};
 
@@ -68,6 +69,12 @@ impl Baggage {
     /// kept when parsing: the specification's 8192.
     pub const MAX_BYTES: usize = 8192;
 
+    /// The most bytes of a combined header read when parsing: four times
+    /// [`Baggage::MAX_BYTES`], room for whitespace, empty and malformed
+    /// members. The rest is dropped unread, reported once as
+    /// [`HeaderError::TooLong`].
+    pub const MAX_LEN: usize = 4 * Self::MAX_BYTES;
+
     /// An empty baggage.
     pub const fn new() -> Self {
         Self { members: Vec::new() }
@@ -91,7 +98,9 @@ impl Baggage {
 
     /// Parses a `baggage` sent as several header fields, in the order
     /// received, calling `on_dropped` with the reason for each member left
-    /// out. The limits apply to all the fields together.
+    /// out. The limits apply to all the fields together; past
+    /// [`Baggage::MAX_LEN`] bytes nothing more is read, and the unread rest
+    /// is reported once.
     ///
     /// ```
     /// use trace_runtime::propagation::{Baggage, HeaderError};
@@ -99,40 +108,25 @@ impl Baggage {
     /// let baggage = Baggage::parse_all(["a=1", "b=%zz,c=3"], |e| dropped.push(e));
     /// assert_eq!(baggage.len(), 2);
     /// assert_eq!(dropped, [HeaderError::PercentEncoding]);
+    ///
+    /// // A huge header is read no further than MAX_LEN bytes.
+    /// let huge = "k=v,".repeat(1_000_000);
+    /// let mut dropped = 0;
+    /// let baggage = Baggage::parse_all([huge.as_str()], |_| dropped += 1);
+    /// assert_eq!(baggage.len(), 1); // every member has the key `k`
+    /// assert!(dropped < Baggage::MAX_LEN);
     /// ```
     pub fn parse_all<'a>(
         values: impl IntoIterator<Item = &'a str>,
         mut on_dropped: impl FnMut(HeaderError),
     ) -> Self {
-        let mut baggage = Self::new();
-        // Bytes of the members kept, with a comma between each: checked
-        // before a member is decoded, so the allocation stays bounded.
-        let mut bytes = 0usize;
+        let mut parser = Parser::default();
         for value in values {
-            for text in value.split(',') {
-                let text = trim_ows(text);
-                if text.is_empty() {
-                    continue;
-                }
-                if baggage.members.len() == Self::MAX_MEMBERS {
-                    on_dropped(HeaderError::TooManyMembers { limit: Self::MAX_MEMBERS });
-                    continue;
-                }
-                let added = text.len() + usize::from(bytes > 0);
-                if bytes + added > Self::MAX_BYTES {
-                    on_dropped(HeaderError::TooLong { limit: Self::MAX_BYTES });
-                    continue;
-                }
-                match BaggageMember::parse(text) {
-                    Ok(member) => {
-                        bytes += added;
-                        baggage.insert_member(member);
-                    }
-                    Err(e) => on_dropped(e),
-                }
+            if parser.field(Some(value), &mut on_dropped).is_break() {
+                break;
             }
         }
-        baggage
+        parser.baggage
     }
 
     /// The value for `key`, if present.
@@ -243,6 +237,66 @@ impl fmt::Display for Baggage {
             bytes += added;
         }
         Ok(())
+    }
+}
+
+/// Reads `baggage` header fields one at a time, in the order received.
+#[derive(Default)]
+pub(crate) struct Parser {
+    pub(crate) baggage: Baggage,
+    /// Header fields read so far.
+    fields: usize,
+    /// Bytes read so far, with a comma between fields, as if joined.
+    read: usize,
+    /// Bytes of the members kept, with a comma between each: checked
+    /// before a member is decoded, so the allocation stays bounded.
+    kept: usize,
+}
+
+impl Parser {
+    /// Adds the members of one header field (`None`: a field that is not
+    /// text, dropped whole). Breaks once [`Baggage::MAX_LEN`] bytes are
+    /// read: the rest is reported once and left unread.
+    pub(crate) fn field(
+        &mut self,
+        value: Option<&str>,
+        on_dropped: &mut impl FnMut(HeaderError),
+    ) -> ControlFlow<()> {
+        let Some(value) = value else {
+            self.fields += 1;
+            on_dropped(HeaderError::NotText);
+            return ControlFlow::Continue(());
+        };
+        for (i, text) in value.split(',').enumerate() {
+            // The comma before this piece: between fields, or within one.
+            self.read += text.len() + usize::from(i > 0 || self.fields > 0);
+            if self.read > Baggage::MAX_LEN {
+                on_dropped(HeaderError::TooLong { limit: Baggage::MAX_LEN });
+                return ControlFlow::Break(());
+            }
+            let text = trim_ows(text);
+            if text.is_empty() {
+                continue;
+            }
+            if self.baggage.members.len() == Baggage::MAX_MEMBERS {
+                on_dropped(HeaderError::TooManyMembers { limit: Baggage::MAX_MEMBERS });
+                continue;
+            }
+            let added = text.len() + usize::from(self.kept > 0);
+            if self.kept + added > Baggage::MAX_BYTES {
+                on_dropped(HeaderError::TooLong { limit: Baggage::MAX_BYTES });
+                continue;
+            }
+            match BaggageMember::parse(text) {
+                Ok(member) => {
+                    self.kept += added;
+                    self.baggage.insert_member(member);
+                }
+                Err(e) => on_dropped(e),
+            }
+        }
+        self.fields += 1;
+        ControlFlow::Continue(())
     }
 }
 
@@ -596,6 +650,39 @@ mod tests {
         assert_eq!(keys(&baggage), ["big", "small"]);
         assert_eq!(baggage.get("big").unwrap().len(), 5001);
         assert_eq!(dropped, [HeaderError::TooLong { limit: 8192 }]);
+    }
+
+    #[test]
+    fn a_huge_header_is_read_only_up_to_max_len() {
+        // 1.1 million members (about 10 MB): parsing stops after MAX_LEN
+        // bytes, and the unread rest is reported once, not per member.
+        let header = (0..1_100_000).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let (baggage, dropped) = parse_reporting(&header);
+        assert_eq!(baggage.len(), Baggage::MAX_MEMBERS);
+        assert_eq!(dropped.last(), Some(&HeaderError::TooLong { limit: Baggage::MAX_LEN }));
+        let unread = dropped.iter().filter(|e| matches!(e, HeaderError::TooLong { .. })).count();
+        assert_eq!(unread, 1);
+        // Each member that ends within the bound (before a comma at or
+        // under MAX_LEN) is read, and those past the 64th reported alone.
+        let read = header.as_bytes()[..=Baggage::MAX_LEN].iter().filter(|&&b| b == b',').count();
+        assert_eq!(dropped.len(), read - Baggage::MAX_MEMBERS + 1);
+    }
+
+    #[test]
+    fn the_bound_counts_the_commas_between_fields() {
+        // Two fields read as if joined with a comma: blank members up to
+        // exactly MAX_LEN are read through; one comma more is not.
+        let parse = |first: usize| {
+            let blank = " ".repeat(first);
+            let mut dropped = Vec::new();
+            let baggage = Baggage::parse_all([blank.as_str(), "a=1"], |e| dropped.push(e));
+            (baggage.len(), dropped)
+        };
+        assert_eq!(parse(Baggage::MAX_LEN - 4), (1, vec![]));
+        assert_eq!(
+            parse(Baggage::MAX_LEN - 3),
+            (0, vec![HeaderError::TooLong { limit: Baggage::MAX_LEN }])
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Where propagated headers are read from and written to.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 /// Writes propagation fields into a request's headers (or any map).
 pub trait Injector {
@@ -20,6 +21,36 @@ pub trait Extractor {
     /// `baggage` may be split over several lines).
     fn get_all(&self, key: &str) -> Vec<&str> {
         self.get(key).into_iter().collect()
+    }
+
+    /// Calls `visit` with every value of `key`, in order, until it returns
+    /// [`ControlFlow::Break`]: the propagators read headers this way, so a
+    /// header repeated many times is read only as far as its limits. A
+    /// value that is not text comes as `None`: it is still a line of the
+    /// header (two `traceparent` lines are two even when one is unreadable).
+    /// `http::HeaderMap` gives a value with bytes outside visible ASCII so.
+    ///
+    /// The default visits the values of [`get_all`](Self::get_all).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::ops::ControlFlow;
+    /// use trace_runtime::propagation::Extractor;
+    ///
+    /// let headers = HashMap::from([("tracestate".to_owned(), "a=1".to_owned())]);
+    /// let mut seen = Vec::new();
+    /// headers.for_each_value("tracestate", &mut |value| {
+    ///     seen.push(value.map(str::to_owned));
+    ///     ControlFlow::Break(())
+    /// });
+    /// assert_eq!(seen, [Some("a=1".to_owned())]);
+    /// ```
+    fn for_each_value(&self, key: &str, visit: &mut dyn FnMut(Option<&str>) -> ControlFlow<()>) {
+        for value in self.get_all(key) {
+            if visit(Some(value)).is_break() {
+                return;
+            }
+        }
     }
 }
 
@@ -50,6 +81,8 @@ impl Injector for HashMap<String, String> {
 
 #[cfg(feature = "http")]
 mod http_headers {
+    use std::ops::ControlFlow;
+
     use super::{Extractor, Injector};
     use http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -63,6 +96,20 @@ mod http_headers {
 
         fn get_all(&self, key: &str) -> Vec<&str> {
             HeaderMap::get_all(self, key).iter().filter_map(|value| value.to_str().ok()).collect()
+        }
+
+        /// Reads the lines of `key` one at a time; a line that is not
+        /// visible ASCII comes as `None`.
+        fn for_each_value(
+            &self,
+            key: &str,
+            visit: &mut dyn FnMut(Option<&str>) -> ControlFlow<()>,
+        ) {
+            for value in HeaderMap::get_all(self, key) {
+                if visit(value.to_str().ok()).is_break() {
+                    return;
+                }
+            }
         }
     }
 

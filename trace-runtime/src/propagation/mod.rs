@@ -7,13 +7,19 @@
 //!
 //! | Header(s)                 | Type            | Specification                    |
 //! |---------------------------|-----------------|----------------------------------|
-//! | `traceparent`             | [`TraceParent`] | W3C Trace Context Recommendation |
-//! | `tracestate`              | [`TraceState`]  | W3C Trace Context Recommendation |
+//! | `traceparent`             | [`TraceParent`] | W3C Trace Context Level 2        |
+//! | `tracestate`              | [`TraceState`]  | W3C Trace Context Level 2        |
 //! | `baggage`                 | [`Baggage`]     | W3C Baggage                      |
 //! | `b3`, or `X-B3-*` (multi) | [`B3`]          | openzipkin/b3-propagation        |
 //!
-//! Parsing never panics and never allocates more than a fixed amount,
-//! whatever the input: over-long values are rejected before any work is done.
+//! Parsing never panics and never reads or allocates more than a fixed
+//! amount, whatever the input: a `traceparent` or `tracestate` over its
+//! limit ([`TraceParent::MAX_LEN`], [`TraceState::MAX_LEN`] bytes, 32
+//! `tracestate` members) is rejected without reading the rest, and a
+//! `baggage` header is read up to [`Baggage::MAX_LEN`] bytes, the rest
+//! dropped unread. The propagators read a header's lines one at a time
+//! ([`Extractor::for_each_value`]) and stop at these limits, so a header
+//! repeated 100,000 times costs no more than one at the limit.
 //! A rejected value comes back as a [`HeaderError`], whose `Display` says what
 //! is wrong, for logging and counting malformed headers.
 //!
@@ -35,11 +41,11 @@ use std::fmt;
 use crate::id::ParseIdError;
 
 mod b3;
-mod baggage;
+pub(crate) mod baggage;
 mod carrier;
 mod propagator;
 mod traceparent;
-mod tracestate;
+pub(crate) mod tracestate;
 
 pub use b3::{B3, B3Context};
 pub use baggage::{Baggage, BaggageMember, BaggageProperty};
@@ -99,8 +105,9 @@ pub enum HeaderError {
     Property,
     /// A `%` in a baggage value is not followed by two hex digits.
     PercentEncoding,
-    /// The same `tracestate` key appears twice.
-    DuplicateKey,
+    /// The value is not text: it has bytes outside visible ASCII, so it
+    /// cannot be read (an `http::HeaderValue` that is not `to_str`-able).
+    NotText,
     /// The list has more members than its format allows.
     TooManyMembers {
         /// The most members the format allows.
@@ -127,7 +134,7 @@ impl fmt::Display for HeaderError {
             Self::Value => f.write_str("invalid value"),
             Self::Property => f.write_str("invalid property"),
             Self::PercentEncoding => f.write_str("`%` not followed by two hex digits"),
-            Self::DuplicateKey => f.write_str("duplicate key"),
+            Self::NotText => f.write_str("not visible ASCII text"),
             Self::TooManyMembers { limit } => write!(f, "more than {limit} list members"),
         }
     }

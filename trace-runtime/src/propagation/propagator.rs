@@ -1,10 +1,15 @@
 //! Propagators: which headers carry a context, in which format.
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::Context;
-use crate::propagation::{B3, B3Context, Baggage, Extractor, Injector, TraceParent, TraceState};
+use crate::flags::TraceFlags;
+use crate::propagation::{
+    B3, B3Context, Baggage, Extractor, HeaderError, Injector, TraceParent, TraceState, baggage,
+    tracestate,
+};
 use crate::span::SpanContext;
 
 /// Reads a context from a carrier and writes one into it, in one format.
@@ -20,6 +25,7 @@ pub trait Propagator: Send + Sync {
 
 static MALFORMED_TRACEPARENT: AtomicU64 = AtomicU64::new(0);
 static MALFORMED_TRACESTATE: AtomicU64 = AtomicU64::new(0);
+static DUPLICATE_TRACESTATE_KEYS: AtomicU64 = AtomicU64::new(0);
 static DROPPED_BAGGAGE_MEMBERS: AtomicU64 = AtomicU64::new(0);
 static MALFORMED_B3: AtomicU64 = AtomicU64::new(0);
 static UNSENDABLE_HEADERS: AtomicU64 = AtomicU64::new(0);
@@ -39,7 +45,12 @@ pub struct PropagationStats {
     pub malformed_traceparent: u64,
     /// `tracestate` headers dropped while their `traceparent` was kept.
     pub malformed_tracestate: u64,
-    /// `baggage` members dropped (malformed, or over the limits).
+    /// `tracestate` members left out because their key came earlier in the
+    /// header (the first is passed on).
+    pub duplicate_tracestate_keys: u64,
+    /// `baggage` members dropped (malformed, or over the limits). A header
+    /// line that is not text, and the unread rest of a header longer than
+    /// [`Baggage::MAX_LEN`], count as one each.
     pub dropped_baggage_members: u64,
     /// B3 headers rejected.
     pub malformed_b3: u64,
@@ -52,17 +63,20 @@ pub fn stats() -> PropagationStats {
     PropagationStats {
         malformed_traceparent: MALFORMED_TRACEPARENT.load(Ordering::Relaxed),
         malformed_tracestate: MALFORMED_TRACESTATE.load(Ordering::Relaxed),
+        duplicate_tracestate_keys: DUPLICATE_TRACESTATE_KEYS.load(Ordering::Relaxed),
         dropped_baggage_members: DROPPED_BAGGAGE_MEMBERS.load(Ordering::Relaxed),
         malformed_b3: MALFORMED_B3.load(Ordering::Relaxed),
         unsendable_headers: UNSENDABLE_HEADERS.load(Ordering::Relaxed),
     }
 }
 
-/// W3C Trace Context: `traceparent` and `tracestate`.
+/// W3C Trace Context (Level 2): `traceparent` and `tracestate`.
 ///
-/// On injection, this service's entry (`key=<span id>`, key `tr` by
-/// default) is put at the front of `tracestate`, other vendors' entries are
-/// kept in order, and flags other than `sampled` are cleared.
+/// The `sampled` and `random` flags are read and passed on (the `random`
+/// flag of an incoming trace goes out with every call in it); the reserved
+/// flags are cleared. On injection, this service's entry (`key=<span id>`,
+/// key `tr` by default) is put at the front of `tracestate`, and other
+/// vendors' entries are kept in order.
 #[derive(Debug, Clone)]
 pub struct TraceContextPropagator {
     vendor_key: Option<String>,
@@ -96,41 +110,59 @@ impl Propagator for TraceContextPropagator {
         if context.span_context().is_some() {
             return context;
         }
-        let values = carrier.get_all(TraceParent::HEADER);
-        let parent = match values.as_slice() {
-            [] => return context,
-            [value] => TraceParent::parse(value).ok(),
-            // Two `traceparent` lines cannot both be right.
-            _ => None,
-        };
-        let Some(parent) = parent else {
-            MALFORMED_TRACEPARENT.fetch_add(1, Ordering::Relaxed);
-            return context;
+        // Lines are counted whether readable or not, and only up to two:
+        // two `traceparent` lines cannot both be right.
+        let mut lines = 0;
+        let mut first = None;
+        carrier.for_each_value(TraceParent::HEADER, &mut |value| {
+            lines += 1;
+            if lines == 1 {
+                first = value.map(TraceParent::parse);
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        });
+        let parent = match (lines, first) {
+            (0, _) => return context,
+            (1, Some(Ok(parent))) => parent,
+            _ => {
+                MALFORMED_TRACEPARENT.fetch_add(1, Ordering::Relaxed);
+                return context;
+            }
         };
         let span = SpanContext {
             trace_id: parent.trace_id,
             span_id: parent.parent_id,
-            sampled: parent.sampled(),
+            flags: TraceFlags::from_bits(parent.flags),
             remote: true,
         };
-        let states = carrier.get_all(TraceState::HEADER);
-        let state = if states.is_empty() {
-            TraceState::new()
-        } else {
-            TraceState::parse_all(states).unwrap_or_else(|_| {
+        let mut state = tracestate::Parser::default();
+        let mut result = Ok(());
+        carrier.for_each_value(TraceState::HEADER, &mut |value| {
+            result = value.ok_or(HeaderError::NotText).and_then(|value| state.field(value));
+            if result.is_ok() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+        });
+        let state = match result {
+            Ok(()) => {
+                if state.duplicates > 0 {
+                    DUPLICATE_TRACESTATE_KEYS.fetch_add(state.duplicates as u64, Ordering::Relaxed);
+                }
+                state.state
+            }
+            Err(_) => {
                 MALFORMED_TRACESTATE.fetch_add(1, Ordering::Relaxed);
                 TraceState::new()
-            })
+            }
         };
         context.with_remote_span(span).with_trace_state(state)
     }
 
     fn inject(&self, context: &Context, carrier: &mut dyn Injector) {
         let Some(span) = context.span_context() else { return };
-        let flags = if span.sampled { TraceParent::FLAG_SAMPLED } else { 0 };
         carrier.set(
             TraceParent::HEADER,
-            TraceParent::new(span.trace_id, span.span_id, flags).to_string(),
+            TraceParent::new(span.trace_id, span.span_id, span.flags.bits()).to_string(),
         );
         let mut state = context.trace_state().clone();
         if let Some(key) = &self.vendor_key {
@@ -150,15 +182,21 @@ pub struct BaggagePropagator;
 
 impl Propagator for BaggagePropagator {
     fn extract(&self, carrier: &dyn Extractor, context: Context) -> Context {
-        let values = carrier.get_all(Baggage::HEADER);
-        if values.is_empty() {
+        let mut parser = baggage::Parser::default();
+        let mut lines = 0;
+        let mut dropped = 0;
+        carrier.for_each_value(Baggage::HEADER, &mut |value| {
+            lines += 1;
+            parser.field(value, &mut |_| dropped += 1)
+        });
+        if dropped > 0 {
+            DROPPED_BAGGAGE_MEMBERS.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if lines == 0 {
             return context;
         }
         let mut baggage = context.baggage().clone();
-        let incoming = Baggage::parse_all(values, |_| {
-            DROPPED_BAGGAGE_MEMBERS.fetch_add(1, Ordering::Relaxed);
-        });
-        baggage.merge(incoming);
+        baggage.merge(parser.baggage);
         context.with_baggage(baggage)
     }
 
@@ -208,10 +246,12 @@ impl Propagator for B3Propagator {
             None => B3::parse_multi(|name| carrier.get(name)),
         };
         match parsed {
+            // B3 says nothing of how the trace ID was made (it may be a
+            // 64-bit ID padded with zeros): the random flag stays clear.
             Ok(Some(B3::Context(b3))) => context.with_remote_span(SpanContext {
                 trace_id: b3.trace_id,
                 span_id: b3.span_id,
-                sampled: b3.sampled.unwrap_or(true),
+                flags: TraceFlags::NONE.with_sampled(b3.sampled.unwrap_or(true)),
                 remote: true,
             }),
             Ok(_) => context,
@@ -225,7 +265,7 @@ impl Propagator for B3Propagator {
     fn inject(&self, context: &Context, carrier: &mut dyn Injector) {
         let Some(span) = context.span_context() else { return };
         let mut b3 = B3Context::new(span.trace_id, span.span_id);
-        b3.sampled = Some(span.sampled);
+        b3.sampled = Some(span.sampled());
         match self.encoding {
             B3Encoding::Single => carrier.set(B3::SINGLE_HEADER, b3.to_string()),
             B3Encoding::Multi => {
