@@ -262,8 +262,9 @@ fn cheaper(summary: &Map<String, Value>) -> String {
                     continue;
                 };
                 if peer < ours {
+                    let digits = usize::from(unit == "ns");
                     lines.push(format!(
-                        "- {title}: {name} {peer:.1} {unit} against our {ours:.1} ({:.2}×)",
+                        "- {title}: {name} {peer:.digits$} {unit} against our {ours:.digits$} ({:.2}×)",
                         peer / ours
                     ));
                 }
@@ -330,7 +331,13 @@ fn all_in_counts(summary: &Map<String, Value>, details: &Map<String, Value>) -> 
                 header = true;
                 let _ = writeln!(
                     out,
-                    "\n| all-in run | spans | delivered | dropped | lost | drop % | CPU ns/span (raw) | minor faults per 1k spans | wall s | peak RSS MiB |"
+                    "\nAll-in runs (the pass kept; drop % is the highest over the passes; \
+                     \"lost\": neither delivered nor counted as dropped, which is every span \
+                     fastrace and the OTel SDK did not deliver, as they count no drops)\n"
+                );
+                let _ = writeln!(
+                    out,
+                    "| all-in run | spans | delivered | dropped | lost | drop % | CPU ns/span (raw) | minor faults per 1k spans | wall s | peak RSS MiB |"
                 );
                 let _ = writeln!(
                     out,
