@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fastrace::collector::{Config, Reporter, SpanContext};
+use fastrace::future::FutureExt as _;
 use fastrace::prelude::{Span, SpanRecord};
 use fastrace::trace;
 
-use super::{CHILDREN, black_box};
+use super::{black_box, children, run_to_completion};
 
 struct Discard(Arc<AtomicU64>);
 
@@ -33,6 +34,8 @@ fn child() {}
 #[inline(never)]
 fn child_tag1(i: u64) {}
 
+// fastrace's properties are format strings: the integer is formatted into
+// a `String`, and so is the literal (`format!("x")`), on the calling thread.
 #[trace(properties = { "id": "{i}", "name": "x" })]
 #[inline(never)]
 fn child_tags2(i: u64) {}
@@ -42,7 +45,7 @@ fn child_tags2(i: u64) {}
 pub fn root() {
     let root = Span::root("root", SpanContext::random());
     let _parent = root.set_local_parent();
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child();
     }
 }
@@ -52,7 +55,7 @@ pub fn root() {
 pub fn root_tag1() {
     let root = Span::root("root", SpanContext::random());
     let _parent = root.set_local_parent();
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tag1(black_box(i));
     }
 }
@@ -62,7 +65,7 @@ pub fn root_tag1() {
 pub fn root_tags2() {
     let root = Span::root("root", SpanContext::random());
     let _parent = root.set_local_parent();
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tags2(black_box(i));
     }
 }
@@ -70,7 +73,32 @@ pub fn root_tags2() {
 /// The children with no trace started: fastrace records nothing.
 #[inline(never)]
 pub fn no_root() {
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child();
     }
+}
+
+/// A trace of a single span: the cost of starting (and ending) a trace.
+#[inline(never)]
+pub fn lone_root() {
+    drop(black_box(Span::root("root", SpanContext::random())));
+}
+
+#[trace]
+#[inline(never)]
+async fn child_async() {}
+
+/// A trace of `async fn` spans: the root's body, an `async` block polled
+/// inside the root (`in_span`), awaits the children in turn.
+#[inline(never)]
+pub fn root_async() {
+    let root = Span::root("root", SpanContext::random());
+    run_to_completion(
+        async {
+            for _ in 0..children() {
+                child_async().await;
+            }
+        }
+        .in_span(root),
+    );
 }

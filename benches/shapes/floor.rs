@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, OnceLock};
 
-use super::{CHILDREN, SPANS_PER_TRACE};
+use super::{children, spans_per_trace};
 
 /// A finished span, as small as a useful record gets.
 pub struct Record {
@@ -47,7 +47,8 @@ fn now() -> u64 {
 fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| {
         // Bounded like trace-runtime's queue: 2048 spans, in traces.
-        let (sender, receiver) = mpsc::sync_channel::<Vec<Record>>(2048 / 101);
+        let traces = usize::try_from(2048 / spans_per_trace()).unwrap_or(0).max(1);
+        let (sender, receiver) = mpsc::sync_channel::<Vec<Record>>(traces);
         let delivered = Arc::new(AtomicU64::new(0));
         let count = delivered.clone();
         std::thread::spawn(move || {
@@ -100,14 +101,17 @@ pub fn root() {
     let start = now();
     let span_id = new_id();
     let trace_id = u128::from(start) << 64 | u128::from(span_id);
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child(trace_id, span_id);
     }
     let end = now();
     push(trace_id, span_id, 0, "root", start, end);
     let batch = LOCAL.with(|local| {
         let spans = &mut local.borrow_mut().spans;
-        std::mem::replace(spans, Vec::with_capacity(SPANS_PER_TRACE as usize))
+        std::mem::replace(
+            spans,
+            Vec::with_capacity(usize::try_from(spans_per_trace()).unwrap_or(0)),
+        )
     });
     let pipeline = pipeline();
     let count = batch.len() as u64;

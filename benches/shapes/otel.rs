@@ -9,7 +9,7 @@ use opentelemetry::trace::{Tracer as _, TracerProvider as _, mark_span_as_active
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 
-use super::{CHILDREN, black_box};
+use super::{black_box, children};
 
 /// Counts the spans it is given and drops them.
 #[derive(Debug)]
@@ -63,7 +63,7 @@ fn child_tags2(tracer: &SdkTracer, i: u64) {
 #[inline(never)]
 pub fn root(tracer: &SdkTracer) {
     tracer.in_span("root", |_| {
-        for _ in 0..CHILDREN {
+        for _ in 0..children() {
             child(tracer);
         }
     });
@@ -73,7 +73,7 @@ pub fn root(tracer: &SdkTracer) {
 #[inline(never)]
 pub fn root_tag1(tracer: &SdkTracer) {
     tracer.in_span("root", |_| {
-        for i in 0..CHILDREN {
+        for i in 0..children() {
             child_tag1(tracer, black_box(i));
         }
     });
@@ -83,7 +83,7 @@ pub fn root_tag1(tracer: &SdkTracer) {
 #[inline(never)]
 pub fn root_tags2(tracer: &SdkTracer) {
     tracer.in_span("root", |_| {
-        for i in 0..CHILDREN {
+        for i in 0..children() {
             child_tags2(tracer, black_box(i));
         }
     });

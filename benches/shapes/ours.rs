@@ -1,12 +1,11 @@
 //! trace-runtime: `#[traced]`, a tracer with the batching pipeline.
 
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use trace_runtime::export::{BatchConfig, BatchExporter, ExportError, SpanSink};
 use trace_runtime::{Sampler, SpanData, Tracer, traced};
 
-use super::{CHILDREN, black_box};
+use super::{black_box, children, run_to_completion};
 
 /// A sink that drops what it is sent.
 pub struct Discard;
@@ -49,7 +48,7 @@ fn child_tags2(i: u64) {}
 #[traced]
 #[inline(never)]
 pub fn root() {
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child();
     }
 }
@@ -58,7 +57,7 @@ pub fn root() {
 #[traced]
 #[inline(never)]
 pub fn root_tag1() {
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tag1(black_box(i));
     }
 }
@@ -67,7 +66,7 @@ pub fn root_tag1() {
 #[traced]
 #[inline(never)]
 pub fn root_tags2() {
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tags2(black_box(i));
     }
 }
@@ -83,7 +82,7 @@ async fn child_async() {}
 
 #[traced]
 async fn root_async_body() {
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child_async().await;
     }
 }
@@ -91,7 +90,5 @@ async fn root_async_body() {
 /// A trace of `async fn` spans, polled to completion on this thread.
 #[inline(never)]
 pub fn root_async() {
-    let mut future = std::pin::pin!(root_async_body());
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(())));
+    run_to_completion(root_async_body());
 }

@@ -16,7 +16,7 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::{CHILDREN, black_box};
+use super::{black_box, children, run_to_completion};
 
 /// A field value as the layer keeps it.
 pub enum FieldValue {
@@ -62,9 +62,11 @@ pub struct Collect {
 }
 
 impl Collect {
-    fn new() -> Self {
-        // Bounded like trace-runtime's queue: 2048 spans, in traces.
-        let (sender, receiver) = mpsc::sync_channel::<Vec<Record>>(2048 / 101);
+    /// A layer whose queue holds 2048 spans, like trace-runtime's, counted
+    /// in traces of `spans_per_trace`.
+    fn new(spans_per_trace: u64) -> Self {
+        let traces = usize::try_from(2048 / spans_per_trace.max(1)).unwrap_or(0).max(1);
+        let (sender, receiver) = mpsc::sync_channel::<Vec<Record>>(traces);
         let delivered = Arc::new(AtomicU64::new(0));
         let count = delivered.clone();
         std::thread::spawn(move || {
@@ -104,9 +106,15 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collect {
     }
 }
 
-/// A registry with the collecting layer, and its delivered and dropped counts.
+/// A registry with the collecting layer, and its delivered and dropped
+/// counts, for traces of [`super::spans_per_trace`] spans.
 pub fn dispatch() -> (Dispatch, Arc<AtomicU64>, Arc<AtomicU64>) {
-    let layer = Collect::new();
+    dispatch_for(super::spans_per_trace())
+}
+
+/// [`dispatch`] for traces of `spans_per_trace` spans.
+pub fn dispatch_for(spans_per_trace: u64) -> (Dispatch, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let layer = Collect::new(spans_per_trace);
     let (delivered, dropped) = (layer.delivered.clone(), layer.dropped.clone());
     (Dispatch::new(Registry::default().with(layer)), delivered, dropped)
 }
@@ -127,7 +135,7 @@ fn child_tags2(i: u64) {}
 #[instrument(level = "info")]
 #[inline(never)]
 pub fn root() {
-    for _ in 0..CHILDREN {
+    for _ in 0..children() {
         child();
     }
 }
@@ -136,7 +144,7 @@ pub fn root() {
 #[instrument(level = "info")]
 #[inline(never)]
 pub fn root_tag1() {
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tag1(black_box(i));
     }
 }
@@ -145,7 +153,29 @@ pub fn root_tag1() {
 #[instrument(level = "info")]
 #[inline(never)]
 pub fn root_tags2() {
-    for i in 0..CHILDREN {
+    for i in 0..children() {
         child_tags2(black_box(i));
     }
+}
+
+/// A trace of a single span: the cost of starting (and ending) a trace.
+#[instrument(level = "info")]
+#[inline(never)]
+pub fn lone_root() {}
+
+#[instrument(level = "info")]
+#[inline(never)]
+async fn child_async() {}
+
+#[instrument(level = "info")]
+async fn root_async_body() {
+    for _ in 0..children() {
+        child_async().await;
+    }
+}
+
+/// A trace of `async fn` spans, polled to completion on this thread.
+#[inline(never)]
+pub fn root_async() {
+    run_to_completion(root_async_body());
 }

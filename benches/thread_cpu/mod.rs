@@ -1,5 +1,6 @@
-//! A criterion measurement of the calling thread's CPU time
-//! (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
+//! The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, in
+//! nanoseconds) and minor page faults (`getrusage(RUSAGE_THREAD)`), and a
+//! criterion measurement of the former.
 //!
 //! On a shared machine, wall time also counts the time the benchmark thread
 //! waits while another process has its core; CPU time counts only the time
@@ -7,11 +8,47 @@
 //! library moves to a background thread is not in it (the all-in harness
 //! counts that).
 
+#![allow(dead_code)]
+
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
 
 /// The calling thread's CPU time.
 pub struct ThreadCpu;
+
+/// The calling thread's CPU time so far, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    now()
+}
+
+/// The calling thread's minor page faults so far (0 where unknown).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+pub fn thread_minor_faults() -> u64 {
+    // `struct rusage` on 64-bit Linux: two `struct timeval` (four 64-bit
+    // fields), then fourteen `long`s, of which `ru_minflt` is the fifth.
+    #[repr(C)]
+    struct Rusage {
+        fields: [i64; 18],
+    }
+    const RUSAGE_THREAD: i32 = 1;
+    unsafe extern "C" {
+        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+    }
+    let mut usage = Rusage { fields: [0; 18] };
+    // SAFETY: `usage` is a valid, writable `struct rusage` (18 64-bit
+    // fields on 64-bit Linux), and `RUSAGE_THREAD` is a Linux constant.
+    let status = unsafe { getrusage(RUSAGE_THREAD, &raw mut usage) };
+    if status != 0 {
+        return 0;
+    }
+    u64::try_from(usage.fields[8]).unwrap_or(0)
+}
+
+/// Elsewhere: not measured.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+pub fn thread_minor_faults() -> u64 {
+    0
+}
 
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn now() -> u64 {
