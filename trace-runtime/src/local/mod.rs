@@ -23,6 +23,7 @@
 //! takes a path of its own ([`open`]): no sampling decision, no tracer
 //! lookup, an ID from a counter, the record written in place.
 
+mod boxes;
 mod buffer;
 mod frame;
 mod ids;
@@ -31,6 +32,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
+use boxes::Boxes;
 use buffer::{Batch, Buffer};
 use frame::Entry;
 pub(crate) use frame::{Carried, Frame, Origin, Slot};
@@ -53,6 +55,8 @@ struct Local {
     /// Whether spans opened now go to the buffer's tracer: kept in step
     /// with `tracer` and the buffer's, so the common path asks no more.
     buffer_current: bool,
+    /// Boxes for records that follow futures, kept for reuse.
+    boxes: Boxes,
 }
 
 impl Drop for Local {
@@ -78,6 +82,7 @@ thread_local! {
             open_spans: 0,
             buffer: Buffer::new(),
             buffer_current: false,
+            boxes: Boxes::new(),
         })
     };
 }
@@ -346,7 +351,7 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             _ => None,
         };
         // The tracer stays borrowed from its field while the others change.
-        let Local { tracer, ids, stack, open_spans, buffer, buffer_current } = local;
+        let Local { tracer, ids, stack, open_spans, buffer, buffer_current, .. } = local;
         let tracer = match tracer {
             Some(tracer) => &*tracer,
             None => Tracer::global()?,
@@ -433,39 +438,48 @@ pub(crate) fn trace_id_of(span_id: SpanId) -> Option<TraceId> {
 /// returns it as a frame that carries its record.
 pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
     with_local(|local| {
-        // Mostly the span just opened (an `async fn`), on top.
-        let position = match local.stack.last() {
-            Some(&Entry::Buffered(index))
-                if local.buffer.records[index as usize].span_id == span_id =>
-            {
-                local.stack.len() - 1
-            }
-            _ => local.find_span(span_id)?,
-        };
-        let extras = local.extras(position);
-        let entry = if position + 1 == local.stack.len() {
-            local.open_spans -= 1;
-            let entry = local.stack.pop().expect("the top entry");
-            local.note_top();
-            entry
-        } else {
-            local.remove(span_id, false)?.1
-        };
-        match entry {
-            Entry::Frame(frame) => Some(frame),
-            Entry::Buffered(index) => {
-                let (record, tracer) = local.buffer.take_out(index);
-                let (trace_id, span_id, flags) = (record.trace_id, record.span_id, record.flags);
-                let record = match tracer {
-                    Some(tracer) => Slot::Carried(Box::new(Carried { tracer, record })),
-                    None => Slot::None,
-                };
-                let origin = Origin::Span;
-                Some(Frame { trace_id, span_id, sampled: true, flags, origin, record, extras })
-            }
+        let (mut frame, carried) = local.take(span_id)?;
+        if let Some(carried) = carried {
+            frame.record = Slot::Carried(local.boxes.make(carried));
         }
+        Some(frame)
     })
     .flatten()
+}
+
+impl Local {
+    fn take(&mut self, span_id: SpanId) -> Option<(Frame, Option<Carried>)> {
+        // Mostly the span just opened (an `async fn`), on top.
+        let position = match self.stack.last() {
+            Some(&Entry::Buffered(index))
+                if self.buffer.records[index as usize].span_id == span_id =>
+            {
+                self.stack.len() - 1
+            }
+            _ => self.find_span(span_id)?,
+        };
+        let extras = self.extras(position);
+        let entry = if position + 1 == self.stack.len() {
+            self.open_spans -= 1;
+            let entry = self.stack.pop().expect("the top entry");
+            self.note_top();
+            entry
+        } else {
+            self.remove(span_id, false)?.1
+        };
+        match entry {
+            Entry::Frame(frame) => Some((frame, None)),
+            Entry::Buffered(index) => {
+                let (record, tracer) = self.buffer.take_out(index);
+                let (trace_id, span_id, flags) = (record.trace_id, record.span_id, record.flags);
+                let carried = tracer.map(|tracer| Carried { tracer, record });
+                let (origin, record) = (Origin::Span, Slot::None);
+                let frame =
+                    Frame { trace_id, span_id, sampled: true, flags, origin, record, extras };
+                Some((frame, carried))
+            }
+        }
+    }
 }
 
 /// Closes the span `span_id` if it is open on this thread.
@@ -506,19 +520,22 @@ pub(crate) fn hand_over_finished() {
     }
 }
 
-/// Closes a span taken off the stack (a future's span).
+/// Closes a span taken off the stack (a future's span), and adds its
+/// record to this thread's buffer.
 pub(crate) fn finish(frame: Frame) {
     let Slot::Carried(carried) = frame.record else { return };
-    let Carried { tracer, mut record } = *carried;
-    record.close();
-    let mut pending = Some(record);
-    let due = with_local(|local| {
-        let record = pending.take().expect("taken once");
+    let mut pending = Some(carried);
+    let handed = with_local(|local| {
+        let carried = pending.take().expect("taken once");
+        let Carried { tracer, mut record } = local.boxes.take(carried);
+        record.close();
         let previous = local.buffer.push_closed(record, &tracer);
-        local.note_tracer();
+        if previous.is_some() {
+            local.note_tracer();
+        }
         (previous, local.due())
     });
-    match (due, pending) {
+    match (handed, pending) {
         (Some((previous, due)), _) => {
             if let Some(batch) = previous {
                 batch.export();
@@ -528,7 +545,11 @@ pub(crate) fn finish(frame: Frame) {
             }
         }
         // Thread teardown: no buffer left, hand the record over directly.
-        (None, Some(record)) => tracer.export_records(vec![record]),
+        (None, Some(carried)) => {
+            let Carried { tracer, mut record } = *carried;
+            record.close();
+            tracer.export_records(vec![record]);
+        }
         (None, None) => {}
     }
 }
