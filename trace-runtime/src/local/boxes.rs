@@ -12,6 +12,8 @@ use super::frame::Carried;
 /// At most this many empty boxes wait on a thread.
 const MAX_SPARE: usize = 16;
 
+// The boxes are the point: they are the allocations kept for reuse.
+#[allow(clippy::vec_box)]
 pub(crate) struct Boxes(Vec<Box<MaybeUninit<Carried>>>);
 
 impl Boxes {
@@ -23,7 +25,15 @@ impl Boxes {
     #[inline]
     pub(crate) fn make(&mut self, carried: Carried) -> Box<Carried> {
         match self.0.pop() {
-            Some(spare) => Box::write(spare, carried),
+            Some(spare) => {
+                let raw = Box::into_raw(spare).cast::<Carried>();
+                // SAFETY: `raw` is a live allocation with `Carried`'s
+                // layout; writing the value makes it a valid `Box<Carried>`.
+                unsafe {
+                    raw.write(carried);
+                    Box::from_raw(raw)
+                }
+            }
             None => Box::new(carried),
         }
     }
