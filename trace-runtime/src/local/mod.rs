@@ -193,7 +193,8 @@ impl Local {
             }
             _ => None,
         };
-        UNSAMPLED_TOP.set(top);
+        // `with`: `LocalKey::set` goes through an out-of-line initialiser.
+        UNSAMPLED_TOP.with(|cell| cell.set(top));
     }
 
     /// Closes the span `span_id`; returns a batch to hand over, if one is due.
