@@ -339,7 +339,10 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
 /// is remote or unsampled, another tracer.
 #[inline(never)]
 fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
-    let (opened, switched) = with_local(|local| {
+    // Written by the closure rather than returned through it: the nested
+    // `Option`s would copy the batch several times.
+    let mut switched = None;
+    let opened = with_local(|local| {
         let top = local.stack.len().checked_sub(1);
         // Baggage and trace state pass to children even across `root`.
         let extras = top.and_then(|position| local.extras(position));
@@ -379,7 +382,6 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
                 (trace_id, None, sampled, TraceFlags::RANDOM)
             }
         };
-        let mut switched = None;
         *open_spans += 1;
         if sampled {
             let (foreign, previous) =
@@ -402,13 +404,13 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             stack.push(Entry::Frame(frame));
         }
         local.note_top();
-        Some((OpenedSpan { span_id, sampled, nested: false }, switched))
+        Some(OpenedSpan { span_id, sampled, nested: false })
     })
-    .flatten()?;
+    .flatten();
     if let Some(batch) = switched {
         batch.export();
     }
-    Some(opened)
+    opened
 }
 
 /// A frame of its own for a span that [`open_nested`] nested in its unsampled
