@@ -1,0 +1,26 @@
+//! "The current span" as the bridges see it: the innermost span open on
+//! this thread, whichever API opened it.
+
+use std::borrow::Cow;
+
+use crate::span::Status;
+use crate::value::Tag;
+
+/// Adds an event to the current span, and an error status if `error` is
+/// given; does nothing outside a span or in an unsampled trace.
+pub(crate) fn add_event(name: Cow<'static, str>, tags: Vec<Tag>, error: Option<Cow<'static, str>>) {
+    #[cfg(feature = "tracing")]
+    if let Some(span) = super::tracing_layer::entered_top() {
+        span.add_event(name, tags, error);
+        return;
+    }
+    crate::add_event(name, tags);
+    if let Some(message) = error {
+        crate::set_status(Status::Error(message));
+    }
+}
+
+/// Whether a span is current on this thread.
+pub(crate) fn in_span() -> bool {
+    crate::current_span_id().is_some()
+}

@@ -1,0 +1,73 @@
+//! A span not tied to a guard on one thread, for the `tracing` compat layer
+//! (`compat::TracingLayer`): opened like any span, then taken off the
+//! thread's stack and held by its owner (the layer keeps it in the `tracing`
+//! span's extensions), written to from any thread, closed once.
+//!
+//! This is the compat layer's only hook into `stack` and `record`; it is
+//! kept narrow so the span core can change beneath it.
+
+use std::borrow::Cow;
+
+use crate::guard::SpanGuard;
+use crate::limits;
+use crate::record::OpenSpan;
+use crate::span::SpanKind;
+use crate::stack::{self, Frame, Slot};
+
+/// Whether any span opened on this thread can go anywhere (a tracer is
+/// installed or scoped): with none, the compat layer does nothing at all.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    stack::enabled()
+}
+
+/// A sampled span taken off its thread's stack. Dropping it closes the span
+/// and hands its record to the exporters, so it cannot be leaked open.
+pub(crate) struct DetachedSpan(Option<Frame>);
+
+impl DetachedSpan {
+    /// Takes the span `guard` opened (it must be the current span) off this
+    /// thread's stack; `None` if it records nothing (no tracer, unsampled),
+    /// in which case the guard is simply closed.
+    pub(crate) fn from_guard(guard: SpanGuard) -> Option<Self> {
+        if !guard.is_recording() {
+            return None;
+        }
+        guard.detach().map(|frame| Self(Some(frame)))
+    }
+
+    /// Runs `f` on the span's record.
+    pub(crate) fn record<R>(&mut self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+        self.0.as_mut()?.carried().map(|mut span| f(&mut span))
+    }
+
+    /// Renames the span, within the tracer's name limit.
+    pub(crate) fn rename(&mut self, mut name: Cow<'static, str>) {
+        if let Some(Frame { record: Slot::Carried(record), .. }) = &mut self.0 {
+            if let Some(tracer) = &record.tracer
+                && limits::truncate(&mut name, tracer.inner.limits.max_name_bytes)
+            {
+                limits::count(&tracer.inner.limit_counters.names_truncated);
+            }
+            record.data.name = name;
+        }
+    }
+
+    /// Changes the span's kind.
+    pub(crate) fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(Frame { record: Slot::Carried(record), .. }) = &mut self.0 {
+            record.data.kind = kind;
+        }
+    }
+
+    /// Closes the span now (the same as dropping it).
+    pub(crate) fn finish(self) {}
+}
+
+impl Drop for DetachedSpan {
+    fn drop(&mut self) {
+        if let Some(frame) = self.0.take() {
+            stack::finish(frame);
+        }
+    }
+}
