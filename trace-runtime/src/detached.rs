@@ -7,12 +7,15 @@
 //! kept narrow so the span core can change beneath it.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
+use crate::context::{Extras, SpanContext};
 use crate::guard::SpanGuard;
 use crate::limits;
 use crate::record::OpenSpan;
 use crate::span::SpanKind;
-use crate::stack::{self, Frame, Slot};
+use crate::stack::{self, Frame, Origin, Restore, Slot};
+use crate::tracer::Tracer;
 
 /// Whether any span opened on this thread can go anywhere (a tracer is
 /// installed or scoped): with none, the compat layer does nothing at all.
@@ -68,6 +71,62 @@ impl Drop for DetachedSpan {
     fn drop(&mut self) {
         if let Some(frame) = self.0.take() {
             stack::finish(frame);
+        }
+    }
+}
+
+/// What entering a detached span makes current on a thread: the span's
+/// IDs, its trace state and baggage, and its tracer.
+///
+/// Entered, it is a span frame of the thread (not an attached context), so
+/// the thread counts a span open and keeps the records of spans closing
+/// meanwhile (the detached span's children) to hand over together when it
+/// is exited, one batch per trace rather than one per span.
+pub(crate) struct Anchor {
+    span: SpanContext,
+    extras: Option<Arc<Extras>>,
+    /// The thread's scoped tracer where the span opened; `None` for the
+    /// global one (the entering thread falls back to it as well).
+    tracer: Option<Tracer>,
+}
+
+impl Anchor {
+    /// The current span of this thread (just opened); `None` if there is none.
+    pub(crate) fn current() -> Option<Self> {
+        let (span, extras, tracer) = stack::capture();
+        Some(Self { span: span?, extras, tracer })
+    }
+
+    /// The span's IDs.
+    pub(crate) fn span_context(&self) -> SpanContext {
+        self.span
+    }
+
+    /// Makes the span current on this thread until the guard drops.
+    pub(crate) fn enter(&self) -> EnteredAnchor {
+        let frame = Frame {
+            trace_id: self.span.trace_id,
+            span_id: self.span.span_id,
+            sampled: self.span.sampled,
+            origin: Origin::Span,
+            record: Slot::None,
+            extras: self.extras.clone(),
+        };
+        let restore = stack::push(frame, self.tracer.as_ref());
+        EnteredAnchor { span_id: self.span.span_id, restore: Some(restore) }
+    }
+}
+
+/// Undoes [`Anchor::enter`] when dropped (on the thread that entered).
+pub(crate) struct EnteredAnchor {
+    span_id: crate::id::SpanId,
+    restore: Option<Restore>,
+}
+
+impl Drop for EnteredAnchor {
+    fn drop(&mut self) {
+        if let Some(restore) = self.restore.take() {
+            drop(stack::pop(self.span_id, false, restore));
         }
     }
 }

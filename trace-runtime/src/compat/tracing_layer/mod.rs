@@ -14,8 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 use self::fields::{EventFields, SpanFields, names_span};
 use self::state::SpanState;
 pub(crate) use self::state::entered_top;
-use crate::context::Context;
-use crate::detached::{self, DetachedSpan};
+use crate::detached::{self, Anchor, DetachedSpan};
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
 
@@ -113,7 +112,20 @@ fn state_of<S>(id: &Id, ctx: &LayerContext<'_, S>) -> Option<Arc<SpanState>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    ctx.span(id)?.extensions().get::<Arc<SpanState>>().cloned()
+    with_state(id, ctx, Arc::clone)
+}
+
+/// Runs `f` on the state of the span `id`, if the layer keeps one.
+#[inline]
+fn with_state<S, R>(
+    id: &Id,
+    ctx: &LayerContext<'_, S>,
+    f: impl FnOnce(&Arc<SpanState>) -> R,
+) -> Option<R>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)?.extensions().get::<Arc<SpanState>>().map(f)
 }
 
 fn level_name(level: &Level) -> &'static str {
@@ -130,8 +142,8 @@ fn level_name(level: &Level) -> &'static str {
 enum Parent {
     /// Under the span current on this thread.
     Current,
-    /// Under this context (an explicit parent).
-    Context(Context),
+    /// Under this span (an explicit parent).
+    Span(Arc<SpanState>),
     /// At the root of a new trace (`parent: None`).
     Root,
 }
@@ -165,7 +177,7 @@ where
             Parent::Root
         } else if let Some(parent) = attrs.parent() {
             match state_of(parent, &ctx) {
-                Some(state) => Parent::Context(state.context.clone()),
+                Some(state) => Parent::Span(state),
                 None => Parent::Current,
             }
         } else {
@@ -173,7 +185,7 @@ where
         };
 
         let attached = match &parent {
-            Parent::Context(context) => Some(context.attach()),
+            Parent::Span(state) => Some(state.anchor.enter()),
             _ => None,
         };
         let mut builder = crate::span(name).kind(kind);
@@ -184,7 +196,7 @@ where
         if guard.span_id().is_none() {
             return;
         }
-        let context = Context::current();
+        let Some(anchor) = Anchor::current() else { return };
         let mut recorded = DetachedSpan::from_guard(guard);
         drop(attached);
 
@@ -209,7 +221,7 @@ where
             }
             (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
         };
-        let state = Arc::new(SpanState::new(context, recorded, special));
+        let state = Arc::new(SpanState::new(anchor, recorded, special));
         span.extensions_mut().insert(state);
     }
 
@@ -274,14 +286,12 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if let Some(state) = state_of(id, &ctx) {
-            state::exit(&state);
-        }
+        with_state(id, &ctx, state::exit);
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
-        if let Some(state) = state_of(&id, &ctx) {
-            state.close(self.errors_from_events);
+        let closed = with_state(&id, &ctx, |state| state.close(self.errors_from_events));
+        if closed.is_some() {
             state::forget_closed();
         }
     }

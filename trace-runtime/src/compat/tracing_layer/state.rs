@@ -15,20 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::fields::{Special, StatusCode};
-use crate::context::{Context, ContextGuard};
-use crate::detached::DetachedSpan;
-use crate::id::SpanId;
+use crate::detached::{Anchor, DetachedSpan, EnteredAnchor};
 use crate::record::OpenSpan;
 use crate::span::{Link, Status};
 use crate::value::Tag;
 
 /// One `tracing` span, as the layer keeps it in the span's extensions.
 pub(crate) struct SpanState {
-    /// What entering the span makes current: the span's IDs and tracer.
-    pub(super) context: Context,
-    /// The ID the context has (the span's own, or, for a span nested in an
-    /// unsampled one, its parent's).
-    span_id: Option<SpanId>,
+    /// What entering the span makes current: the span's IDs (its own, or,
+    /// for a span nested in an unsampled one, its parent's) and tracer.
+    pub(super) anchor: Anchor,
     closed: AtomicBool,
     inner: Mutex<Inner>,
 }
@@ -40,14 +36,8 @@ struct Inner {
 }
 
 impl SpanState {
-    pub(super) fn new(context: Context, span: Option<DetachedSpan>, special: Special) -> Self {
-        let span_id = context.span_context().map(|span| span.span_id);
-        Self {
-            context,
-            span_id,
-            closed: AtomicBool::new(false),
-            inner: Mutex::new(Inner { span, special }),
-        }
+    pub(super) fn new(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Self {
+        Self { anchor, closed: AtomicBool::new(false), inner: Mutex::new(Inner { span, special }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -58,8 +48,7 @@ impl SpanState {
 
     /// Whether the span records anything.
     pub(super) fn is_recording(&self) -> bool {
-        self.context.span_context().is_some_and(|span| span.sampled)
-            && !self.closed.load(Ordering::Relaxed)
+        self.anchor.span_context().sampled && !self.closed.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on the span's record, if it records.
@@ -102,9 +91,8 @@ impl SpanState {
 
     /// Links the span to `other` (`follows_from`).
     pub(super) fn add_link(&self, other: &Self) {
-        if let Some(span_context) = other.context.span_context() {
-            self.record(|record| record.add_link(Link { span_context, tags: Vec::new() }));
-        }
+        let span_context = other.anchor.span_context();
+        self.record(|record| record.add_link(Link { span_context, tags: Vec::new() }));
     }
 
     /// Closes the span: sets its status from its fields, and hands it over.
@@ -153,8 +141,8 @@ fn status(special: &mut Special, errors_from_fields: bool) -> Option<Status> {
 /// A `tracing` span entered on this thread and not yet exited here.
 struct Entered {
     state: Arc<SpanState>,
-    /// Makes the span's context current until dropped.
-    _guard: ContextGuard,
+    /// Makes the span current until dropped.
+    _guard: EnteredAnchor,
 }
 
 thread_local! {
@@ -169,8 +157,9 @@ fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
 }
 
 /// Makes `state`'s span current on this thread until [`exit`].
+#[inline]
 pub(super) fn enter(state: &Arc<SpanState>) {
-    let guard = state.context.attach();
+    let guard = state.anchor.enter();
     let stale = with_entered(|entered| {
         let stale = take_closed(entered);
         entered.push(Entered { state: Arc::clone(state), _guard: guard });
@@ -214,8 +203,9 @@ fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
 pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
     let top = crate::current_span_id()?;
     with_entered(|entered| {
-        let last =
-            entered.last().filter(|e| e.state.span_id == Some(top) && e.state.is_recording())?;
+        let last = entered
+            .last()
+            .filter(|e| e.state.anchor.span_context().span_id == top && e.state.is_recording())?;
         Some(Arc::clone(&last.state))
     })
     .flatten()
