@@ -350,6 +350,30 @@ fn collector_span_id(span: &tracing::Span) -> trace_runtime::SpanId {
 }
 
 #[test]
+fn a_span_closing_while_another_is_entered_here_leaves_the_stack_as_it_was() {
+    // Regression: exiting `inner` dropped the stale entry of `crossing`
+    // first and then missed `inner`'s own, which stayed current.
+    let (collector, tracer) = collector();
+    let dispatch = dispatch(TracingLayer::new());
+    let _scope = tracer.set_default();
+    let _dispatch = tracing::dispatcher::set_default(&dispatch);
+    let crossing = tracing::info_span!("crossing");
+    let id = crossing.id().unwrap();
+    dispatch.enter(&id);
+    let (other, moved) = (dispatch.clone(), id.clone());
+    std::thread::spawn(move || other.exit(&moved)).join().unwrap();
+    let inner = tracing::info_span!(parent: None, "inner");
+    // `crossing` closes on a third thread while `inner` is entered here.
+    inner.in_scope(|| std::thread::spawn(move || drop(crossing)).join().unwrap());
+    assert_eq!(trace_runtime::current_span_id(), None, "nothing left current");
+    drop(inner);
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 2, "{}", collector.render());
+    leaf();
+    assert_eq!(named(&collector.spans(), "leaf").parent_id, None);
+}
+
+#[test]
 fn a_span_never_entered_is_exported_with_its_fields_under_the_span_current_at_creation() {
     let (collector, tracer) = collector();
     let subscriber = tracing_subscriber::registry().with(TracingLayer::new());

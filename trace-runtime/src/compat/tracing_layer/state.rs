@@ -174,9 +174,10 @@ pub(super) fn enter(state: &Arc<SpanState>) {
 /// one it was entered on: that thread drops its entry once the span closes).
 pub(super) fn exit(state: &Arc<SpanState>) {
     let taken = with_entered(|entered| {
-        let index = entered.iter().rposition(|e| Arc::ptr_eq(&e.state, state));
         let mut taken = take_closed(entered);
-        taken.extend(index.filter(|&i| i < entered.len()).map(|i| entered.remove(i)));
+        if let Some(index) = entered.iter().rposition(|e| Arc::ptr_eq(&e.state, state)) {
+            taken.push(entered.remove(index));
+        }
         taken
     });
     drop(taken);
