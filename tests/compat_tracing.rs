@@ -538,3 +538,21 @@ fn without_a_tracer_the_layer_does_nothing() {
         });
     });
 }
+
+#[tracing::instrument]
+fn instrumented_with_our_calls() {
+    trace_runtime::add_tag("cache", "miss");
+    trace_runtime::add_event("retrying", Vec::new());
+    trace_runtime::set_status(Status::Error("gave up".into()));
+}
+
+#[test]
+fn our_current_span_calls_inside_an_entered_tracing_span_reach_it() {
+    let (collector, tracer) = collector();
+    let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+    tracing::subscriber::with_default(subscriber, || tracer.in_scope(instrumented_with_our_calls));
+    assert_eq!(
+        collector.render(),
+        "instrumented_with_our_calls cache=\"miss\" (error: gave up)\n  @ retrying\n"
+    );
+}

@@ -3,8 +3,20 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "tracing")]
+use crate::record::OpenSpan;
 use crate::span::Status;
 use crate::value::Tag;
+
+/// Runs `f` on the record of the entered `tracing` span that is the current
+/// span of this thread, if there is one and it records (the fallback of
+/// `trace_runtime::add_tag` and its siblings).
+#[cfg(feature = "tracing")]
+pub(crate) fn record_entered(f: impl FnOnce(&mut OpenSpan<'_>)) {
+    if let Some(span) = super::tracing_layer::entered_top() {
+        span.record(f);
+    }
+}
 
 /// Adds an event to the current span, and an error status if `error` is
 /// given; does nothing outside a span or in an unsampled trace.

@@ -42,6 +42,8 @@ mod log_bridge;
 #[cfg(feature = "tracing")]
 mod tracing_layer;
 
+#[cfg(feature = "tracing")]
+pub(crate) use current::record_entered;
 pub use ids::{LogIds, log_ids};
 #[cfg(feature = "log")]
 pub use log_bridge::LogBridge;

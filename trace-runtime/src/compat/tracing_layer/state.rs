@@ -5,9 +5,13 @@
 //! threads at once (clones of one span), and is closed when its last handle
 //! drops, after its last exit. So the span's record does not live on any
 //! thread's stack: it is held in the span's [`SpanState`] (in the `tracing`
-//! span's extensions), and entering the span only makes its context current
-//! on the entering thread, so that spans opened there become its children.
-//! Closing the span hands the record over, wherever that happens.
+//! span's extensions), and entering the span pushes only its IDs (an
+//! [`Anchor`]) on the entering thread, so that spans opened there become its
+//! children. Closing the span hands the record over, wherever that happens.
+//!
+//! Tags, events and status set through `trace_runtime::add_tag` and its
+//! siblings, and the bridges' events, reach an entered `tracing` span that
+//! is the innermost span of the thread through [`entered_top`].
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -52,7 +56,7 @@ impl SpanState {
     }
 
     /// Runs `f` on the span's record, if it records.
-    pub(super) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+    pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
         self.lock().span.as_mut()?.record(f)
     }
 
@@ -202,12 +206,12 @@ fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
 /// The `tracing` span whose context is current on this thread, if the
 /// innermost span open here is one.
 pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
-    let top = crate::current_span_id()?;
-    with_entered(|entered| {
-        let last = entered
-            .last()
-            .filter(|e| e.state.anchor.span_context().span_id == top && e.state.is_recording())?;
+    // The thread's list first: empty unless `tracing` spans are entered.
+    let last = with_entered(|entered| {
+        let last = entered.last().filter(|e| e.state.is_recording())?;
         Some(Arc::clone(&last.state))
     })
-    .flatten()
+    .flatten()?;
+    let top = crate::current_span_id()?;
+    (last.anchor.span_context().span_id == top).then_some(last)
 }
