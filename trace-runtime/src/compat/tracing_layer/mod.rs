@@ -107,6 +107,13 @@ impl TracingLayer {
     }
 }
 
+impl TracingLayer {
+    /// What this thread's list of entered spans knows the span `id` by.
+    fn key(&self, id: &Id) -> state::Key {
+        (std::ptr::from_ref(self) as usize, id.into_u64())
+    }
+}
+
 /// The state of the span `id`, if the layer keeps one.
 fn state_of<S>(id: &Id, ctx: &LayerContext<'_, S>) -> Option<Arc<SpanState>>
 where
@@ -280,13 +287,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        if let Some(state) = state_of(id, &ctx) {
-            state::enter(&state);
-        }
+        with_state(id, &ctx, |state| state::enter(self.key(id), state));
     }
 
-    fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        with_state(id, &ctx, state::exit);
+    fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
+        state::exit(self.key(id));
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {

@@ -142,8 +142,14 @@ fn status(special: &mut Special, errors_from_fields: bool) -> Option<Status> {
     }
 }
 
+/// Which `tracing` span an entry is for: the layer's address (one per
+/// subscriber) and the span's ID in that subscriber, so that exiting needs
+/// no look-up in the registry.
+pub(super) type Key = (usize, u64);
+
 /// A `tracing` span entered on this thread and not yet exited here.
 struct Entered {
+    key: Key,
     state: Arc<SpanState>,
     /// Makes the span current until dropped.
     _guard: EnteredAnchor,
@@ -162,11 +168,11 @@ fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
 
 /// Makes `state`'s span current on this thread until [`exit`].
 #[inline]
-pub(super) fn enter(state: &Arc<SpanState>) {
+pub(super) fn enter(key: Key, state: &Arc<SpanState>) {
     let guard = state.anchor.enter();
     let stale = with_entered(|entered| {
         let stale = take_closed(entered);
-        entered.push(Entered { state: Arc::clone(state), _guard: guard });
+        entered.push(Entered { key, state: Arc::clone(state), _guard: guard });
         stale
     });
     // Outside the thread's list: dropping a guard may hand spans over.
@@ -176,10 +182,11 @@ pub(super) fn enter(state: &Arc<SpanState>) {
 /// Undoes the innermost [`enter`] of `state` on this thread; does nothing
 /// if it was not entered here (it was exited on another thread than the
 /// one it was entered on: that thread drops its entry once the span closes).
-pub(super) fn exit(state: &Arc<SpanState>) {
+pub(super) fn exit(key: Key) {
     let taken = with_entered(|entered| {
+        // Entries of closed spans go first: their keys may have been reused.
         let mut taken = take_closed(entered);
-        if let Some(index) = entered.iter().rposition(|e| Arc::ptr_eq(&e.state, state)) {
+        if let Some(index) = entered.iter().rposition(|e| e.key == key) {
             taken.push(entered.remove(index));
         }
         taken
