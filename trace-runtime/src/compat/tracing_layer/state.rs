@@ -185,11 +185,9 @@ pub(super) fn enter(key: Key, state: &Arc<SpanState>) {
 pub(super) fn exit(key: Key) {
     let taken = with_entered(|entered| {
         // Entries of closed spans go first: their keys may have been reused.
-        let mut taken = take_closed(entered);
-        if let Some(index) = entered.iter().rposition(|e| e.key == key) {
-            taken.push(entered.remove(index));
-        }
-        taken
+        let stale = take_closed(entered);
+        let own = entered.iter().rposition(|e| e.key == key).map(|index| entered.remove(index));
+        (stale, own)
     });
     drop(taken);
 }
