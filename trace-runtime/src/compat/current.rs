@@ -32,7 +32,8 @@ pub(crate) fn add_event(name: Cow<'static, str>, tags: Vec<Tag>, error: Option<C
     }
 }
 
-/// Whether a span is current on this thread.
-pub(crate) fn in_span() -> bool {
-    crate::current_span_id().is_some()
+/// Whether the current span of this thread is in a sampled trace: outside
+/// one, an event would be recorded nowhere, so it is not even built.
+pub(crate) fn in_sampled_span() -> bool {
+    crate::stack::current_span_context().is_some_and(|span| span.sampled)
 }

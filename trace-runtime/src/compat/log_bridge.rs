@@ -85,7 +85,7 @@ impl<L: Log> Log for LogBridge<L> {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if record.level() <= self.level && super::current::in_span() {
+        if record.level() <= self.level && super::current::in_sampled_span() {
             let name = match record.args().as_str() {
                 Some(text) => Cow::Borrowed(text),
                 None => Cow::Owned(record.args().to_string()),

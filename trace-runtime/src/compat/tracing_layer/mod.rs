@@ -252,7 +252,8 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        // Outside any span (of ours or entered), an event belongs nowhere.
+        // Outside any span (of ours or entered), or in an unsampled trace,
+        // an event belongs nowhere.
         let target = if event.is_root() {
             return;
         } else if let Some(parent) = event.parent() {
@@ -260,7 +261,7 @@ where
                 Some(state) => Some(state),
                 None => return,
             }
-        } else if super::current::in_span() {
+        } else if super::current::in_sampled_span() {
             None
         } else {
             return;
