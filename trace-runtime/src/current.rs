@@ -1,5 +1,9 @@
 //! Operations on the current span of this thread, for code that did not
 //! open it (log correlation, tags added deep in a call chain).
+//!
+//! With the `tracing` compat layer, the current span may be an entered
+//! `tracing` span, whose record is not on the thread's stack: what does not
+//! land on the stack goes to it (`compat::record_entered`).
 
 use std::borrow::Cow;
 
@@ -23,7 +27,16 @@ use crate::value::{Tag, Value};
 /// # assert_eq!(collector.spans()[0].tag("amount"), Some(&250.into()));
 /// ```
 pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-    local::with_current(|span| span.add_tag(key.into(), value.into()));
+    let mut tag = Some((key.into(), value.into()));
+    local::with_current(|span| {
+        if let Some((key, value)) = tag.take() {
+            span.add_tag(key, value);
+        }
+    });
+    #[cfg(feature = "tracing")]
+    if let Some((key, value)) = tag {
+        crate::compat::record_entered(|span| span.add_tag(key, value));
+    }
 }
 
 /// Adds a timestamped event with tags to the current span.
@@ -32,7 +45,16 @@ pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
 /// trace_runtime::add_event("cache miss", vec![("key".into(), "user:7".into())]);
 /// ```
 pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
-    local::with_current(|span| span.add_event(name.into(), tags));
+    let mut event = Some((name.into(), tags));
+    local::with_current(|span| {
+        if let Some((name, tags)) = event.take() {
+            span.add_event(name, tags);
+        }
+    });
+    #[cfg(feature = "tracing")]
+    if let Some((name, tags)) = event {
+        crate::compat::record_entered(|span| span.add_event(name, tags));
+    }
 }
 
 /// Links the current span to another span context (fan-in, batches).
@@ -51,7 +73,16 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
 /// # assert_eq!(collector.spans()[1].links.len(), 1);
 /// ```
 pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
-    local::with_current(|span| span.add_link(Link { span_context, tags }));
+    let mut link = Some(Link { span_context, tags });
+    local::with_current(|span| {
+        if let Some(link) = link.take() {
+            span.add_link(link);
+        }
+    });
+    #[cfg(feature = "tracing")]
+    if let Some(link) = link {
+        crate::compat::record_entered(|span| span.add_link(link));
+    }
 }
 
 /// Sets the status of the current span.
@@ -60,7 +91,16 @@ pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
 /// trace_runtime::set_status(trace_runtime::Status::Error("card declined".into()));
 /// ```
 pub fn set_status(status: Status) {
-    local::with_current(|span| span.set_status(status));
+    let mut status = Some(status);
+    local::with_current(|span| {
+        if let Some(status) = status.take() {
+            span.set_status(status);
+        }
+    });
+    #[cfg(feature = "tracing")]
+    if let Some(status) = status {
+        crate::compat::record_entered(|span| span.set_status(status));
+    }
 }
 
 /// The trace ID of the current span, for correlating logs with traces.

@@ -29,8 +29,11 @@
 
 pub mod analysis;
 mod clock;
+pub mod compat;
 mod context;
 mod current;
+#[cfg(feature = "tracing")]
+mod detached;
 pub mod export;
 mod flags;
 mod future;

@@ -1,0 +1,204 @@
+//! Reading `tracing` fields: typed tags, and the `otel.*` fields that
+//! `tracing-opentelemetry` gives a meaning.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use tracing_core::field::{Field, Visit};
+
+use crate::span::SpanKind;
+use crate::value::{Tag, Value};
+
+/// A status set by `otel.status_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StatusCode {
+    Unset,
+    Ok,
+    Error,
+}
+
+/// What a span's fields say besides tags.
+#[derive(Debug, Default)]
+pub(super) struct Special {
+    /// `otel.name`.
+    pub(super) name: Option<String>,
+    /// `otel.kind`.
+    pub(super) kind: Option<SpanKind>,
+    /// `otel.status_code`.
+    pub(super) status_code: Option<StatusCode>,
+    /// `otel.status_message`.
+    pub(super) status_message: Option<String>,
+    /// A field named `error`, or one recorded as an error.
+    pub(super) error: Option<String>,
+}
+
+impl Special {
+    /// Takes what `later` set over what is here.
+    pub(super) fn update(&mut self, later: Self) {
+        let Self { name, kind, status_code, status_message, error } = later;
+        self.name = name.or(self.name.take());
+        self.kind = kind.or(self.kind);
+        self.status_code = status_code.or(self.status_code);
+        self.status_message = status_message.or(self.status_message.take());
+        self.error = error.or(self.error.take());
+    }
+}
+
+/// Whether fields with these names need [`Special`] handling before the
+/// span opens (its name and kind come from them).
+pub(super) fn names_span(fields: &tracing_core::field::FieldSet) -> bool {
+    fields.iter().any(|field| matches!(field.name(), "otel.name" | "otel.kind"))
+}
+
+fn kind(text: &str) -> Option<SpanKind> {
+    [SpanKind::Server, SpanKind::Client, SpanKind::Producer, SpanKind::Consumer, SpanKind::Internal]
+        .into_iter()
+        .find(|kind| text.eq_ignore_ascii_case(kind.as_str()))
+}
+
+fn status_code(text: &str) -> StatusCode {
+    if text.eq_ignore_ascii_case("error") {
+        StatusCode::Error
+    } else if text.eq_ignore_ascii_case("ok") {
+        StatusCode::Ok
+    } else {
+        StatusCode::Unset
+    }
+}
+
+/// Turns a span's fields into tags (given to `tag`) and [`Special`].
+pub(super) struct SpanFields<F> {
+    pub(super) special: Special,
+    tag: F,
+}
+
+impl<F: FnMut(Tag)> SpanFields<F> {
+    pub(super) fn new(tag: F) -> Self {
+        Self { special: Special::default(), tag }
+    }
+
+    fn value(&mut self, field: &Field, value: Value) {
+        (self.tag)((Cow::Borrowed(field.name()), value));
+    }
+
+    fn text(&mut self, field: &Field, text: String) {
+        let special = &mut self.special;
+        match field.name() {
+            "otel.name" => special.name = Some(text),
+            "otel.kind" => special.kind = kind(&text),
+            "otel.status_code" => special.status_code = Some(status_code(&text)),
+            "otel.status_message" => special.status_message = Some(text),
+            "error" => {
+                special.error = Some(text.clone());
+                self.value(field, Value::Str(text.into()));
+            }
+            _ => self.value(field, Value::Str(text.into())),
+        }
+    }
+}
+
+impl<F: FnMut(Tag)> Visit for SpanFields<F> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.value(field, Value::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(field, Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value.to_owned());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let text = value.to_string();
+        self.special.error = Some(text.clone());
+        self.value(field, Value::Str(text.into()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format!("{value:?}"));
+    }
+}
+
+/// Turns an event's fields into its name (the `message` field) and tags.
+#[derive(Default)]
+pub(super) struct EventFields {
+    pub(super) message: Option<String>,
+    pub(super) tags: Vec<Tag>,
+    /// A field named `error`, or one recorded as an error.
+    pub(super) error: Option<String>,
+}
+
+impl EventFields {
+    fn value(&mut self, field: &Field, value: Value) {
+        self.tags.push((Cow::Borrowed(field.name()), value));
+    }
+
+    fn text(&mut self, field: &Field, text: String) {
+        match field.name() {
+            "message" => self.message = Some(text),
+            "error" => {
+                self.error = Some(text.clone());
+                self.value(field, Value::Str(text.into()));
+            }
+            _ => self.value(field, Value::Str(text.into())),
+        }
+    }
+}
+
+impl Visit for EventFields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.value(field, Value::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.value(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(field, Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value.to_owned());
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let text = value.to_string();
+        self.error = Some(text.clone());
+        self.value(field, Value::Str(text.into()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format!("{value:?}"));
+    }
+}

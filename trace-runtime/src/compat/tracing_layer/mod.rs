@@ -1,0 +1,304 @@
+//! `tracing` spans and events as our spans and span events.
+
+mod fields;
+mod state;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use self::fields::{EventFields, SpanFields, names_span};
+use self::state::SpanState;
+pub(crate) use self::state::entered_top;
+use crate::detached::{self, Anchor, DetachedSpan};
+use crate::span::SpanKind;
+use crate::value::{Tag, Value};
+
+/// A [`tracing_subscriber::Layer`] that makes `tracing` spans and events
+/// part of our traces (feature `tracing`).
+///
+/// Each `tracing` span the layer sees becomes one of our spans, opened when
+/// the `tracing` span is created (as a child of the span current then, or
+/// of its explicit parent) and closed when its last handle drops. While it
+/// is entered (`enter`, `in_scope`, each poll of an `Instrument`ed future),
+/// on any thread, it is the current span there: `#[traced]` functions
+/// called inside become its children, and `#[traced]` spans around it are
+/// its parents. One tree, whichever API opened each level.
+///
+/// ```
+/// use trace_runtime::compat::TracingLayer;
+/// use trace_runtime::{InMemoryCollector, Tracer, traced};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// #[traced]
+/// fn load(user: u64) {}
+///
+/// #[traced]
+/// fn handle() {
+///     let span = tracing::info_span!("query", table = "users", rows = 3);
+///     span.in_scope(|| {
+///         tracing::info!(target: "db", cached = false, "loading");
+///         load(7);
+///     });
+/// }
+///
+/// let collector = InMemoryCollector::new();
+/// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+/// let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+/// tracing::subscriber::with_default(subscriber, || tracer.in_scope(handle));
+/// assert_eq!(
+///     collector.render(),
+///     "handle\n\
+///     \x20 query table=\"users\" rows=3\n\
+///     \x20   @ loading level=\"INFO\" target=\"db\" cached=false\n\
+///     \x20   load\n"
+/// );
+/// ```
+///
+/// Field values keep their type (integers, floats, bools, strings; other
+/// values through `Debug`) and are subject to the tracer's limits and
+/// redaction like any tag. The fields `otel.name`, `otel.kind`,
+/// `otel.status_code` and `otel.status_message` set the span's name, kind
+/// and status, as `tracing-opentelemetry` reads them.
+///
+/// Put a filter on the layer (`TracingLayer::new().with_filter(…)`) to
+/// choose which spans become ours: the others cost nothing here. Without an
+/// installed tracer every callback returns at once.
+#[derive(Debug, Clone, Default)]
+pub struct TracingLayer {
+    errors_from_events: bool,
+}
+
+impl TracingLayer {
+    /// A layer that records spans and events; ERROR events leave the span's
+    /// status alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether an ERROR-level event, or a field named `error` (or recorded
+    /// as an error), marks its span's status as an error, with the event's
+    /// message or the field's text (default: no). `otel.status_code` takes
+    /// precedence either way.
+    ///
+    /// ```
+    /// use trace_runtime::compat::TracingLayer;
+    /// use trace_runtime::{InMemoryCollector, Status, Tracer};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let collector = InMemoryCollector::new();
+    /// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+    /// let layer = TracingLayer::new().errors_from_events(true);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracer.in_scope(|| {
+    ///         tracing::info_span!("charge").in_scope(|| tracing::error!("card declined"));
+    ///     })
+    /// });
+    /// assert_eq!(collector.spans()[0].status, Status::Error("card declined".into()));
+    /// ```
+    #[must_use]
+    pub fn errors_from_events(mut self, yes: bool) -> Self {
+        self.errors_from_events = yes;
+        self
+    }
+}
+
+impl TracingLayer {
+    /// What this thread's list of entered spans knows the span `id` by.
+    fn key(&self, id: &Id) -> state::Key {
+        (std::ptr::from_ref(self) as usize, id.into_u64())
+    }
+}
+
+/// The state of the span `id`, if the layer keeps one.
+fn state_of<S>(id: &Id, ctx: &LayerContext<'_, S>) -> Option<Arc<SpanState>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    with_state(id, ctx, Arc::clone)
+}
+
+/// Runs `f` on the state of the span `id`, if the layer keeps one.
+#[inline]
+fn with_state<S, R>(
+    id: &Id,
+    ctx: &LayerContext<'_, S>,
+    f: impl FnOnce(&Arc<SpanState>) -> R,
+) -> Option<R>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(id)?.extensions().get::<Arc<SpanState>>().map(f)
+}
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARN",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
+/// Where a new span goes.
+enum Parent {
+    /// Under the span current on this thread.
+    Current,
+    /// Under this span (an explicit parent).
+    Span(Arc<SpanState>),
+    /// At the root of a new trace (`parent: None`).
+    Root,
+}
+
+impl<S> Layer<S> for TracingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if !detached::enabled() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let metadata = attrs.metadata();
+        // Name and kind may come from fields: read those first, then.
+        let mut early = names_span(metadata.fields()).then(|| {
+            let mut tags = Vec::new();
+            let mut fields = SpanFields::new(|tag| tags.push(tag));
+            attrs.record(&mut fields);
+            let special = fields.special;
+            (tags, special)
+        });
+        let (name, kind) = match &mut early {
+            Some((_, special)) => (
+                special.name.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
+                special.kind.unwrap_or(SpanKind::Internal),
+            ),
+            None => (Cow::Borrowed(metadata.name()), SpanKind::Internal),
+        };
+        let parent = if attrs.is_root() {
+            Parent::Root
+        } else if let Some(parent) = attrs.parent() {
+            match state_of(parent, &ctx) {
+                Some(state) => Parent::Span(state),
+                None => Parent::Current,
+            }
+        } else {
+            Parent::Current
+        };
+
+        let attached = match &parent {
+            Parent::Span(state) => Some(state.anchor.enter()),
+            _ => None,
+        };
+        let mut builder = crate::span(name).kind(kind);
+        if matches!(parent, Parent::Root) {
+            builder = builder.root();
+        }
+        let guard = builder.start();
+        if guard.span_id().is_none() {
+            return;
+        }
+        let Some(anchor) = Anchor::current() else { return };
+        let mut recorded = DetachedSpan::from_guard(guard);
+        drop(attached);
+
+        let special = match (early, &mut recorded) {
+            (Some((tags, special)), Some(span)) => {
+                span.record(|record| {
+                    for (key, value) in tags {
+                        record.add_tag(key, value);
+                    }
+                });
+                special
+            }
+            (None, Some(span)) => {
+                // Tags go straight into the record: no list in between.
+                let mut special = None;
+                span.record(|record| {
+                    let mut fields = SpanFields::new(|(key, value)| record.add_tag(key, value));
+                    attrs.record(&mut fields);
+                    special = Some(fields.special);
+                });
+                special.unwrap_or_default()
+            }
+            (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
+        };
+        let state = Arc::new(SpanState::new(anchor, recorded, special));
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(state) = state_of(id, &ctx) else { return };
+        if !state.is_recording() {
+            return;
+        }
+        // Read outside the span's lock: `Debug` of a value is user code.
+        let mut tags = Vec::new();
+        let mut fields = SpanFields::new(|tag| tags.push(tag));
+        values.record(&mut fields);
+        let special = fields.special;
+        state.update(tags, special);
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
+        if let (Some(state), Some(cause)) = (state_of(id, &ctx), state_of(follows, &ctx)) {
+            state.add_link(&cause);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        // Outside any span (of ours or entered), or in an unsampled trace,
+        // an event belongs nowhere.
+        let target = if event.is_root() {
+            return;
+        } else if let Some(parent) = event.parent() {
+            match state_of(parent, &ctx) {
+                Some(state) => Some(state),
+                None => return,
+            }
+        } else if super::current::in_sampled_span() {
+            None
+        } else {
+            return;
+        };
+        let metadata = event.metadata();
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        let name = fields.message.map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
+        let mut tags: Vec<Tag> = Vec::with_capacity(fields.tags.len() + 2);
+        tags.push((Cow::Borrowed("level"), Value::Str(level_name(metadata.level()).into())));
+        tags.push((Cow::Borrowed("target"), Value::Str(metadata.target().into())));
+        tags.append(&mut fields.tags);
+        let error = self.errors_from_events.then_some(()).and_then(|()| {
+            if *metadata.level() == Level::ERROR {
+                Some(name.clone())
+            } else {
+                fields.error.map(Cow::Owned)
+            }
+        });
+        match target {
+            Some(state) => state.add_event(name, tags, error),
+            None => super::current::add_event(name, tags, error),
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        with_state(id, &ctx, |state| state::enter(self.key(id), state));
+    }
+
+    fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
+        state::exit(self.key(id));
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let closed = with_state(&id, &ctx, |state| state.close(self.errors_from_events));
+        if closed.is_some() {
+            state::forget_closed();
+        }
+    }
+}

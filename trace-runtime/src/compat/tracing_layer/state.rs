@@ -1,0 +1,222 @@
+//! What the layer keeps per `tracing` span, and per thread.
+//!
+//! A `tracing` span may be entered and exited many times, on several
+//! threads (one poll of an instrumented future per worker), even on two
+//! threads at once (clones of one span), and is closed when its last handle
+//! drops, after its last exit. So the span's record does not live on any
+//! thread's stack: it is held in the span's [`SpanState`] (in the `tracing`
+//! span's extensions), and entering the span pushes only its IDs (an
+//! [`Anchor`]) on the entering thread, so that spans opened there become its
+//! children. Closing the span hands the record over, wherever that happens.
+//!
+//! Tags, events and status set through `trace_runtime::add_tag` and its
+//! siblings, and the bridges' events, reach an entered `tracing` span that
+//! is the innermost span of the thread through [`entered_top`].
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::fields::{Special, StatusCode};
+use crate::detached::{Anchor, DetachedSpan, EnteredAnchor};
+use crate::record::OpenSpan;
+use crate::span::{Link, Status};
+use crate::value::Tag;
+
+/// One `tracing` span, as the layer keeps it in the span's extensions.
+pub(crate) struct SpanState {
+    /// What entering the span makes current: the span's IDs (its own, or,
+    /// for a span nested in an unsampled one, its parent's) and tracer.
+    pub(super) anchor: Anchor,
+    closed: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// `None` when nothing is recorded (unsampled), or once closed.
+    span: Option<DetachedSpan>,
+    special: Special,
+}
+
+impl SpanState {
+    pub(super) fn new(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Self {
+        Self { anchor, closed: AtomicBool::new(false), inner: Mutex::new(Inner { span, special }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing under the lock runs user code, so it is never poisoned
+        // half-way; if it were, the data is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the span records anything.
+    pub(super) fn is_recording(&self) -> bool {
+        self.anchor.span_context().sampled() && !self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the span's record, if it records.
+    pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
+        self.lock().span.as_mut()?.record(f)
+    }
+
+    /// Adds tags and what [`Special`] fields say, recorded after creation.
+    pub(super) fn update(&self, tags: Vec<Tag>, special: Special) {
+        let mut inner = self.lock();
+        let Inner { span: Some(span), special: own } = &mut *inner else { return };
+        if let Some(name) = &special.name {
+            span.rename(Cow::Owned(name.clone()));
+        }
+        if let Some(kind) = special.kind {
+            span.set_kind(kind);
+        }
+        own.update(special);
+        span.record(|record| {
+            for (key, value) in tags {
+                record.add_tag(key, value);
+            }
+        });
+    }
+
+    /// Adds an event; `error` (a message) marks the span as failed.
+    pub(crate) fn add_event(
+        &self,
+        name: Cow<'static, str>,
+        tags: Vec<Tag>,
+        error: Option<Cow<'static, str>>,
+    ) {
+        let mut inner = self.lock();
+        let Inner { span: Some(span), special } = &mut *inner else { return };
+        span.record(|record| record.add_event(name, tags));
+        if let Some(message) = error {
+            special.error = Some(message.into_owned());
+        }
+    }
+
+    /// Links the span to `other` (`follows_from`).
+    pub(super) fn add_link(&self, other: &Self) {
+        let span_context = other.anchor.span_context();
+        self.record(|record| record.add_link(Link { span_context, tags: Vec::new() }));
+    }
+
+    /// Closes the span: sets its status from its fields, and hands it over.
+    /// Later calls do nothing.
+    pub(super) fn close(&self, errors_from_fields: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let span = {
+            let mut inner = self.lock();
+            let Inner { span, special } = &mut *inner;
+            if let Some(span) = span.as_mut()
+                && let Some(status) = status(special, errors_from_fields)
+            {
+                span.record(|record| record.set_status(status));
+            }
+            span.take()
+        };
+        // Outside the lock: handing the record over may run exporters.
+        if let Some(span) = span {
+            span.finish();
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// The status the span's fields give it: `otel.status_code` (with
+/// `otel.status_message`) first, as `tracing-opentelemetry` does; else an
+/// error field or event, if the user opted in.
+fn status(special: &mut Special, errors_from_fields: bool) -> Option<Status> {
+    match special.status_code {
+        Some(StatusCode::Ok) => Some(Status::Ok),
+        Some(StatusCode::Error) => {
+            let message = special.status_message.take().or_else(|| special.error.take());
+            Some(Status::Error(message.unwrap_or_default().into()))
+        }
+        Some(StatusCode::Unset) => None,
+        None if errors_from_fields => special.error.take().map(|m| Status::Error(m.into())),
+        None => None,
+    }
+}
+
+/// Which `tracing` span an entry is for: the layer's address (one per
+/// subscriber) and the span's ID in that subscriber, so that exiting needs
+/// no look-up in the registry.
+pub(super) type Key = (usize, u64);
+
+/// A `tracing` span entered on this thread and not yet exited here.
+struct Entered {
+    key: Key,
+    state: Arc<SpanState>,
+    /// Makes the span current until dropped.
+    _guard: EnteredAnchor,
+}
+
+thread_local! {
+    /// The `tracing` spans entered on this thread, innermost last.
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's entered spans; `None` during thread teardown
+/// or if they are in use (never, as nothing below runs user code).
+fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
+    ENTERED.try_with(|entered| entered.try_borrow_mut().ok().map(|mut e| f(&mut e))).ok().flatten()
+}
+
+/// Makes `state`'s span current on this thread until [`exit`].
+#[inline]
+pub(super) fn enter(key: Key, state: &Arc<SpanState>) {
+    let guard = state.anchor.enter();
+    let stale = with_entered(|entered| {
+        let stale = take_closed(entered);
+        entered.push(Entered { key, state: Arc::clone(state), _guard: guard });
+        stale
+    });
+    // Outside the thread's list: dropping a guard may hand spans over.
+    drop(stale);
+}
+
+/// Undoes the innermost [`enter`] of `state` on this thread; does nothing
+/// if it was not entered here (it was exited on another thread than the
+/// one it was entered on: that thread drops its entry once the span closes).
+pub(super) fn exit(key: Key) {
+    let taken = with_entered(|entered| {
+        // Entries of closed spans go first: their keys may have been reused.
+        let stale = take_closed(entered);
+        let own = entered.iter().rposition(|e| e.key == key).map(|index| entered.remove(index));
+        (stale, own)
+    });
+    drop(taken);
+}
+
+/// Drops this thread's entries of spans closed since (entered here, then
+/// exited elsewhere or never): their contexts stop being current.
+pub(super) fn forget_closed() {
+    let taken = with_entered(take_closed);
+    drop(taken);
+}
+
+fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
+    if !entered.iter().any(|e| e.state.is_closed()) {
+        return Vec::new();
+    }
+    let (closed, open) = std::mem::take(entered).into_iter().partition(|e| e.state.is_closed());
+    *entered = open;
+    closed
+}
+
+/// The `tracing` span whose context is current on this thread, if the
+/// innermost span open here is one.
+pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
+    // The thread's list first: empty unless `tracing` spans are entered.
+    let last = with_entered(|entered| {
+        let last = entered.last().filter(|e| e.state.is_recording())?;
+        Some(Arc::clone(&last.state))
+    })
+    .flatten()?;
+    let top = crate::current_span_id()?;
+    (last.anchor.span_context().span_id == top).then_some(last)
+}
