@@ -76,6 +76,12 @@ impl<F: FnMut(Tag)> SpanFields<F> {
     pub(super) fn new(tag: F) -> Self {
         Self { special: Special::default(), tag }
     }
+}
+
+impl<F: FnMut(Tag)> Fields for SpanFields<F> {
+    fn error(&mut self, text: String) {
+        self.special.error = Some(text);
+    }
 
     fn value(&mut self, field: &Field, value: Value) {
         (self.tag)((Cow::Borrowed(field.name()), value));
@@ -89,51 +95,11 @@ impl<F: FnMut(Tag)> SpanFields<F> {
             "otel.status_code" => special.status_code = Some(status_code(&text)),
             "otel.status_message" => special.status_message = Some(text),
             "error" => {
-                special.error = Some(text.clone());
+                self.error(text.clone());
                 self.value(field, Value::Str(text.into()));
             }
             _ => self.value(field, Value::Str(text.into())),
         }
-    }
-}
-
-impl<F: FnMut(Tag)> Visit for SpanFields<F> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.value(field, Value::from(value));
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.value(field, Value::from(value));
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.value(field, Value::from(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value.to_owned());
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let text = value.to_string();
-        self.special.error = Some(text.clone());
-        self.value(field, Value::Str(text.into()));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, format!("{value:?}"));
     }
 }
 
@@ -146,7 +112,11 @@ pub(super) struct EventFields {
     pub(super) error: Option<String>,
 }
 
-impl EventFields {
+impl Fields for EventFields {
+    fn error(&mut self, text: String) {
+        self.error = Some(text);
+    }
+
     fn value(&mut self, field: &Field, value: Value) {
         self.tags.push((Cow::Borrowed(field.name()), value));
     }
@@ -155,7 +125,7 @@ impl EventFields {
         match field.name() {
             "message" => self.message = Some(text),
             "error" => {
-                self.error = Some(text.clone());
+                self.error(text.clone());
                 self.value(field, Value::Str(text.into()));
             }
             _ => self.value(field, Value::Str(text.into())),
@@ -163,42 +133,56 @@ impl EventFields {
     }
 }
 
-impl Visit for EventFields {
+/// What a visitor of `tracing` fields does with each: [`Visitor`] turns
+/// every typed `record_*` call into one of these.
+pub(super) trait Fields {
+    /// A field that is a tag.
+    fn value(&mut self, field: &Field, value: Value);
+    /// A field given as text (`&str`, `Debug`), which may be special.
+    fn text(&mut self, field: &Field, text: String);
+    /// An error's text, besides its tag.
+    fn error(&mut self, text: String);
+}
+
+/// Reads fields into `T`: `attrs.record(&mut Visitor(&mut fields))`.
+pub(super) struct Visitor<'a, T>(pub(super) &'a mut T);
+
+impl<T: Fields> Visit for Visitor<'_, T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
+        self.0.value(field, Value::F64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
+        self.0.value(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.value(field, Value::from(value));
+        self.0.value(field, Value::from(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.value(field, Value::from(value));
+        self.0.value(field, Value::from(value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.value(field, Value::from(value));
+        self.0.value(field, Value::from(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
+        self.0.value(field, Value::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value.to_owned());
+        self.0.text(field, value.to_owned());
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
-        self.error = Some(text.clone());
-        self.value(field, Value::Str(text.into()));
+        self.0.error(text.clone());
+        self.0.value(field, Value::Str(text.into()));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, format!("{value:?}"));
+        self.0.text(field, format!("{value:?}"));
     }
 }

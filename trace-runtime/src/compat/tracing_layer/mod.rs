@@ -11,7 +11,7 @@ use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use self::fields::{EventFields, SpanFields, names_span};
+use self::fields::{EventFields, SpanFields, Visitor, names_span};
 use self::state::SpanState;
 pub(crate) use self::state::entered_top;
 use crate::detached::{self, Anchor, DetachedSpan};
@@ -169,7 +169,7 @@ where
         let mut early = names_span(metadata.fields()).then(|| {
             let mut tags = Vec::new();
             let mut fields = SpanFields::new(|tag| tags.push(tag));
-            attrs.record(&mut fields);
+            attrs.record(&mut Visitor(&mut fields));
             let special = fields.special;
             (tags, special)
         });
@@ -221,7 +221,7 @@ where
                 let mut special = None;
                 span.record(|record| {
                     let mut fields = SpanFields::new(|(key, value)| record.add_tag(key, value));
-                    attrs.record(&mut fields);
+                    attrs.record(&mut Visitor(&mut fields));
                     special = Some(fields.special);
                 });
                 special.unwrap_or_default()
@@ -240,7 +240,7 @@ where
         // Read outside the span's lock: `Debug` of a value is user code.
         let mut tags = Vec::new();
         let mut fields = SpanFields::new(|tag| tags.push(tag));
-        values.record(&mut fields);
+        values.record(&mut Visitor(&mut fields));
         let special = fields.special;
         state.update(tags, special);
     }
@@ -268,7 +268,7 @@ where
         };
         let metadata = event.metadata();
         let mut fields = EventFields::default();
-        event.record(&mut fields);
+        event.record(&mut Visitor(&mut fields));
         let name = fields.message.map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
         let mut tags: Vec<Tag> = Vec::with_capacity(fields.tags.len() + 2);
         tags.push((Cow::Borrowed("level"), Value::Str(level_name(metadata.level()).into())));
