@@ -398,6 +398,7 @@ fn the_html_report_is_self_contained() {
 }
 
 #[test]
+#[ignore = "needs Chromium: run with `cargo test --test analysis -- --ignored` (CI does)"]
 fn the_html_report_works_in_headless_chromium() {
     chromium::check_report(&scratch("chromium"));
 }

@@ -6,41 +6,71 @@ use std::process::Command;
 use trace_integration::TestReceiver;
 use trace_runtime::analysis::read_otlp_json;
 
-fn spans_received(mode: &str) -> (Option<i32>, Vec<String>) {
+/// What the child reported: its exit code, the names of the spans the
+/// receiver got (sorted), and its stderr, which is captured (with
+/// `RUST_BACKTRACE=0`) so a passing run prints nothing and a failing one
+/// shows it in the assertion message.
+struct Child {
+    code: Option<i32>,
+    names: Vec<String>,
+    stderr: String,
+}
+
+fn run_child(mode: &str) -> Child {
     let receiver = TestReceiver::start();
-    let status = Command::new(env!("CARGO_BIN_EXE_exit-modes"))
+    let output = Command::new(env!("CARGO_BIN_EXE_exit-modes"))
         .args([mode, &receiver.url()])
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .status()
+        .env("RUST_BACKTRACE", "0")
+        .output()
         .expect("run the child");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let mut names = Vec::new();
     for body in receiver.bodies() {
         let outcome = read_otlp_json(body.as_bytes()).expect("readable OTLP JSON");
-        assert_eq!(outcome.malformed_lines, 0);
+        assert_eq!(outcome.malformed_lines, 0, "child stderr:\n{stderr}");
         names.extend(outcome.spans.into_iter().map(|s| s.name.into_owned()));
     }
     names.sort();
-    (status.code(), names)
+    Child { code: output.status.code(), names, stderr }
+}
+
+/// Runs the child in `mode` and checks its exit code and that every span
+/// it finished reached the receiver.
+fn assert_exports_every_span(mode: &str, code: i32) -> Child {
+    let child = run_child(mode);
+    assert_eq!(
+        (child.code, child.names.iter().map(String::as_str).collect::<Vec<_>>()),
+        (Some(code), EXPECTED.to_vec()),
+        "mode {mode}; child stderr:\n{}",
+        child.stderr
+    );
+    child
 }
 
 const EXPECTED: [&str; 3] = ["job", "work", "work"];
 
 #[test]
 fn returning_from_main_exports_every_finished_span() {
-    assert_eq!(spans_received("return"), (Some(0), EXPECTED.map(String::from).to_vec()));
+    assert_exports_every_span("return", 0);
 }
 
 #[test]
 fn a_panic_in_main_exports_every_finished_span() {
-    assert_eq!(spans_received("panic"), (Some(101), EXPECTED.map(String::from).to_vec()));
+    let child = assert_exports_every_span("panic", 101);
+    assert!(
+        child.stderr.contains("main panics after its spans finished"),
+        "the panic message is missing from the child's stderr:\n{}",
+        child.stderr
+    );
 }
 
 #[test]
 fn process_exit_exports_every_finished_span() {
-    assert_eq!(spans_received("exit"), (Some(3), EXPECTED.map(String::from).to_vec()));
+    assert_exports_every_span("exit", 3);
 }
 
 #[test]
 fn an_explicit_shutdown_exports_every_finished_span_once() {
-    assert_eq!(spans_received("shutdown"), (Some(0), EXPECTED.map(String::from).to_vec()));
+    assert_exports_every_span("shutdown", 0);
 }

@@ -62,8 +62,18 @@ fn seed_corpus_inputs_pass_their_targets() {
     assert!(failures.is_empty(), "failing corpus inputs:\n{}", failures.join("\n"));
 }
 
+/// `fuzz/artifacts/` holds the finding libFuzzer saved
+/// (`jsonl/float-tag-round-trip.jsonl`: a float tag that did not read back
+/// as the number written) and inputs of the kinds that crash parsers (a
+/// multibyte character across a field boundary, truncated escapes and
+/// documents, numbers at the limits of their types).
 #[test]
 fn crashes_found_by_fuzzing_stay_fixed() {
-    let failures = replay(&inputs(&fuzz_dir().join("artifacts")));
+    let files = inputs(&fuzz_dir().join("artifacts"));
+    assert!(
+        files.iter().any(|(target, _)| target == "jsonl"),
+        "fuzz/artifacts/ lost the saved fuzz finding (jsonl/float-tag-round-trip.jsonl): {files:?}"
+    );
+    let failures = replay(&files);
     assert!(failures.is_empty(), "failing fuzz artifacts:\n{}", failures.join("\n"));
 }

@@ -241,66 +241,9 @@ fn string_attribute(key: &str, value: &str) -> KeyValue {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
+    // The official messages read this encoding in export/otlp_schema_test.rs.
     use super::*;
-    use crate::export::otlp_schema_test::PYTHON_PRELUDE;
-    use crate::export::test_support::{sample_trace, temp_path};
-
-    /// Parses the binary request and the JSON request with the official
-    /// classes and checks they are the same message.
-    const SAME: &str = r#"
-binary = ExportTraceServiceRequest.FromString(open(sys.argv[1], "rb").read())
-raw = json.load(open(sys.argv[2]))
-hex_ids_to_base64(raw)
-from_json = json_format.Parse(json.dumps(raw), ExportTraceServiceRequest())
-if binary != from_json:
-    print("binary:", binary)
-    print("json:", from_json)
-    sys.exit(1)
-print(sum(len(ss.spans) for rs in binary.resource_spans for ss in rs.scope_spans))
-"#;
-
-    #[test]
-    fn the_binary_request_equals_the_json_one_for_the_official_classes() {
-        let spans = sample_trace();
-        let binary = temp_path("otlp.pb");
-        let json = temp_path("otlp.json");
-        std::fs::write(
-            &binary,
-            encode(&spans, &[("deployment.environment".into(), "test".into())]),
-        )
-        .unwrap();
-        let json_payload =
-            super::super::otlp::encode(&spans, &[("deployment.environment".into(), "test".into())]);
-        std::fs::write(&json, json_payload).unwrap();
-        let output = Command::new("python3")
-            .arg("-c")
-            .arg(format!("{PYTHON_PRELUDE}{SAME}"))
-            .arg(&binary)
-            .arg(&json)
-            .output();
-        let _ = (std::fs::remove_file(&binary), std::fs::remove_file(&json));
-        match output {
-            Ok(output) if output.status.success() => {
-                let count: usize = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
-                assert_eq!(count, spans.len());
-            }
-            Ok(output) if output.status.code() == Some(3) => {
-                let note = "the OTLP protobuf check needs python3 with `pip install opentelemetry-proto protobuf`";
-                assert!(std::env::var_os("CI").is_none(), "{note}");
-                eprintln!("note: skipped: {note}");
-            }
-            Ok(output) => panic!(
-                "the official classes disagree:\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-            Err(error) => {
-                assert!(std::env::var_os("CI").is_none(), "cannot run python3: {error}");
-            }
-        }
-    }
+    use crate::export::test_support::sample_trace;
 
     #[test]
     fn the_protocol_variable_selects_protobuf() {

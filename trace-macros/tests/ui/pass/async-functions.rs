@@ -32,7 +32,8 @@ async fn load(store: &Store, key: u32) -> Result<String, String> {
 fn main() {
     let collector = InMemoryCollector::new();
     let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
-    let value = tracer.in_scope(|| futures::executor::block_on(load(&Store, 4)));
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let value = tracer.in_scope(|| runtime.block_on(load(&Store, 4)));
     assert_eq!(value.unwrap(), "4");
     assert_eq!(collector.render(), "load\n  Store::fetch key=4\n    Store::cached\n");
 }
