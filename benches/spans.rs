@@ -392,18 +392,14 @@ fn main() {
         }
         details.push((format!("hot/{name}"), best));
     }
-    let run = json!({
-        "started": started,
-        "finished": child::utc_now(),
-        "minutes": clock.elapsed().as_secs_f64() / 60.0,
-        "load_average_start": load_start,
-        "load_average_end": child::load_average(),
+    let more = json!({
         "passes": passes,
         "traces": traces,
         "sample_traces": sample,
         "children": children(),
         "filter": filter,
     });
+    let run = child::run_record(&started, clock, &load_start, more);
     eprintln!("hot path run: {run}");
     details.push(("run/hot".to_owned(), run));
     prefixes.push("run/hot".to_owned());

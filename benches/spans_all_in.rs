@@ -455,17 +455,13 @@ fn main() {
             details.push((format!("buffered/{shape}"), run));
         }
     }
-    let run = json!({
-        "started": started,
-        "finished": child::utc_now(),
-        "minutes": clock.elapsed().as_secs_f64() / 60.0,
-        "load_average_start": load_start,
-        "load_average_end": child::load_average(),
+    let more = json!({
         "passes": passes,
         "spans": spans,
         "children": shapes::children(),
         "counting_errors": errors,
     });
+    let run = child::run_record(&started, clock, &load_start, more);
     eprintln!("all-in run: {run}");
     details.push(("run/all_in".to_owned(), run));
     if benchmarking {

@@ -99,3 +99,19 @@ pub fn number(name: &str, default: u64) -> u64 {
         Err(_) => default,
     }
 }
+
+/// When a run started and ended, and the machine's load at both ends,
+/// with `more` (an object) merged in: the record every bench keeps of a run.
+pub fn run_record(started: &str, clock: Instant, load_start: &str, more: Value) -> Value {
+    let mut run = serde_json::json!({
+        "started": started,
+        "finished": utc_now(),
+        "minutes": clock.elapsed().as_secs_f64() / 60.0,
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+    });
+    if let (Some(run), Value::Object(more)) = (run.as_object_mut(), more) {
+        run.extend(more);
+    }
+    run
+}
