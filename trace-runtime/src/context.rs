@@ -146,7 +146,7 @@ impl Context {
             // A context without a span still carries baggage: its frame has
             // a placeholder ID, and spans opened under it start new traces.
             trace_id: self.span.map_or(TraceId::PLACEHOLDER, |s| s.trace_id),
-            span_id: self.span.map_or_else(SpanId::random, |s| s.span_id),
+            span_id: self.span.map_or_else(local::fresh_span_id, |s| s.span_id),
             sampled: self.span.is_some_and(|s| s.sampled()),
             flags: self.span.map_or(TraceFlags::NONE, |s| s.flags.with_sampled(false)),
             origin: match self.span {

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use crate::id::{SpanId, TraceId};
 use crate::local;
+use crate::record::OpenSpan;
 use crate::span::SpanContext;
 use crate::span::{Link, Status};
 use crate::value::{Tag, Value};
@@ -27,16 +28,7 @@ use crate::value::{Tag, Value};
 /// # assert_eq!(collector.spans()[0].tag("amount"), Some(&250.into()));
 /// ```
 pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-    let mut tag = Some((key.into(), value.into()));
-    local::with_current(|span| {
-        if let Some((key, value)) = tag.take() {
-            span.add_tag(key, value);
-        }
-    });
-    #[cfg(feature = "tracing")]
-    if let Some((key, value)) = tag {
-        crate::compat::record_entered(|span| span.add_tag(key, value));
-    }
+    on_current(|span| span.add_tag(key.into(), value.into()));
 }
 
 /// Adds a timestamped event with tags to the current span.
@@ -45,16 +37,7 @@ pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
 /// trace_runtime::add_event("cache miss", vec![("key".into(), "user:7".into())]);
 /// ```
 pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
-    let mut event = Some((name.into(), tags));
-    local::with_current(|span| {
-        if let Some((name, tags)) = event.take() {
-            span.add_event(name, tags);
-        }
-    });
-    #[cfg(feature = "tracing")]
-    if let Some((name, tags)) = event {
-        crate::compat::record_entered(|span| span.add_event(name, tags));
-    }
+    on_current(|span| span.add_event(name.into(), tags));
 }
 
 /// Links the current span to another span context (fan-in, batches).
@@ -73,16 +56,7 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
 /// # assert_eq!(collector.spans()[1].links.len(), 1);
 /// ```
 pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
-    let mut link = Some(Link { span_context, tags });
-    local::with_current(|span| {
-        if let Some(link) = link.take() {
-            span.add_link(link);
-        }
-    });
-    #[cfg(feature = "tracing")]
-    if let Some(link) = link {
-        crate::compat::record_entered(|span| span.add_link(link));
-    }
+    on_current(|span| span.add_link(Link { span_context, tags }));
 }
 
 /// Sets the status of the current span.
@@ -91,16 +65,7 @@ pub fn add_link(span_context: SpanContext, tags: Vec<Tag>) {
 /// trace_runtime::set_status(trace_runtime::Status::Error("card declined".into()));
 /// ```
 pub fn set_status(status: Status) {
-    let mut status = Some(status);
-    local::with_current(|span| {
-        if let Some(status) = status.take() {
-            span.set_status(status);
-        }
-    });
-    #[cfg(feature = "tracing")]
-    if let Some(status) = status {
-        crate::compat::record_entered(|span| span.set_status(status));
-    }
+    on_current(|span| span.set_status(status));
 }
 
 /// The trace ID of the current span, for correlating logs with traces.
@@ -122,4 +87,19 @@ pub fn current_trace_id() -> Option<TraceId> {
 /// The ID of the current span.
 pub fn current_span_id() -> Option<SpanId> {
     local::current_span_context().map(|span| span.span_id)
+}
+
+/// Runs `f` on the current span's record: the innermost span on this
+/// thread's stack, else (with the compat layer) an entered `tracing` span.
+fn on_current(f: impl FnOnce(&mut OpenSpan<'_>)) {
+    let mut f = Some(f);
+    local::with_current(|span| {
+        if let Some(f) = f.take() {
+            f(span);
+        }
+    });
+    #[cfg(feature = "tracing")]
+    if let Some(f) = f {
+        crate::compat::record_entered(f);
+    }
 }

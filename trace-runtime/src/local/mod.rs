@@ -421,7 +421,7 @@ pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
         let parent = local.span_context(position)?;
         Some(Frame {
             trace_id: parent.trace_id,
-            span_id: SpanId::random(),
+            span_id: local.ids.span_id(),
             sampled: false,
             flags: parent.flags.with_sampled(false),
             origin: Origin::Span,
@@ -430,6 +430,12 @@ pub(crate) fn detach_nested(span_id: SpanId) -> Option<Frame> {
         })
     })
     .flatten()
+}
+
+/// A new span ID from this thread's generator (a placeholder for a frame
+/// that has none); a random one during thread teardown.
+pub(crate) fn fresh_span_id() -> SpanId {
+    with_local(|local| local.ids.span_id()).unwrap_or_else(SpanId::random)
 }
 
 /// The trace of the open span `span_id`.
