@@ -1,32 +1,37 @@
-//! A small blocking HTTP/1.1 client: one `POST` per connection to an
-//! `http://` endpoint, every step bounded by one deadline.
-//!
-//! There is no TLS: `https://` endpoints are refused when an exporter is
-//! configured. Send to a local collector or agent over plain HTTP instead.
+//! The HTTP client of the OTLP/HTTP and Zipkin exporters, on `ureq`: one
+//! `ureq::Agent` per exporter (connections kept alive across batches), a
+//! deadline per request, gzip request bodies, TLS with custom CAs and client
+//! certificates (feature `tls`), proxies, and the rules that turn a response
+//! into an [`ExportError`] the batch exporter can retry or drop.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::export::ExportError;
 
-/// Most bytes of a response body kept (for error messages).
+/// Most bytes of a response body kept (for error messages and partial success).
 const BODY_LIMIT: u64 = 64 * 1024;
-/// Longest status or header line accepted.
-const LINE_LIMIT: u64 = 16 * 1024;
 
-/// An exporter setting that cannot work: an endpoint URL the built-in HTTP
-/// client cannot reach, or a header that would break the request.
+/// An exporter setting that cannot work: an endpoint URL the HTTP client
+/// cannot reach, a header that would break the request, a certificate file
+/// that cannot be read, or a feature this build lacks.
 ///
 /// ```
 /// use trace_runtime::export::{OtlpConfig, OtlpHttpExporter};
 ///
-/// let error = OtlpHttpExporter::new(OtlpConfig::with_endpoint("https://api.example.com")).unwrap_err();
-/// assert!(error.to_string().contains("TLS"));
+/// let error = OtlpHttpExporter::new(OtlpConfig::with_endpoint("ftp://example.com")).unwrap_err();
+/// assert!(error.to_string().contains("http:// or https://"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,14 +41,94 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A parsed `http://host[:port][/path]` URL.
+/// How request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+///
+/// ```
+/// use trace_runtime::export::{Compression, OtlpConfig};
+///
+/// let config = OtlpConfig::with_endpoint("http://collector:4318").with_compression(Compression::Gzip);
+/// assert_eq!(config.compression, Compression::Gzip);
+/// assert_eq!("gzip".parse(), Ok(Compression::Gzip));
+/// assert!("br".parse::<Compression>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Bodies as they are (the default).
+    #[default]
+    None,
+    /// gzip, sent with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = ConfigError;
+
+    /// `none` or `gzip`, the values the OpenTelemetry specification names.
+    fn from_str(value: &str) -> Result<Self, ConfigError> {
+        match value.trim() {
+            "none" => Ok(Self::None),
+            "gzip" => Ok(Self::Gzip),
+            other => {
+                Err(ConfigError(format!("unknown compression {other:?} (expected gzip or none)")))
+            }
+        }
+    }
+}
+
+/// The certificate files of a TLS connection, all PEM: a CA to trust instead
+/// of the built-in roots, and a client certificate with its key (mTLS).
+///
+/// The files are read when the exporter is built; one that cannot be read
+/// or holds no certificate (or no key) is a [`ConfigError`] then.
+///
+/// ```
+/// use trace_runtime::export::{OtlpConfig, TlsFiles};
+///
+/// let config = OtlpConfig::with_endpoint("https://collector:4318")
+///     .with_ca_certificate_pem("/etc/otel/ca.pem")
+///     .with_client_certificate("/etc/otel/client.pem", "/etc/otel/client-key.pem");
+/// assert_eq!(config.tls.ca_certificate.as_deref(), Some(std::path::Path::new("/etc/otel/ca.pem")));
+/// assert_ne!(config.tls, TlsFiles::default());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// The CA certificates the server's certificate must chain to; `None`
+    /// trusts Mozilla's root certificates (webpki-roots).
+    pub ca_certificate: Option<PathBuf>,
+    /// The client's certificate chain, sent when the server asks for one.
+    pub client_certificate: Option<PathBuf>,
+    /// The private key of the client certificate.
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn is_empty(&self) -> bool {
+        self.ca_certificate.is_none()
+            && self.client_certificate.is_none()
+            && self.client_key.is_none()
+    }
+}
+
+/// What an HTTP exporter needs besides its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HttpSettings<'a> {
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) timeout: Duration,
+    pub(crate) compression: Compression,
+    pub(crate) tls: &'a TlsFiles,
+    /// A proxy URL (`http://proxy:3128`), or `None` to connect directly.
+    pub(crate) proxy: Option<&'a str>,
+}
+
+/// A validated `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
-    url: String,
-    host: String,
+    pub(crate) url: String,
+    pub(crate) https: bool,
+    pub(crate) host: String,
     port: u16,
-    /// What the `Host` header says: the authority as written.
-    authority: String,
     path: String,
 }
 
@@ -53,13 +138,14 @@ impl Endpoint {
         let Some((scheme, rest)) = url.split_once("://") else {
             return fail("not a URL (expected http://host:port/path)");
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return fail(
-                "https needs TLS, which the built-in HTTP client lacks; use an http:// endpoint such as a local collector",
-            );
+        let https = scheme.eq_ignore_ascii_case("https");
+        if !https && !scheme.eq_ignore_ascii_case("http") {
+            return fail("only http:// or https:// URLs are supported");
         }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return fail("only http:// URLs are supported");
+        if https && !cfg!(feature = "tls") {
+            return fail(
+                "https needs TLS, which this build lacks: enable the `tls` feature of trace-runtime",
+            );
         }
         let rest = rest.split('#').next().unwrap_or_default();
         let (authority, path) = match rest.find(['/', '?']) {
@@ -82,6 +168,7 @@ impl Endpoint {
             }
         };
         let port = match port {
+            None if https => 443,
             None => 80,
             Some(port) => match port.parse::<u16>() {
                 Ok(port) => port,
@@ -94,13 +181,10 @@ impl Endpoint {
         if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return fail("the path contains spaces or control characters");
         }
-        Ok(Self {
-            url: url.to_owned(),
-            host: host.to_owned(),
-            port,
-            authority: authority.to_owned(),
-            path,
-        })
+        if ureq::http::Uri::try_from(url).is_err() {
+            return fail("not a valid URL");
+        }
+        Ok(Self { url: url.to_owned(), https, host: host.to_owned(), port, path })
     }
 }
 
@@ -119,6 +203,40 @@ pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ConfigEr
     Ok(())
 }
 
+/// The proxy for `endpoint` from the usual variables read through `get`:
+/// `HTTPS_PROXY` for an `https://` endpoint, `HTTP_PROXY` for `http://`,
+/// else `ALL_PROXY` (each also lower case), unless `NO_PROXY` names the
+/// host. Returns the variable's name with its value.
+pub(crate) fn proxy_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+    endpoint: &Endpoint,
+) -> Option<(&'static str, String)> {
+    let no_proxy = get("NO_PROXY").or_else(|| get("no_proxy")).unwrap_or_default();
+    if no_proxy_matches(&no_proxy, &endpoint.host) {
+        return None;
+    }
+    let names: [&'static str; 4] = if endpoint.https {
+        ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names.into_iter().find_map(|name| Some((name, get(name)?)))
+}
+
+/// Whether a `NO_PROXY` list (`localhost,.internal,10.0.0.1`, or `*`)
+/// covers `host`: an entry matches the host itself and its subdomains.
+fn no_proxy_matches(list: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = entry.trim_start_matches("*.").trim_start_matches('.').to_ascii_lowercase();
+        let entry = entry.trim_start_matches('[').trim_end_matches(']');
+        host == entry || host.strip_suffix(entry).is_some_and(|rest| rest.ends_with('.'))
+    })
+}
+
 /// A response: status, headers and the start of the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Response {
@@ -133,20 +251,222 @@ impl Response {
     }
 }
 
-/// POSTs `body` and turns the outcome into an [`ExportError`] when it failed:
-/// I/O errors, 429, 502, 503 and 504 are retryable (with `Retry-After`),
-/// other non-2xx statuses are permanent.
-pub(crate) fn send(
-    endpoint: &Endpoint,
-    content_type: &str,
-    headers: &[(String, String)],
-    body: &[u8],
+/// Posts to one URL through one `ureq::Agent`, so connections are reused
+/// from batch to batch.
+pub(crate) struct HttpClient {
+    endpoint: Endpoint,
+    agent: ureq::Agent,
+    headers: Vec<(String, String)>,
+    compression: Compression,
     timeout: Duration,
-) -> Result<Response, ExportError> {
-    let response = post(endpoint, content_type, headers, body, timeout)
-        .map_err(|e| ExportError::retryable(format!("POST {}: {e}", endpoint.url)))?;
-    classify(endpoint, &response)?;
-    Ok(response)
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("url", &self.endpoint.url)
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client for `url`; certificate files are read here.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a URL that is not `http://` or `https://` (the
+    /// latter needs the feature `tls`), a bad header, a bad proxy URL, or a
+    /// certificate or key file that cannot be read or parsed.
+    pub(crate) fn new(url: &str, settings: &HttpSettings<'_>) -> Result<Self, ConfigError> {
+        let endpoint = Endpoint::parse(url)?;
+        check_headers(settings.headers)?;
+        let proxy = match settings.proxy {
+            None => None,
+            Some(proxy) => Some(ureq::Proxy::new(proxy).map_err(|error| {
+                ConfigError(format!("cannot use the proxy {proxy:?}: {error}"))
+            })?),
+        };
+        let builder = ureq::Agent::config_builder()
+            // Statuses are classified here; redirects would send spans to a
+            // destination nobody configured.
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("trace-runtime/", env!("CARGO_PKG_VERSION")))
+            .proxy(proxy);
+        let builder = tls_config(builder, settings.tls)?;
+        Ok(Self {
+            endpoint,
+            agent: builder.build().new_agent(),
+            headers: settings.headers.to_vec(),
+            compression: settings.compression,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Sets the longest one request may take, connecting included.
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// POSTs `body` and turns the outcome into an [`ExportError`] when it
+    /// failed: transport errors, 429, 502, 503 and 504 are retryable (with
+    /// `Retry-After`), other non-2xx statuses are permanent.
+    pub(crate) fn send(&self, content_type: &str, body: &[u8]) -> Result<Response, ExportError> {
+        let response = self.post(content_type, body).map_err(|e| {
+            ExportError::retryable(format!("POST {}: {}", self.endpoint.url, describe(&e)))
+        })?;
+        classify(&self.endpoint, &response)?;
+        Ok(response)
+    }
+
+    fn post(&self, content_type: &str, body: &[u8]) -> Result<Response, ureq::Error> {
+        let mut request = (self.agent.post(&self.endpoint.url).config())
+            .timeout_global(Some(self.timeout))
+            .build()
+            .content_type(content_type);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let mut response = match self.compression {
+            Compression::None => request.send(body)?,
+            Compression::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder.write_all(body)?;
+                request.header("content-encoding", "gzip").send(&encoder.finish()?[..])?
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let mut body = Vec::new();
+        // The status is what matters; a body cut short is not an error. Read
+        // to the end (within the limit) so the connection can be reused.
+        let _ = response.body_mut().as_reader().take(BODY_LIMIT).read_to_end(&mut body);
+        Ok(Response { status, headers, body })
+    }
+}
+
+/// A transport error in words, with rustls's reason for a refused certificate.
+fn describe(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Timeout(_) => format!("timed out ({error})"),
+        _ => error.to_string(),
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_config(
+    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    files: &TlsFiles,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
+    use ureq::tls::{ClientCert, RootCerts, TlsConfig};
+    if files.is_empty() {
+        return Ok(builder);
+    }
+    let mut tls = TlsConfig::builder();
+    if let Some(path) = &files.ca_certificate {
+        let roots = read_certificates(path, "CA certificate")?;
+        tls = tls.root_certs(RootCerts::new_with_certs(&roots));
+    }
+    match (&files.client_certificate, &files.client_key) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates(cert, "client certificate")?;
+            let key = read_private_key(key)?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        (Some(_), None) => {
+            return Err(ConfigError("a client certificate needs its private key too".into()));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError("a client key needs its client certificate too".into()));
+        }
+    }
+    Ok(builder.tls_config(tls.build()))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_config(
+    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    files: &TlsFiles,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
+    if files.is_empty() {
+        Ok(builder)
+    } else {
+        Err(ConfigError(
+            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime"
+                .into(),
+        ))
+    }
+}
+
+/// Reads and parses a certificate file (or, with `key`, a private key file)
+/// as the exporter will, so a variable naming a bad file is reported with
+/// the variable's name.
+pub(crate) fn check_pem_file(path: &Path, key: bool) -> Result<(), ConfigError> {
+    #[cfg(feature = "tls")]
+    {
+        if key {
+            read_private_key(path).map(drop)
+        } else {
+            read_certificates(path, "certificate").map(drop)
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (path, key);
+        Err(ConfigError(
+            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(feature = "tls")]
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|error| ConfigError(format!("cannot read the {what} {}: {error}", path.display())))
+}
+
+#[cfg(feature = "tls")]
+fn read_certificates(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, ConfigError> {
+    use ureq::tls::PemItem;
+    let pem = read_pem(path, what)?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
+            Ok(_) => {}
+            Err(error) => {
+                return Err(ConfigError(format!(
+                    "cannot parse the {what} {}: {error}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return Err(ConfigError(format!(
+            "the {what} file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+#[cfg(feature = "tls")]
+fn read_private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, ConfigError> {
+    let pem = read_pem(path, "client key")?;
+    ureq::tls::PrivateKey::from_pem(&pem).map_err(|error| {
+        ConfigError(format!("cannot parse the client key {}: {error}", path.display()))
+    })
 }
 
 fn classify(endpoint: &Endpoint, response: &Response) -> Result<(), ExportError> {
@@ -170,161 +490,6 @@ fn classify(endpoint: &Endpoint, response: &Response) -> Result<(), ExportError>
     } else {
         Err(ExportError::permanent(message))
     }
-}
-
-/// Sends one `POST` on a new connection and reads the response, all within
-/// `timeout`.
-pub(crate) fn post(
-    endpoint: &Endpoint,
-    content_type: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> io::Result<Response> {
-    let deadline = Instant::now() + timeout;
-    let stream = connect(endpoint, deadline)?;
-    let mut stream = DeadlineStream { stream, deadline };
-    let mut request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: trace-runtime/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        endpoint.path,
-        endpoint.authority,
-        env!("CARGO_PKG_VERSION"),
-        body.len(),
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes)?;
-    stream.flush()?;
-    read_response(&mut BufReader::new(stream))
-}
-
-fn connect(endpoint: &Endpoint, deadline: Instant) -> io::Result<TcpStream> {
-    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
-    for addr in (endpoint.host.as_str(), endpoint.port).to_socket_addrs()? {
-        let left = remaining(deadline)?;
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(error) => last_error = error,
-        }
-    }
-    Err(last_error)
-}
-
-fn remaining(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
-    } else {
-        Ok(left)
-    }
-}
-
-/// A stream whose every read and write gives up at one deadline.
-struct DeadlineStream {
-    stream: TcpStream,
-    deadline: Instant,
-}
-
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(remaining(self.deadline)?))?;
-        self.stream.read(buf).map_err(timed_out)
-    }
-}
-
-impl Write for DeadlineStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.set_write_timeout(Some(remaining(self.deadline)?))?;
-        self.stream.write(buf).map_err(timed_out)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-/// Unix reports a socket timeout as `WouldBlock`; say what it is.
-fn timed_out(error: io::Error) -> io::Error {
-    if error.kind() == io::ErrorKind::WouldBlock {
-        io::Error::new(io::ErrorKind::TimedOut, "timed out")
-    } else {
-        error
-    }
-}
-
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = String::new();
-    reader.by_ref().take(LINE_LIMIT).read_line(&mut line)?;
-    if line.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the connection closed before a full response",
-        ));
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
-fn read_response(reader: &mut impl BufRead) -> io::Result<Response> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    loop {
-        let status_line = read_line(reader)?;
-        let mut parts = status_line.split_whitespace();
-        let version = parts.next().unwrap_or_default();
-        let status: u16 = match parts.next().map(str::parse) {
-            Some(Ok(status)) if version.starts_with("HTTP/1.") => status,
-            _ => return Err(bad("not an HTTP/1.x response")),
-        };
-        let mut headers = Vec::new();
-        loop {
-            let line = read_line(reader)?;
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = line.split_once(':').ok_or_else(|| bad("malformed header"))?;
-            headers.push((name.trim().to_owned(), value.trim().to_owned()));
-        }
-        if (100..200).contains(&status) {
-            continue; // 100 Continue and friends: the real response follows.
-        }
-        let mut response = Response { status, headers, body: Vec::new() };
-        // The status is what matters; a body cut short is not an error.
-        let _ = read_body(reader, &mut response);
-        return Ok(response);
-    }
-}
-
-fn read_body(reader: &mut impl BufRead, response: &mut Response) -> io::Result<()> {
-    let chunked = response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let length = response.header("content-length").and_then(|v| v.parse::<u64>().ok());
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let size_line = read_line(reader)?;
-            let size = size_line.split(';').next().unwrap_or_default().trim();
-            let size = u64::from_str_radix(size, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            if size == 0 || body.len() as u64 + size > BODY_LIMIT {
-                break;
-            }
-            reader.by_ref().take(size).read_to_end(&mut body)?;
-            read_line(reader)?;
-        }
-    } else if let Some(length) = length {
-        reader.take(length.min(BODY_LIMIT)).read_to_end(&mut body)?;
-    } else if response.status != 204 && response.status != 304 {
-        reader.take(BODY_LIMIT).read_to_end(&mut body)?;
-    }
-    response.body = body;
-    Ok(())
 }
 
 /// The wait a `Retry-After` value asks for: delay-seconds, or an HTTP date
@@ -380,23 +545,41 @@ mod tests {
         Endpoint::parse(url).unwrap()
     }
 
+    const NO_HEADERS: &[(String, String)] = &[];
+
+    fn client(url: &str, headers: &[(String, String)], timeout: Duration) -> HttpClient {
+        let tls = TlsFiles::default();
+        let settings = HttpSettings {
+            headers,
+            timeout,
+            compression: Compression::None,
+            tls: &tls,
+            proxy: None,
+        };
+        HttpClient::new(url, &settings).unwrap()
+    }
+
     #[test]
-    fn parses_http_urls() {
+    fn parses_http_and_https_urls() {
         let e = endpoint("http://localhost:4318/v1/traces");
         assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("localhost", 4318, "/v1/traces"));
-        assert_eq!(e.authority, "localhost:4318");
+        assert!(!e.https);
         let e = endpoint("HTTP://collector");
         assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("collector", 80, "/"));
         let e = endpoint("http://[::1]:9411/api/v2/spans?x=1#frag");
         assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("::1", 9411, "/api/v2/spans?x=1"));
         let e = endpoint("http://h:1?q");
         assert_eq!(e.path, "/?q");
+        #[cfg(feature = "tls")]
+        {
+            let e = endpoint("https://api.example.com/v1/traces");
+            assert_eq!((e.host.as_str(), e.port, e.https), ("api.example.com", 443, true));
+        }
     }
 
     #[test]
     fn refuses_urls_it_cannot_serve() {
         for url in [
-            "https://api.example.com/v1/traces",
             "grpc://localhost:4317",
             "localhost:4318",
             "http://:4318/",
@@ -407,8 +590,13 @@ mod tests {
         ] {
             assert!(Endpoint::parse(url).is_err(), "{url}");
         }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_without_the_tls_feature_names_the_feature() {
         let https = Endpoint::parse("https://x").unwrap_err().to_string();
-        assert!(https.contains("TLS"), "{https}");
+        assert!(https.contains("`tls` feature"), "{https}");
     }
 
     #[test]
@@ -422,18 +610,46 @@ mod tests {
     }
 
     #[test]
+    fn compression_takes_the_specification_values() {
+        assert_eq!("gzip".parse(), Ok(Compression::Gzip));
+        assert_eq!(" none ".parse(), Ok(Compression::None));
+        let error = "deflate".parse::<Compression>().unwrap_err().to_string();
+        assert!(error.contains("\"deflate\"") && error.contains("gzip or none"), "{error}");
+    }
+
+    #[test]
+    fn proxies_come_from_the_variable_of_the_scheme_unless_no_proxy_names_the_host() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let http = endpoint("http://collector.internal:4318/v1/traces");
+        let both = vars(&[("HTTP_PROXY", "http://p1:3128"), ("HTTPS_PROXY", "http://p2:3128")]);
+        assert_eq!(proxy_from_lookup(both, &http), Some(("HTTP_PROXY", "http://p1:3128".into())));
+        let all = vars(&[("all_proxy", "http://p3:3128")]);
+        assert_eq!(proxy_from_lookup(all, &http), Some(("all_proxy", "http://p3:3128".into())));
+        let skip = vars(&[("HTTP_PROXY", "http://p1:3128"), ("NO_PROXY", "localhost, .internal")]);
+        assert_eq!(proxy_from_lookup(skip, &http), None);
+        assert!(no_proxy_matches("*", "anything"));
+        assert!(no_proxy_matches("example.com", "api.example.com"));
+        assert!(!no_proxy_matches("example.com", "badexample.com"));
+        assert!(no_proxy_matches("127.0.0.1,[::1]", "::1"));
+        #[cfg(feature = "tls")]
+        {
+            let https = endpoint("https://api.example.com/v1/traces");
+            assert_eq!(
+                proxy_from_lookup(both, &https),
+                Some(("HTTPS_PROXY", "http://p2:3128".into()))
+            );
+        }
+    }
+
+    #[test]
     fn posts_the_body_with_headers() {
         let server = TestServer::start(vec![]);
         let url = format!("{}/v1/traces", server.url());
         let headers = [("x-api-key".to_owned(), "secret".to_owned())];
-        let response = send(
-            &endpoint(&url),
-            "application/json",
-            &headers,
-            b"{\"a\":1}",
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let client = client(&url, &headers, Duration::from_secs(5));
+        let response = client.send("application/json", b"{\"a\":1}").unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.body, b"{}");
         let request = server.requests.recv().unwrap();
@@ -441,7 +657,30 @@ mod tests {
         assert_eq!(request.header("content-type"), Some("application/json"));
         assert_eq!(request.header("x-api-key"), Some("secret"));
         assert_eq!(request.header("host"), Some(server.addr.to_string().as_str()));
+        assert_eq!(request.header("content-encoding"), None);
         assert_eq!(request.body, b"{\"a\":1}");
+    }
+
+    #[test]
+    fn gzip_bodies_are_compressed_and_labelled() {
+        let server = TestServer::start(vec![]);
+        let tls = TlsFiles::default();
+        let settings = HttpSettings {
+            headers: NO_HEADERS,
+            timeout: Duration::from_secs(5),
+            compression: Compression::Gzip,
+            tls: &tls,
+            proxy: None,
+        };
+        let client = HttpClient::new(&server.url(), &settings).unwrap();
+        let body = "{\"spans\":[]}".repeat(100);
+        client.send("application/json", body.as_bytes()).unwrap();
+        let request = server.requests.recv().unwrap();
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+        assert!(request.body.len() < body.len() / 4, "{} bytes", request.body.len());
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&request.body[..]).read_to_string(&mut plain).unwrap();
+        assert_eq!(plain, body);
     }
 
     #[test]
@@ -450,10 +689,11 @@ mod tests {
             Reply::Status(429, vec![("Retry-After", "2")]),
             Reply::Status(503, vec![]),
             Reply::Status(400, vec![]),
+            Reply::Status(307, vec![("Location", "http://elsewhere.invalid/")]),
             Reply::Status(202, vec![]),
         ]);
-        let e = endpoint(&server.url());
-        let post = || send(&e, "application/json", &[], b"{}", Duration::from_secs(5));
+        let client = client(&server.url(), NO_HEADERS, Duration::from_secs(5));
+        let post = || client.send("application/json", b"{}");
         let busy = post().unwrap_err();
         assert!(busy.is_retryable());
         assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
@@ -462,21 +702,27 @@ mod tests {
         let bad = post().unwrap_err();
         assert!(!bad.is_retryable());
         assert!(bad.message().contains("HTTP 400: {}"), "{bad}");
+        // A redirect is not followed: spans go only where they were sent.
+        let moved = post().unwrap_err();
+        assert!(!moved.is_retryable() && moved.message().contains("HTTP 307"), "{moved}");
         assert!(post().is_ok());
+        assert_eq!(server.requests.try_iter().count(), 5);
     }
 
     #[test]
     fn a_refused_connection_is_retryable() {
-        let e = endpoint(&format!("http://127.0.0.1:{}/", closed_port()));
-        let error = send(&e, "text/plain", &[], b"x", Duration::from_secs(5)).unwrap_err();
+        let url = format!("http://127.0.0.1:{}/", closed_port());
+        let error = client(&url, NO_HEADERS, Duration::from_secs(5)).send("text/plain", b"x");
+        let error = error.unwrap_err();
         assert!(error.is_retryable(), "{error}");
+        assert!(error.message().contains("127.0.0.1"), "{error}");
     }
 
     #[test]
     fn a_silent_server_times_out() {
         let server = TestServer::start(vec![Reply::Hang]);
-        let e = endpoint(&server.url());
-        let error = send(&e, "text/plain", &[], b"x", Duration::from_millis(200)).unwrap_err();
+        let client = client(&server.url(), NO_HEADERS, Duration::from_millis(200));
+        let error = client.send("text/plain", b"x").unwrap_err();
         assert!(error.is_retryable());
         assert!(error.message().contains("timed out"), "{error}");
     }
@@ -492,10 +738,10 @@ mod tests {
             let reply = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
             stream.write_all(reply.as_bytes()).unwrap();
         });
-        let e = endpoint(&format!("http://{addr}/"));
-        let response = post(&e, "text/plain", &[], b"x", Duration::from_secs(5)).unwrap();
-        assert_eq!(response.status, 400);
-        assert_eq!(response.body, b"hello world");
+        let client = client(&format!("http://{addr}/"), NO_HEADERS, Duration::from_secs(5));
+        let error = client.send("text/plain", b"x").unwrap_err();
+        assert!(!error.is_retryable());
+        assert!(error.message().ends_with("HTTP 400: hello world"), "{error}");
     }
 
     #[test]

@@ -21,13 +21,15 @@ mod zipkin;
 mod otlp_schema_test;
 #[cfg(test)]
 mod test_support;
+#[cfg(all(test, feature = "tls"))]
+mod tls_test;
 
 pub use batch::{BatchExporter, BatchStats};
 pub use chrome::{ChromeTraceExporter, encode_chrome_trace};
 pub use config::{BatchConfig, RetryPolicy};
 pub use console::ConsoleExporter;
 pub use env::{service_name_from_env, service_name_from_lookup};
-pub use http::ConfigError;
+pub use http::{Compression, ConfigError, TlsFiles};
 pub use jsonl::JsonLinesExporter;
 pub use memory::InMemoryCollector;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
@@ -35,7 +37,7 @@ pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 pub use otlp_proto::encode_otlp_protobuf;
 pub use sink::{ExportError, ExporterSink, SpanSink};
 pub use span_batch::SpanBatch;
-pub use zipkin::{ZipkinExporter, encode_zipkin_json};
+pub use zipkin::{ZipkinBuilder, ZipkinExporter, encode_zipkin_json};
 
 use crate::span::SpanData;
 

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
-use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::http::{
+    self, Compression, ConfigError, Endpoint, HttpClient, HttpSettings, TlsFiles,
+};
 use crate::export::{ExportError, SpanSink};
 use crate::span::{Link, SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
@@ -260,6 +262,18 @@ pub struct OtlpConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub protocol: OtlpProtocol,
+    /// Request body compression (default none; `OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub compression: Compression,
+    /// A custom CA and a client certificate for `https://` endpoints
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY`).
+    pub tls: TlsFiles,
+    /// The proxy requests go through, such as `http://proxy:3128`; `None`
+    /// connects directly. [`from_env`](Self::from_env) takes it from
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` unless `NO_PROXY` names the host.
+    pub proxy: Option<String>,
+    /// Why the environment gave a configuration that cannot be honoured:
+    /// `new` refuses it, `from_env` exports nothing.
+    refused: Option<String>,
 }
 
 /// How OTLP requests are encoded.
@@ -289,7 +303,46 @@ impl OtlpConfig {
             timeout: Duration::from_secs(10),
             resource_attributes: Vec::new(),
             protocol: OtlpProtocol::HttpJson,
+            compression: Compression::None,
+            tls: TlsFiles::default(),
+            proxy: None,
+            refused: None,
         }
+    }
+
+    /// Compresses request bodies (gzip, with `Content-Encoding: gzip`).
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file (instead of the built-in
+    /// roots) for an `https://` endpoint; read when the exporter is built.
+    #[must_use]
+    pub fn with_ca_certificate_pem(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and private key (PEM files)
+    /// when the server asks for one (mTLS).
+    #[must_use]
+    pub fn with_client_certificate(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_certificate = Some(certificate.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sends through this proxy (`http://host:port`; CONNECT for `https://`).
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
     }
 
     /// The defaults, overridden by the standard environment variables.
@@ -309,11 +362,22 @@ impl OtlpConfig {
     ///
     /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
     ///   `http/json` (the default here), or `http/protobuf` with the
-    ///   `protobuf` feature.
+    ///   `protobuf` feature;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
+    ///   `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else
+    ///   `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file of the CA to trust;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE` /
+    ///   `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`, else the same without
+    ///   `TRACES_`: the client certificate and key (PEM) for mTLS;
+    /// - `HTTPS_PROXY` (for an `https://` endpoint) or `HTTP_PROXY`, else
+    ///   `ALL_PROXY` (or the lower-case names), unless `NO_PROXY` covers the host.
     ///
-    /// Malformed values are ignored with a message on stderr, as is a
-    /// protocol this build does not speak (`grpc`, or `http/protobuf`
-    /// without the feature).
+    /// Malformed headers and timeouts are ignored with a message on stderr,
+    /// as is a protocol this build does not speak (`grpc`, or
+    /// `http/protobuf` without the feature). An endpoint, compression,
+    /// certificate, key or proxy that cannot be used is a message naming the
+    /// variable, and the exporter built from this configuration sends nothing.
     ///
     /// ```
     /// use std::time::Duration;
@@ -344,13 +408,10 @@ impl OtlpConfig {
                 Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
             });
         if let Some((name, url)) = endpoint {
-            match Endpoint::parse(&url) {
-                Ok(_) => config.traces_endpoint = url,
-                Err(error) => env.warnings.push(format!(
-                    "trace-runtime: ignoring {name}: {error}; sending to {}",
-                    config.traces_endpoint
-                )),
+            if let Err(error) = Endpoint::parse(&url) {
+                config.refuse(env, name, &error);
             }
+            config.traces_endpoint = url;
         }
         for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
             for (key, value) in env.key_values(name) {
@@ -382,7 +443,59 @@ impl OtlpConfig {
             )),
         }
         config.resource_attributes = resource_attributes(env);
+        if let Some((name, value)) =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
+        {
+            match value.parse() {
+                Ok(compression) => config.compression = compression,
+                Err(error) => config.refuse(env, &name, &error),
+            }
+        }
+        let files = [
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE", false),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                false,
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY", true),
+        ];
+        for (traces, general, key) in files {
+            let Some((name, path)) = env.first(&[traces, general]) else {
+                continue;
+            };
+            let path = std::path::PathBuf::from(path);
+            if let Err(error) = http::check_pem_file(&path, key) {
+                config.refuse(env, &name, &error);
+            }
+            let slot = match general {
+                "OTEL_EXPORTER_OTLP_CERTIFICATE" => &mut config.tls.ca_certificate,
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" => &mut config.tls.client_certificate,
+                _ => &mut config.tls.client_key,
+            };
+            *slot = Some(path);
+        }
+        if let Ok(endpoint) = Endpoint::parse(&config.traces_endpoint) {
+            if let Some((name, proxy)) = http::proxy_from_lookup(|name| env.string(name), &endpoint)
+            {
+                if let Err(error) = ureq::Proxy::new(&proxy) {
+                    let error =
+                        ConfigError::new(format!("cannot use the proxy {proxy:?}: {error}"));
+                    config.refuse(env, name, &error);
+                }
+                config.proxy = Some(proxy);
+            }
+        }
         config
+    }
+
+    /// Marks the configuration as one that cannot be honoured, with a
+    /// warning naming the variable: nothing will be sent anywhere.
+    fn refuse(&mut self, env: &mut EnvReader<'_>, name: &str, error: &ConfigError) {
+        env.warnings.push(format!("trace-runtime: {name}: {error}; no spans will be exported"));
+        if self.refused.is_none() {
+            self.refused = Some(format!("{name}: {error}"));
+        }
     }
 }
 
@@ -405,7 +518,9 @@ impl OtlpConfig {
 /// ```
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
-    endpoint: Endpoint,
+    /// `Err`: built by `from_env` from a configuration that cannot be
+    /// honoured; every batch fails (and is counted) without a request.
+    client: Result<HttpClient, ConfigError>,
     config: OtlpConfig,
 }
 
@@ -413,12 +528,17 @@ impl OtlpHttpExporter {
     /// An exporter for this configuration.
     ///
     /// # Errors
-    /// [`ConfigError`] for an endpoint that is not an `http://` URL, or a
-    /// header that is not a valid HTTP header.
+    /// [`ConfigError`] for an endpoint that is not an `http://` or
+    /// `https://` URL (`https` needs the feature `tls`, on by default), a
+    /// header that is not a valid HTTP header, a certificate or key file
+    /// that cannot be read or parsed, a proxy URL that cannot be used, or a
+    /// configuration [`OtlpConfig::from_env`] found unusable.
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::parse(&config.traces_endpoint)?;
-        http::check_headers(&config.headers)?;
-        Ok(Self { endpoint, config })
+        if let Some(reason) = &config.refused {
+            return Err(ConfigError::new(reason.clone()));
+        }
+        let client = HttpClient::new(&config.traces_endpoint, &config.http_settings())?;
+        Ok(Self { client: Ok(client), config })
     }
 
     /// An exporter configured by the standard environment variables
@@ -428,16 +548,37 @@ impl OtlpHttpExporter {
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    /// A configuration that cannot be honoured (see
+    /// [`OtlpConfig::from_lookup`]) gives an exporter that sends nothing:
+    /// every batch fails with the reason and is counted as failed.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        // `from_lookup` keeps only values that `new` accepts.
-        Self::new(OtlpConfig::from_lookup(lookup))
-            .or_else(|_| Self::new(OtlpConfig::default()))
-            .expect("the default OTLP configuration is valid")
+        let config = OtlpConfig::from_lookup(lookup);
+        match Self::new(config.clone()) {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                if config.refused.is_none() {
+                    eprintln!("trace-runtime: {error}; no spans will be exported");
+                }
+                Self { client: Err(error), config }
+            }
+        }
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &OtlpConfig {
         &self.config
+    }
+}
+
+impl OtlpConfig {
+    fn http_settings(&self) -> HttpSettings<'_> {
+        HttpSettings {
+            headers: &self.headers,
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: &self.tls,
+            proxy: self.proxy.as_deref(),
+        }
     }
 }
 
@@ -451,13 +592,11 @@ impl SpanSink for OtlpHttpExporter {
                 ("application/x-protobuf", super::otlp_proto::encode(batch, resource))
             }
         };
-        let response = http::send(
-            &self.endpoint,
-            content_type,
-            &self.config.headers,
-            &body,
-            self.config.timeout,
-        )?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|error| ExportError::permanent(format!("OTLP export is off: {error}")))?;
+        let response = client.send(content_type, &body)?;
         if self.config.protocol == OtlpProtocol::HttpJson {
             report_partial_success(&response.body);
         }
@@ -687,30 +826,77 @@ mod tests {
     }
 
     #[test]
-    fn malformed_variables_are_ignored_with_warnings() {
+    fn malformed_headers_and_timeouts_are_ignored_with_warnings() {
         let lookup = vars(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ]);
         let mut env = EnvReader::new(&lookup);
         let config = OtlpConfig::read(&mut env);
-        assert_eq!(config.traces_endpoint, OtlpConfig::default().traces_endpoint);
         assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
         assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(env.warnings.len(), 4, "{:#?}", env.warnings);
+        assert_eq!(env.warnings.len(), 3, "{:#?}", env.warnings);
         assert!(OtlpHttpExporter::new(config).is_ok());
     }
 
     #[test]
-    fn new_refuses_https_and_bad_headers() {
-        assert!(
-            OtlpHttpExporter::new(OtlpConfig::with_endpoint("https://api.honeycomb.io")).is_err()
-        );
+    fn settings_it_cannot_honour_export_nothing_and_name_the_variable() {
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://secure:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/no/such/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/no/such/key.pem"),
+            ("HTTP_PROXY", "http://[broken"),
+        ] {
+            let lookup = vars(&[(name, value)]);
+            let mut env = EnvReader::new(&lookup);
+            let config = OtlpConfig::read(&mut env);
+            assert_eq!(env.warnings.len(), 1, "{name}: {:#?}", env.warnings);
+            assert!(env.warnings[0].contains(name), "{:?}", env.warnings);
+            assert!(env.warnings[0].contains("no spans will be exported"), "{:?}", env.warnings);
+            let error = OtlpHttpExporter::new(config).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+            let exporter = OtlpHttpExporter::from_lookup(vars(&[(name, value)]));
+            let failed = exporter.send(&sample_trace()).unwrap_err();
+            assert!(!failed.is_retryable() && failed.message().contains(name), "{failed}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn compression_certificates_and_proxy_variables_are_read() {
+        let ca = crate::export::test_support::temp_path("ca.pem");
+        std::fs::write(&ca, crate::export::tls_test::TestPki::get().ca_pem.as_bytes()).unwrap();
+        let ca_text = ca.to_str().unwrap().to_owned();
+        let lookup = move |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://otel.example.com".into()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("none".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" => Some("gzip".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE" => Some(ca_text.clone()),
+            "HTTP_PROXY" => Some("http://plain-proxy:3128".into()),
+            "HTTPS_PROXY" => Some("http://tls-proxy:3128".into()),
+            _ => None,
+        };
+        let mut env = EnvReader::new(&lookup);
+        let config = OtlpConfig::read(&mut env);
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+        assert_eq!(config.compression, Compression::Gzip);
+        assert_eq!(config.tls.ca_certificate.as_deref(), Some(ca.as_path()));
+        assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
+        assert!(OtlpHttpExporter::new(config).is_ok());
+        let _ = std::fs::remove_file(ca);
+    }
+
+    #[test]
+    fn new_refuses_unusable_urls_and_bad_headers() {
+        assert!(OtlpHttpExporter::new(OtlpConfig::with_endpoint("grpc://collector:4317")).is_err());
         let mut config = OtlpConfig::default();
         config.headers.push(("bad header".into(), "1".into()));
         assert!(OtlpHttpExporter::new(config).is_err());
+        let missing = OtlpConfig::default().with_ca_certificate_pem("/no/such/ca.pem");
+        let error = OtlpHttpExporter::new(missing).unwrap_err().to_string();
+        assert!(error.contains("/no/such/ca.pem"), "{error}");
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json, json};
 
 use crate::export::env::{EnvReader, process_env};
-use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::http::{
+    self, Compression, ConfigError, Endpoint, HttpClient, HttpSettings, TlsFiles,
+};
 use crate::export::{ExportError, SpanSink};
 use crate::span::{SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
@@ -115,7 +117,9 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// Posts batches to a Zipkin server's `/api/v2/spans` as JSON.
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchExporter`](super::BatchExporter). Only `http://` URLs work.
+/// [`BatchExporter`](super::BatchExporter). `https://` URLs need the
+/// feature `tls` (on by default); [`builder`](Self::builder) sets gzip, a
+/// custom CA, a client certificate and a proxy.
 ///
 /// ```
 /// use trace_runtime::Tracer;
@@ -127,8 +131,9 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// ```
 #[derive(Debug)]
 pub struct ZipkinExporter {
-    endpoint: Endpoint,
-    timeout: Duration,
+    /// `Err`: built by `from_env` from settings that cannot be honoured;
+    /// every batch fails (and is counted) without a request.
+    client: Result<HttpClient, ConfigError>,
 }
 
 impl ZipkinExporter {
@@ -136,53 +141,164 @@ impl ZipkinExporter {
     /// a 10 s timeout per request.
     ///
     /// # Errors
-    /// [`ConfigError`] if `url` is not an `http://` URL.
+    /// [`ConfigError`] if `url` is not an `http://` or `https://` URL.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        Ok(Self { endpoint: Endpoint::parse(url)?, timeout: DEFAULT_TIMEOUT })
+        Self::builder(url).build()
+    }
+
+    /// Starts a configuration for this URL: timeout, gzip, TLS files, proxy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trace_runtime::export::{Compression, ZipkinExporter};
+    ///
+    /// let zipkin = ZipkinExporter::builder("https://zipkin.example.com/api/v2/spans")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .compression(Compression::Gzip)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(zipkin);
+    /// let missing = ZipkinExporter::builder("https://zipkin.example.com/api/v2/spans")
+    ///     .ca_certificate_pem("/no/such/ca.pem")
+    ///     .build();
+    /// assert!(missing.unwrap_err().to_string().contains("/no/such/ca.pem"));
+    /// ```
+    pub fn builder(url: &str) -> ZipkinBuilder {
+        ZipkinBuilder {
+            url: url.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            compression: Compression::None,
+            tls: TlsFiles::default(),
+            proxy: None,
+        }
     }
 
     /// Sets the longest one request may take.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        if let Ok(client) = &mut self.client {
+            client.set_timeout(timeout);
+        }
         self
     }
 
     /// Configured by `OTEL_EXPORTER_ZIPKIN_ENDPOINT` (default
-    /// `http://localhost:9411/api/v2/spans`) and `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
-    /// (milliseconds, default 10000).
+    /// `http://localhost:9411/api/v2/spans`), `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
+    /// (milliseconds, default 10000), and the proxy variables
+    /// (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, `NO_PROXY`).
     pub fn from_env() -> Self {
         Self::from_lookup(process_env)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    /// Malformed values are ignored with a message on stderr.
+    /// A malformed timeout is ignored with a message on stderr; an endpoint
+    /// or proxy that cannot be used is a message naming the variable, and
+    /// the exporter sends nothing.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         EnvReader::read_with(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
-        let default = || Self::new(DEFAULT_URL).expect("the default Zipkin URL is valid");
-        let mut exporter = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
-            None => default(),
-            Some(url) => Self::new(&url).unwrap_or_else(|error| {
-                env.warnings.push(format!(
-                    "trace-runtime: ignoring OTEL_EXPORTER_ZIPKIN_ENDPOINT: {error}; sending to {DEFAULT_URL}"
-                ));
-                default()
-            }),
+        let (name, url) = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
+            Some(url) => ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", url),
+            None => ("the default endpoint", DEFAULT_URL.to_owned()),
         };
+        let mut builder = Self::builder(&url);
         if let Some(timeout) = env.millis("OTEL_EXPORTER_ZIPKIN_TIMEOUT") {
-            exporter.timeout = timeout;
+            builder = builder.timeout(timeout);
         }
-        exporter
+        let mut name = name;
+        if let Ok(endpoint) = Endpoint::parse(&url) {
+            if let Some((variable, proxy)) = http::proxy_from_lookup(|n| env.string(n), &endpoint) {
+                name = variable;
+                builder = builder.proxy(proxy);
+            }
+        }
+        match builder.build() {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                env.warnings.push(format!(
+                    "trace-runtime: {name}: {error}; no spans will be exported to Zipkin"
+                ));
+                Self { client: Err(error) }
+            }
+        }
+    }
+}
+
+/// The settings of a [`ZipkinExporter`], checked by [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ZipkinBuilder {
+    url: String,
+    timeout: Duration,
+    compression: Compression,
+    tls: TlsFiles,
+    proxy: Option<String>,
+}
+
+impl ZipkinBuilder {
+    /// The longest one request may take, connecting included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Compresses request bodies (gzip, with `Content-Encoding: gzip`).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file instead of the built-in roots.
+    pub fn ca_certificate_pem(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and key (PEM files) for mTLS.
+    pub fn client_certificate(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_certificate = Some(certificate.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sends through this proxy (`http://host:port`).
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// The exporter; certificate files are read here.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a URL that is not `http://` or `https://`, a
+    /// certificate or key file that cannot be read or parsed, or a proxy URL
+    /// that cannot be used.
+    pub fn build(self) -> Result<ZipkinExporter, ConfigError> {
+        let settings = HttpSettings {
+            headers: &[],
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: &self.tls,
+            proxy: self.proxy.as_deref(),
+        };
+        Ok(ZipkinExporter { client: Ok(HttpClient::new(&self.url, &settings)?) })
     }
 }
 
 impl SpanSink for ZipkinExporter {
     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|error| ExportError::permanent(format!("Zipkin export is off: {error}")))?;
         let body = encode_zipkin_json(batch);
-        http::send(&self.endpoint, "application/json", &[], body.as_bytes(), self.timeout)?;
+        client.send("application/json", body.as_bytes())?;
         Ok(())
     }
 }
@@ -262,18 +378,47 @@ mod tests {
 
     #[test]
     fn reads_its_environment_variables() {
-        let lookup = vars(&[
-            ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://zipkin:9411/api/v2/spans"),
-            ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "250"),
-        ]);
+        let server = TestServer::start(vec![]);
+        let url = format!("{}/api/v2/spans", server.url());
+        let lookup = move |name: &str| match name {
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT" => Some(url.clone()),
+            "OTEL_EXPORTER_ZIPKIN_TIMEOUT" => Some("250".into()),
+            _ => None,
+        };
         let mut env = EnvReader::new(&lookup);
         let zipkin = ZipkinExporter::read(&mut env);
-        assert_eq!(zipkin.endpoint, Endpoint::parse("http://zipkin:9411/api/v2/spans").unwrap());
-        assert_eq!(zipkin.timeout, Duration::from_millis(250));
-        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "https://zipkin")]);
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+        zipkin.send(&sample_trace()).unwrap();
+        assert_eq!(server.requests.recv().unwrap().path, "/api/v2/spans");
+    }
+
+    #[test]
+    fn an_endpoint_it_cannot_use_exports_nothing_and_names_the_variable() {
+        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin:9411")]);
         let mut env = EnvReader::new(&bad);
         let zipkin = ZipkinExporter::read(&mut env);
-        assert_eq!(zipkin.endpoint, Endpoint::parse(DEFAULT_URL).unwrap());
         assert_eq!(env.warnings.len(), 1);
+        assert!(env.warnings[0].contains("OTEL_EXPORTER_ZIPKIN_ENDPOINT"), "{:?}", env.warnings);
+        let error = zipkin.send(&sample_trace()).unwrap_err();
+        assert!(!error.is_retryable() && error.message().contains("Zipkin export is off"));
+    }
+
+    #[test]
+    fn gzip_through_the_builder() {
+        let server = TestServer::start(vec![]);
+        let zipkin = ZipkinExporter::builder(&format!("{}/api/v2/spans", server.url()))
+            .compression(Compression::Gzip)
+            .build()
+            .unwrap();
+        zipkin.send(&sample_trace()).unwrap();
+        let request = server.requests.recv().unwrap();
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&request.body[..]),
+            &mut plain,
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_slice::<Json>(&plain).unwrap(), Json::Array(encoded()));
     }
 }
