@@ -20,8 +20,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::export::test_support::{Received, read_request_from, sample_trace, temp_path};
 use crate::export::{
-    BatchConfig, BatchExporter, Compression, Exporter, OtlpConfig, OtlpHttpExporter, RetryPolicy,
-    SpanSink,
+    BatchConfig, BatchSpanProcessor, Compression, OtlpConfig, OtlpHttpExporter, RetryPolicy,
+    SpanExporter, SpanProcessor,
 };
 
 /// A certificate and its key, PEM, also written to files.
@@ -314,7 +314,7 @@ fn https_with_a_custom_ca_delivers_every_span_gzipped() {
     let server = HttpsServer::start(PLAIN);
     let config = config_for(&server).with_compression(Compression::Gzip);
     let exporter = OtlpHttpExporter::new(config).unwrap();
-    exporter.send(&sample_trace()).unwrap();
+    exporter.export(&sample_trace()).unwrap();
     let request = server.requests.recv().unwrap();
     assert_eq!(request.path, "/v1/traces");
     assert_eq!(request.header("content-encoding"), Some("gzip"));
@@ -335,7 +335,7 @@ fn https_gzip_protobuf_delivers_every_span() {
     let server = HttpsServer::start(PLAIN);
     let mut config = config_for(&server).with_compression(Compression::Gzip);
     config.protocol = crate::export::OtlpProtocol::HttpProtobuf;
-    OtlpHttpExporter::new(config).unwrap().send(&sample_trace()).unwrap();
+    OtlpHttpExporter::new(config).unwrap().export(&sample_trace()).unwrap();
     let request = server.requests.recv().unwrap();
     assert_eq!(request.header("content-type"), Some("application/x-protobuf"));
     assert_eq!(arrived(&decode(&request)), expected());
@@ -345,11 +345,11 @@ fn https_gzip_protobuf_delivers_every_span() {
 fn a_server_certificate_from_an_unknown_ca_fails_and_is_counted() {
     let server = HttpsServer::start(Options { untrusted: true, ..PLAIN });
     let exporter = OtlpHttpExporter::new(config_for(&server)).unwrap();
-    let error = exporter.send(&sample_trace()).unwrap_err();
+    let error = exporter.export(&sample_trace()).unwrap_err();
     assert!(error.message().contains("certificate"), "{error}");
     assert!(error.message().contains(&server.url()), "{error}");
-    let batch = BatchExporter::with_config(exporter, quick_batches());
-    batch.export(&sample_trace());
+    let batch = BatchSpanProcessor::with_config(exporter, quick_batches());
+    batch.on_end(sample_trace().into());
     assert!(batch.shutdown_with_timeout(Duration::from_secs(10)));
     let stats = batch.stats();
     assert_eq!((stats.exported, stats.failed_spans), (0, 3), "{stats:?}");
@@ -360,12 +360,12 @@ fn a_server_certificate_from_an_unknown_ca_fails_and_is_counted() {
 fn mtls_needs_the_client_certificate() {
     let server = HttpsServer::start(Options { require_client_cert: true, ..PLAIN });
     let without = OtlpHttpExporter::new(config_for(&server)).unwrap();
-    assert!(without.send(&sample_trace()).is_err());
+    assert!(without.export(&sample_trace()).is_err());
     let pki = TestPki::get();
     let config =
         config_for(&server).with_client_certificate(&pki.client.cert_path, &pki.client.key_path);
     let with = OtlpHttpExporter::new(config).unwrap();
-    with.send(&sample_trace()).unwrap();
+    with.export(&sample_trace()).unwrap();
     let request = server.requests.recv().unwrap();
     assert_eq!(arrived(&decode(&request)), expected());
     assert!(server.requests.try_recv().is_err(), "the refused client sent nothing");
@@ -376,7 +376,7 @@ fn batches_share_one_connection() {
     let server = HttpsServer::start(PLAIN);
     let exporter = OtlpHttpExporter::new(config_for(&server)).unwrap();
     for _ in 0..5 {
-        exporter.send(&sample_trace()).unwrap();
+        exporter.export(&sample_trace()).unwrap();
     }
     assert_eq!(server.requests.try_iter().count(), 5);
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
@@ -389,7 +389,7 @@ fn a_proxy_tunnels_every_batch() {
     let config = config_for(&server).with_proxy(format!("http://{}", proxy.addr));
     let exporter = OtlpHttpExporter::new(config).unwrap();
     for _ in 0..3 {
-        exporter.send(&sample_trace()).unwrap();
+        exporter.export(&sample_trace()).unwrap();
     }
     let requests: Vec<Received> = server.requests.try_iter().collect();
     assert_eq!(requests.len(), 3);
@@ -406,7 +406,7 @@ fn a_receiver_that_never_answers_is_given_up_on_at_the_timeout() {
     config.timeout = Duration::from_millis(300);
     let exporter = OtlpHttpExporter::new(config).unwrap();
     let started = Instant::now();
-    let error = exporter.send(&sample_trace()).unwrap_err();
+    let error = exporter.export(&sample_trace()).unwrap_err();
     // Generous slack for a loaded machine; without the deadline it would
     // wait for ever.
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());

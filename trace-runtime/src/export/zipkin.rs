@@ -9,7 +9,7 @@ use crate::export::env::{EnvReader, process_env};
 use crate::export::http::{
     self, Compression, ConfigError, Endpoint, HttpClient, HttpSettings, TlsFiles,
 };
-use crate::export::{ExportError, SpanSink};
+use crate::export::{ExportError, SpanExporter};
 use crate::span::{SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
 
@@ -31,7 +31,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// use trace_runtime::export::encode_zipkin_json;
 ///
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
 /// # tracer.in_scope(|| drop(trace_runtime::span("GET /").kind(SpanKind::Server).start()));
 /// let json: serde_json::Value = serde_json::from_str(&encode_zipkin_json(&collector.spans())).unwrap();
 /// assert_eq!(json[0]["kind"], "SERVER");
@@ -117,16 +117,16 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// Posts batches to a Zipkin server's `/api/v2/spans` as JSON.
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchExporter`](super::BatchExporter). `https://` URLs need the
-/// feature `tls` (on by default); [`builder`](Self::builder) sets gzip, a
-/// custom CA, a client certificate and a proxy.
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor). `https://` URLs need
+/// the feature `tls` (on by default); [`builder`](Self::builder) sets gzip,
+/// a custom CA, a client certificate and a proxy.
 ///
 /// ```
 /// use trace_runtime::Tracer;
-/// use trace_runtime::export::{BatchExporter, ZipkinExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, ZipkinExporter};
 ///
 /// let zipkin = ZipkinExporter::new("http://localhost:9411/api/v2/spans").unwrap();
-/// let tracer = Tracer::builder("checkout").exporter(BatchExporter::new(zipkin)).build();
+/// let tracer = Tracer::builder("checkout").span_processor(BatchSpanProcessor::new(zipkin)).build();
 /// tracer.shutdown();
 /// ```
 #[derive(Debug)]
@@ -291,8 +291,8 @@ impl ZipkinBuilder {
     }
 }
 
-impl SpanSink for ZipkinExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for ZipkinExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let client = self
             .client
             .as_ref()
@@ -369,7 +369,7 @@ mod tests {
     fn posts_to_the_configured_url() {
         let server = TestServer::start(vec![]);
         let zipkin = ZipkinExporter::new(&format!("{}/api/v2/spans", server.url())).unwrap();
-        zipkin.send(&sample_trace()).unwrap();
+        zipkin.export(&sample_trace()).unwrap();
         let request = server.requests.recv().unwrap();
         assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/v2/spans"));
         assert_eq!(request.header("content-type"), Some("application/json"));
@@ -388,7 +388,7 @@ mod tests {
         let mut env = EnvReader::new(&lookup);
         let zipkin = ZipkinExporter::read(&mut env);
         assert!(env.warnings.is_empty(), "{:?}", env.warnings);
-        zipkin.send(&sample_trace()).unwrap();
+        zipkin.export(&sample_trace()).unwrap();
         assert_eq!(server.requests.recv().unwrap().path, "/api/v2/spans");
     }
 
@@ -399,7 +399,7 @@ mod tests {
         let zipkin = ZipkinExporter::read(&mut env);
         assert_eq!(env.warnings.len(), 1);
         assert!(env.warnings[0].contains("OTEL_EXPORTER_ZIPKIN_ENDPOINT"), "{:?}", env.warnings);
-        let error = zipkin.send(&sample_trace()).unwrap_err();
+        let error = zipkin.export(&sample_trace()).unwrap_err();
         assert!(!error.is_retryable() && error.message().contains("Zipkin export is off"));
     }
 
@@ -410,7 +410,7 @@ mod tests {
             .compression(Compression::Gzip)
             .build()
             .unwrap();
-        zipkin.send(&sample_trace()).unwrap();
+        zipkin.export(&sample_trace()).unwrap();
         let request = server.requests.recv().unwrap();
         assert_eq!(request.header("content-encoding"), Some("gzip"));
         let mut plain = Vec::new();

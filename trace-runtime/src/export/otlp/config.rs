@@ -1,0 +1,383 @@
+//! Where and how the OTLP exporter sends: [`OtlpConfig`], from code or from
+//! the `OTEL_EXPORTER_OTLP_*` environment variables.
+
+use std::time::Duration;
+
+use crate::export::env::{EnvReader, process_env, resource_attributes};
+use crate::export::http::{self, Compression, ConfigError, Endpoint, HttpSettings, TlsFiles};
+
+const DEFAULT_BASE: &str = "http://localhost:4318";
+
+/// Where and how an [`OtlpHttpExporter`] sends.
+///
+/// ```
+/// use trace_runtime::export::OtlpConfig;
+///
+/// let config = OtlpConfig::with_endpoint("http://collector:4318/");
+/// assert_eq!(config.traces_endpoint, "http://collector:4318/v1/traces");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OtlpConfig {
+    /// The full URL posted to (default `http://localhost:4318/v1/traces`).
+    pub traces_endpoint: String,
+    /// Extra request headers, such as an API key.
+    pub headers: Vec<(String, String)>,
+    /// Longest one request may take, connecting included (default 10 s).
+    pub timeout: Duration,
+    /// Resource attributes added beside `service.name` (from
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: Vec<(String, String)>,
+    /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub protocol: OtlpProtocol,
+    /// Request body compression (default none; `OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub compression: Compression,
+    /// A custom CA and a client certificate for `https://` endpoints
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY`).
+    pub tls: TlsFiles,
+    /// The proxy requests go through, such as `http://proxy:3128`; `None`
+    /// connects directly. [`from_env`](Self::from_env) takes it from
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` unless `NO_PROXY` names the host.
+    pub proxy: Option<String>,
+    /// Why the environment gave a configuration that cannot be honoured:
+    /// `new` refuses it, `from_env` exports nothing.
+    pub(super) refused: Option<String>,
+}
+
+/// How OTLP requests are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// `http/json`: readable, accepted by every OTLP/HTTP receiver.
+    #[default]
+    HttpJson,
+    /// `http/protobuf` (feature `protobuf`): smaller and cheaper to decode.
+    #[cfg(feature = "protobuf")]
+    HttpProtobuf,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self::with_endpoint(DEFAULT_BASE)
+    }
+}
+
+impl OtlpConfig {
+    /// Sends to `/v1/traces` under a base URL such as `http://localhost:4318`.
+    pub fn with_endpoint(base: &str) -> Self {
+        Self {
+            traces_endpoint: format!("{}/v1/traces", base.trim_end_matches('/')),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            resource_attributes: Vec::new(),
+            protocol: OtlpProtocol::HttpJson,
+            compression: Compression::None,
+            tls: TlsFiles::default(),
+            proxy: None,
+            refused: None,
+        }
+    }
+
+    /// Compresses request bodies (gzip, with `Content-Encoding: gzip`).
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file (instead of the built-in
+    /// roots) for an `https://` endpoint; read when the exporter is built.
+    #[must_use]
+    pub fn with_ca_certificate_pem(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and private key (PEM files)
+    /// when the server asks for one (mTLS).
+    #[must_use]
+    pub fn with_client_certificate(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_certificate = Some(certificate.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sends through this proxy (`http://host:port`; CONNECT for `https://`).
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// The defaults, overridden by the standard environment variables.
+    pub fn from_env() -> Self {
+        Self::from_lookup(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`:
+    ///
+    /// - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, used as it is, else
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended;
+    /// - `OTEL_EXPORTER_OTLP_HEADERS`, then `OTEL_EXPORTER_OTLP_TRACES_HEADERS`
+    ///   (`key=value,…`, percent-encoded; the second wins for a repeated key);
+    /// - `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`
+    ///   (milliseconds);
+    /// - `OTEL_RESOURCE_ATTRIBUTES` (`service.name` there is left to the tracer).
+    ///
+    /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
+    ///   `http/json` (the default here), or `http/protobuf` with the
+    ///   `protobuf` feature;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
+    ///   `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else
+    ///   `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file of the CA to trust;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE` /
+    ///   `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`, else the same without
+    ///   `TRACES_`: the client certificate and key (PEM) for mTLS;
+    /// - `HTTPS_PROXY` (for an `https://` endpoint) or `HTTP_PROXY`, else
+    ///   `ALL_PROXY` (or the lower-case names), unless `NO_PROXY` covers the host.
+    ///
+    /// Malformed headers and timeouts are ignored with a message on stderr,
+    /// as is a protocol this build does not speak (`grpc`, or
+    /// `http/protobuf` without the feature). An endpoint, compression,
+    /// certificate, key or proxy that cannot be used is a message naming the
+    /// variable, and the exporter built from this configuration sends nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trace_runtime::export::OtlpConfig;
+    ///
+    /// let config = OtlpConfig::from_lookup(|name| match name {
+    ///     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://otel:4318".into()),
+    ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s%3Dcret".into()),
+    ///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(config.traces_endpoint, "http://otel:4318/v1/traces");
+    /// assert_eq!(config.headers, [("api-key".to_owned(), "s=cret".to_owned())]);
+    /// assert_eq!(config.timeout, Duration::from_millis(2500));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        EnvReader::read_with(&lookup, Self::read)
+    }
+
+    fn read(env: &mut EnvReader<'_>) -> Self {
+        let mut config = Self::default();
+        let endpoint = env
+            .string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .map(|url| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url))
+            .or_else(|| {
+                let base = env.string("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+                let url = Self::with_endpoint(&base).traces_endpoint;
+                Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
+            });
+        if let Some((name, url)) = endpoint {
+            if let Err(error) = Endpoint::parse(&url) {
+                config.refuse(env, name, &error);
+            }
+            config.traces_endpoint = url;
+        }
+        for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+            for (key, value) in env.key_values(name) {
+                let pair = [(key, value)];
+                if let Err(error) = http::check_headers(&pair) {
+                    env.warnings
+                        .push(format!("trace-runtime: ignoring a header in {name}: {error}"));
+                    continue;
+                }
+                let [(key, value)] = pair;
+                config.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
+                config.headers.push((key, value));
+            }
+        }
+        let timeout = env
+            .millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+            .or_else(|| env.millis("OTEL_EXPORTER_OTLP_TIMEOUT"));
+        if let Some(timeout) = timeout {
+            config.timeout = timeout;
+        }
+        let protocol =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
+        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
+            None | Some((_, "http/json")) => {}
+            #[cfg(feature = "protobuf")]
+            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
+            Some((name, other)) => env.warnings.push(format!(
+                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            )),
+        }
+        config.resource_attributes = resource_attributes(env);
+        if let Some((name, value)) =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
+        {
+            match value.parse() {
+                Ok(compression) => config.compression = compression,
+                Err(error) => config.refuse(env, &name, &error),
+            }
+        }
+        let files = [
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE", false),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                false,
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY", true),
+        ];
+        for (traces, general, key) in files {
+            let Some((name, path)) = env.first(&[traces, general]) else {
+                continue;
+            };
+            let path = std::path::PathBuf::from(path);
+            if let Err(error) = http::check_pem_file(&path, key) {
+                config.refuse(env, &name, &error);
+            }
+            let slot = match general {
+                "OTEL_EXPORTER_OTLP_CERTIFICATE" => &mut config.tls.ca_certificate,
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" => &mut config.tls.client_certificate,
+                _ => &mut config.tls.client_key,
+            };
+            *slot = Some(path);
+        }
+        if let Ok(endpoint) = Endpoint::parse(&config.traces_endpoint) {
+            if let Some((name, proxy)) = http::proxy_from_lookup(|name| env.string(name), &endpoint)
+            {
+                if let Err(error) = ureq::Proxy::new(&proxy) {
+                    let error =
+                        ConfigError::new(format!("cannot use the proxy {proxy:?}: {error}"));
+                    config.refuse(env, name, &error);
+                }
+                config.proxy = Some(proxy);
+            }
+        }
+        config
+    }
+
+    /// Marks the configuration as one that cannot be honoured, with a
+    /// warning naming the variable: nothing will be sent anywhere.
+    pub(super) fn http_settings(&self) -> HttpSettings<'_> {
+        HttpSettings {
+            headers: &self.headers,
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: &self.tls,
+            proxy: self.proxy.as_deref(),
+        }
+    }
+
+    fn refuse(&mut self, env: &mut EnvReader<'_>, name: &str, error: &ConfigError) {
+        env.warnings.push(format!("trace-runtime: {name}: {error}; no spans will be exported"));
+        if self.refused.is_none() {
+            self.refused = Some(format!("{name}: {error}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::OtlpHttpExporter;
+    use crate::export::SpanExporter;
+    use crate::export::env::tests::vars;
+    use crate::export::test_support::sample_trace;
+
+    #[test]
+    fn endpoint_variables_follow_the_specification() {
+        let base = OtlpConfig::from_lookup(vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://otel:4318/base/",
+        )]));
+        assert_eq!(base.traces_endpoint, "http://otel:4318/base/v1/traces");
+        let exact = OtlpConfig::from_lookup(vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom"),
+        ]));
+        assert_eq!(exact.traces_endpoint, "http://tempo:4318/custom");
+        assert_eq!(OtlpConfig::from_lookup(vars(&[])), OtlpConfig::default());
+        assert_eq!(OtlpConfig::default().traces_endpoint, "http://localhost:4318/v1/traces");
+    }
+
+    #[test]
+    fn header_timeout_and_resource_variables_are_read() {
+        let config = OtlpConfig::from_lookup(vars(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=one,x-team=a%2Cb"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "API-KEY=two"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,host.name=h1"),
+        ]));
+        assert_eq!(
+            config.headers,
+            [("x-team".to_owned(), "a,b".to_owned()), ("API-KEY".to_owned(), "two".to_owned())]
+        );
+        assert_eq!(config.timeout, Duration::from_millis(700));
+        assert_eq!(config.resource_attributes, [("host.name".to_owned(), "h1".to_owned())]);
+    }
+
+    #[test]
+    fn malformed_headers_and_timeouts_are_ignored_with_warnings() {
+        let lookup = vars(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        let mut env = EnvReader::new(&lookup);
+        let config = OtlpConfig::read(&mut env);
+        assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(env.warnings.len(), 3, "{:#?}", env.warnings);
+        assert!(OtlpHttpExporter::new(config).is_ok());
+    }
+
+    #[test]
+    fn settings_it_cannot_honour_export_nothing_and_name_the_variable() {
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://secure:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/no/such/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/no/such/key.pem"),
+            ("HTTP_PROXY", "http://[broken"),
+        ] {
+            let lookup = vars(&[(name, value)]);
+            let mut env = EnvReader::new(&lookup);
+            let config = OtlpConfig::read(&mut env);
+            assert_eq!(env.warnings.len(), 1, "{name}: {:#?}", env.warnings);
+            assert!(env.warnings[0].contains(name), "{:?}", env.warnings);
+            assert!(env.warnings[0].contains("no spans will be exported"), "{:?}", env.warnings);
+            let error = OtlpHttpExporter::new(config).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+            let exporter = OtlpHttpExporter::from_lookup(vars(&[(name, value)]));
+            let failed = exporter.export(&sample_trace()).unwrap_err();
+            assert!(!failed.is_retryable() && failed.message().contains(name), "{failed}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn compression_certificates_and_proxy_variables_are_read() {
+        let ca = crate::export::test_support::temp_path("ca.pem");
+        std::fs::write(&ca, crate::export::tls_test::TestPki::get().ca_pem.as_bytes()).unwrap();
+        let ca_text = ca.to_str().unwrap().to_owned();
+        let lookup = move |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://otel.example.com".into()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("none".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" => Some("gzip".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE" => Some(ca_text.clone()),
+            "HTTP_PROXY" => Some("http://plain-proxy:3128".into()),
+            "HTTPS_PROXY" => Some("http://tls-proxy:3128".into()),
+            _ => None,
+        };
+        let mut env = EnvReader::new(&lookup);
+        let config = OtlpConfig::read(&mut env);
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+        assert_eq!(config.compression, Compression::Gzip);
+        assert_eq!(config.tls.ca_certificate.as_deref(), Some(ca.as_path()));
+        assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
+        assert!(OtlpHttpExporter::new(config).is_ok());
+        let _ = std::fs::remove_file(ca);
+    }
+}
