@@ -362,12 +362,14 @@ struct Worker {
     last_report: Option<Instant>,
     /// (dropped, failed exports) at the last report.
     reported: (u64, u64),
+    /// The service of the last batch sent, named in reports.
+    service: Option<Arc<str>>,
 }
 
 impl Worker {
     fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>) -> Self {
         let batch = Vec::with_capacity(shared.config.max_export_batch_size);
-        Self { shared, exporter, batch, last_report: None, reported: (0, 0) }
+        Self { shared, exporter, batch, last_report: None, reported: (0, 0), service: None }
     }
 
     /// Drains the channel, sending full batches, then sleeps until the next
@@ -457,6 +459,9 @@ impl Worker {
             return;
         }
         let count = self.batch.len() as u64;
+        if self.service.as_deref() != Some(&*self.batch[0].service) {
+            self.service = Some(self.batch[0].service.clone());
+        }
         let counters = &self.shared.counters;
         match self.send_with_retries() {
             Ok(()) => {
@@ -514,9 +519,13 @@ impl Worker {
             return;
         }
         let error = self.shared.lock().last_error.clone();
+        // `trace-runtime [orders]: …`: which process of several wrote it.
+        let service = self.service.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
         match error {
-            Some(error) => eprintln!("trace-runtime: export: {stats}; last error: {error}"),
-            None => eprintln!("trace-runtime: export: {stats}"),
+            Some(error) => {
+                eprintln!("trace-runtime{service}: export: {stats}; last error: {error}");
+            }
+            None => eprintln!("trace-runtime{service}: export: {stats}"),
         }
         self.reported = trouble;
         self.last_report = Some(Instant::now());

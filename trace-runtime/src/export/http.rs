@@ -114,6 +114,8 @@ impl TlsFiles {
 /// What an HTTP exporter needs besides its URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HttpSettings<'a> {
+    /// What is exported, for error messages: `OTLP`, `Zipkin`.
+    pub(crate) what: &'static str,
     pub(crate) headers: &'a [(String, String)],
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
@@ -254,6 +256,7 @@ impl Response {
 /// Posts to one URL through one `ureq::Agent`, so connections are reused
 /// from batch to batch.
 pub(crate) struct HttpClient {
+    what: &'static str,
     endpoint: Endpoint,
     agent: ureq::Agent,
     headers: Vec<(String, String)>,
@@ -295,6 +298,7 @@ impl HttpClient {
             .proxy(proxy);
         let builder = tls_config(builder, settings.tls)?;
         Ok(Self {
+            what: settings.what,
             endpoint,
             agent: builder.build().new_agent(),
             headers: settings.headers.to_vec(),
@@ -310,12 +314,14 @@ impl HttpClient {
 
     /// POSTs `body` and turns the outcome into an [`ExportError`] when it
     /// failed: transport errors, 429, 502, 503 and 504 are retryable (with
-    /// `Retry-After`), other non-2xx statuses are permanent.
+    /// `Retry-After`), other non-2xx statuses are permanent. The message
+    /// reads `OTLP export to https://… failed: …`.
     pub(crate) fn send(&self, content_type: &str, body: &[u8]) -> Result<Response, ExportError> {
-        let response = self.post(content_type, body).map_err(|e| {
-            ExportError::retryable(format!("POST {}: {}", self.endpoint.url, describe(&e)))
-        })?;
-        classify(&self.endpoint, &response)?;
+        let failed = format!("{} export to {} failed", self.what, self.endpoint.url);
+        let response = self
+            .post(content_type, body)
+            .map_err(|e| ExportError::retryable(format!("{failed}: {}", describe(&e))))?;
+        classify(&failed, &response)?;
         Ok(response)
     }
 
@@ -469,7 +475,7 @@ fn read_private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, Confi
     })
 }
 
-fn classify(endpoint: &Endpoint, response: &Response) -> Result<(), ExportError> {
+fn classify(failed: &str, response: &Response) -> Result<(), ExportError> {
     let status = response.status;
     if (200..300).contains(&status) {
         return Ok(());
@@ -478,7 +484,7 @@ fn classify(endpoint: &Endpoint, response: &Response) -> Result<(), ExportError>
     if !snippet.is_empty() {
         snippet.insert_str(0, ": ");
     }
-    let message = format!("POST {}: HTTP {status}{snippet}", endpoint.url);
+    let message = format!("{failed}: HTTP {status}{snippet}");
     if matches!(status, 429 | 502 | 503 | 504) {
         let mut error = ExportError::retryable(message);
         let wait =
@@ -550,6 +556,7 @@ mod tests {
     fn client(url: &str, headers: &[(String, String)], timeout: Duration) -> HttpClient {
         let tls = TlsFiles::default();
         let settings = HttpSettings {
+            what: "OTLP",
             headers,
             timeout,
             compression: Compression::None,
@@ -666,6 +673,7 @@ mod tests {
         let server = TestServer::start(vec![]);
         let tls = TlsFiles::default();
         let settings = HttpSettings {
+            what: "Zipkin",
             headers: NO_HEADERS,
             timeout: Duration::from_secs(5),
             compression: Compression::Gzip,
@@ -715,7 +723,7 @@ mod tests {
         let error = client(&url, NO_HEADERS, Duration::from_secs(5)).send("text/plain", b"x");
         let error = error.unwrap_err();
         assert!(error.is_retryable(), "{error}");
-        assert!(error.message().contains("127.0.0.1"), "{error}");
+        assert!(error.message().starts_with("OTLP export to http://127.0.0.1:"), "{error}");
     }
 
     #[test]

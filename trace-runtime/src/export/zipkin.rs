@@ -281,6 +281,7 @@ impl ZipkinBuilder {
     /// that cannot be used.
     pub fn build(self) -> Result<ZipkinExporter, ConfigError> {
         let settings = HttpSettings {
+            what: "Zipkin",
             headers: &[],
             timeout: self.timeout,
             compression: self.compression,

@@ -261,6 +261,7 @@ impl OtlpConfig {
     /// warning naming the variable: nothing will be sent anywhere.
     pub(super) fn http_settings(&self) -> HttpSettings<'_> {
         HttpSettings {
+            what: "OTLP",
             headers: &self.headers,
             timeout: self.timeout,
             compression: self.compression,

@@ -98,14 +98,14 @@ impl SpanExporter for OtlpHttpExporter {
             .map_err(|error| ExportError::permanent(format!("OTLP export is off: {error}")))?;
         let response = client.send(content_type, &body)?;
         if self.config.protocol == OtlpProtocol::HttpJson {
-            report_partial_success(&response.body);
+            report_partial_success(&response.body, batch);
         }
         Ok(())
     }
 }
 
 /// A receiver may accept a request yet reject some spans; say so on stderr.
-fn report_partial_success(body: &[u8]) {
+fn report_partial_success(body: &[u8], batch: &[SpanData]) {
     let Ok(reply) = serde_json::from_slice::<Json>(body) else {
         return;
     };
@@ -116,7 +116,8 @@ fn report_partial_success(body: &[u8]) {
     };
     if rejected > 0 {
         let message = partial["errorMessage"].as_str().unwrap_or_default();
-        eprintln!("trace-runtime: the OTLP receiver rejected {rejected} spans: {message}");
+        let service = batch.first().map(|span| format!(" [{}]", span.service)).unwrap_or_default();
+        eprintln!("trace-runtime{service}: the OTLP receiver rejected {rejected} spans: {message}");
     }
 }
 
