@@ -160,8 +160,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A request's headers, in order.
+type Headers = Vec<(String, String)>;
+
 /// One HTTP/1.1 request with a `content-length` body: headers and body.
-fn read_request(reader: &mut impl BufRead) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+fn read_request(reader: &mut impl BufRead) -> Option<(Headers, Vec<u8>)> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     if line.is_empty() {
