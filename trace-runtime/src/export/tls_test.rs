@@ -429,3 +429,15 @@ fn unreadable_certificate_files_are_config_errors() {
         assert!(error.contains("no/such") || error.contains("not.pem"), "{error}");
     }
 }
+
+#[test]
+fn a_proxy_tunnels_plain_http_too() {
+    let server = crate::export::test_support::TestServer::start(vec![]);
+    let proxy = ConnectProxy::start();
+    let config =
+        OtlpConfig::with_endpoint(&server.url()).with_proxy(format!("http://{}", proxy.addr));
+    OtlpHttpExporter::new(config).unwrap().export(&sample_trace()).unwrap();
+    assert_eq!(server.requests.recv().unwrap().path, "/v1/traces");
+    let targets: Vec<String> = proxy.targets.try_iter().collect();
+    assert_eq!(targets, [server.addr.to_string()]);
+}
