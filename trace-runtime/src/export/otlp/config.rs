@@ -8,7 +8,7 @@ use crate::export::http::{self, ConfigError, Endpoint};
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 
-/// Where and how an [`OtlpHttpExporter`] sends.
+/// Where and how an [`OtlpHttpExporter`](crate::export::OtlpHttpExporter) sends.
 ///
 /// ```
 /// use trace_runtime::export::OtlpConfig;

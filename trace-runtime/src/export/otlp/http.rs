@@ -12,7 +12,7 @@ use crate::span::SpanData;
 /// receiver) as OTLP/HTTP, JSON by default (see [`OtlpProtocol`]).
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor), which sends from a background
+/// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor), which sends from a background
 /// thread and retries. Only `http://` endpoints are supported (no TLS).
 ///
 /// ```
