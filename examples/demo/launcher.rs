@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trace_runtime::analysis::{self, Trace};
+use trace_analysis::{self as analysis, Trace};
 use trace_runtime::export::{BatchExporter, JsonLinesExporter, encode_chrome_trace};
 use trace_runtime::{SpanData, Tracer, Value};
 

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use trace_runtime::analysis::{read_jsonl, read_otlp_json, write_jsonl_line};
+use trace_analysis::{read_jsonl, read_otlp_json};
+use trace_runtime::export::write_jsonl_line;
 use trace_runtime::propagation::{self, B3, Baggage, TraceParent, TraceState};
 
 /// A target's body: feeds it one input, panicking on a finding.

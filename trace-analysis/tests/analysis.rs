@@ -9,10 +9,11 @@ mod sample;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use trace_runtime::analysis::{
-    self, Trace, assemble, critical_path, read_file, read_jsonl, read_otlp_json, root_cause,
-    self_times, summarize, write_jsonl_line,
+use trace_analysis::{
+    self as analysis, Trace, assemble, critical_path, read_file, read_jsonl, read_otlp_json,
+    root_cause, self_times, summarize,
 };
+use trace_runtime::export::write_jsonl_line;
 use trace_runtime::{InMemoryCollector, SpanData, SpanKind, Status, Tracer, Value, traced};
 
 /// A fresh directory for this test's files.

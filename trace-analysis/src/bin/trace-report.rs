@@ -4,8 +4,8 @@
 //! waterfall report.
 //!
 //! ```sh
-//! cargo run --example trace_report -- spans/*.jsonl
-//! cargo run --example trace_report -- --html report.html spans/*.jsonl otlp.json
+//! cargo run -p trace-analysis --bin trace-report -- spans/*.jsonl
+//! cargo run -p trace-analysis --bin trace-report -- --html report.html spans/*.jsonl otlp.json
 //! ```
 //!
 //! Files are JSON Lines (one span per line) or OTLP JSON
@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use trace_runtime::analysis::{self, ReadOutcome, Trace};
+use trace_analysis::{self as analysis, ReadOutcome, Trace};
 
 const USAGE: &str = "\
 usage: trace_report [--html PATH] [--trace ID] [--max N] [--summary] FILE...

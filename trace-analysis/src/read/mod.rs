@@ -6,8 +6,13 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::span::SpanData;
-use crate::value::Value;
+use trace_runtime::{SpanData, Value};
+
+mod jsonl;
+mod otlp_json;
+
+pub use jsonl::read_jsonl;
+pub use otlp_json::read_otlp_json;
 
 /// The spans a reader recovered, and what it had to skip.
 #[derive(Debug, Default)]
@@ -43,10 +48,10 @@ impl ReadOutcome {
 /// Reads a span file in either format: OTLP JSON if the text mentions
 /// `"resourceSpans"` (a single `ExportTraceServiceRequest`, or one per line
 /// as the OpenTelemetry Collector's file exporter writes), otherwise JSON
-/// Lines (see [`read_jsonl`](super::read_jsonl)).
+/// Lines (see [`read_jsonl`]).
 ///
 /// ```no_run
-/// use trace_runtime::analysis::{assemble, read_file};
+/// use trace_analysis::{assemble, read_file};
 /// let outcome = read_file("spans/orders.jsonl".as_ref())?;
 /// eprintln!("{} malformed lines skipped", outcome.malformed_lines);
 /// let traces = assemble(outcome.spans);
@@ -56,9 +61,9 @@ pub fn read_file(path: &Path) -> io::Result<ReadOutcome> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?.read_to_end(&mut bytes)?;
     if bytes.windows(15).any(|w| w == b"\"resourceSpans\"") {
-        super::read_otlp_json(&bytes[..])
+        read_otlp_json(&bytes[..])
     } else {
-        super::read_jsonl(BufReader::new(&bytes[..]))
+        read_jsonl(BufReader::new(&bytes[..]))
     }
 }
 
@@ -149,12 +154,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("trace-read-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let otlp = dir.join("spans.json");
-        std::fs::write(&otlp, crate::analysis::testing::OTLP_SAMPLE).unwrap();
+        std::fs::write(&otlp, crate::testing::OTLP_SAMPLE).unwrap();
         assert_eq!(read_file(&otlp).unwrap().spans.len(), 2);
         let jsonl = dir.join("spans.jsonl");
         let mut text = String::new();
-        crate::analysis::write_jsonl_line(
-            &crate::analysis::testing::span(1, 1, None, "a", "x", 0, 1),
+        trace_runtime::export::write_jsonl_line(
+            &crate::testing::span(1, 1, None, "a", "x", 0, 1),
             &mut text,
         );
         std::fs::write(&jsonl, text).unwrap();

@@ -5,11 +5,9 @@ use std::borrow::Cow;
 use std::io::{self, Read};
 
 use serde_json::{Map, Value as Json};
+use trace_runtime::{Event, Link, SpanContext, SpanData, SpanKind, Status, Tag, Value};
 
-use super::read::{ReadOutcome, Services, u64_from_json, value_from_json};
-use crate::span::SpanContext;
-use crate::span::{Event, Link, SpanData, SpanKind, Status};
-use crate::value::{Tag, Value};
+use super::{ReadOutcome, Services, u64_from_json, value_from_json};
 
 /// Reads OTLP JSON: one `ExportTraceServiceRequest` document, or one per
 /// line (the OpenTelemetry Collector's file exporter). The service is the
@@ -20,7 +18,7 @@ use crate::value::{Tag, Value};
 /// error fails.
 ///
 /// ```
-/// use trace_runtime::analysis::read_otlp_json;
+/// use trace_analysis::read_otlp_json;
 /// let request = r#"{"resourceSpans":[{
 ///   "resource":{"attributes":[{"key":"service.name","value":{"stringValue":"payments"}}]},
 ///   "scopeSpans":[{"spans":[{
@@ -130,7 +128,7 @@ fn parse_span(json: &Json) -> Result<SpanData, String> {
             let span_context = SpanContext {
                 trace_id: id(link, "traceId")?,
                 span_id: id(link, "spanId")?,
-                flags: crate::TraceFlags::SAMPLED,
+                flags: trace_runtime::TraceFlags::SAMPLED,
                 remote: false,
             };
             Ok(Link { span_context, tags: attributes(link)? })
@@ -154,7 +152,7 @@ fn parse_span(json: &Json) -> Result<SpanData, String> {
 }
 
 /// An ID in hex; OTLP JSON asks for lower case, upper case is accepted.
-fn id<T: std::str::FromStr<Err = crate::ParseIdError>>(
+fn id<T: std::str::FromStr<Err = trace_runtime::ParseIdError>>(
     object: &Map<String, Json>,
     key: &str,
 ) -> Result<T, String> {
@@ -225,7 +223,7 @@ fn status(json: Option<&Json>) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::testing::OTLP_SAMPLE;
+    use crate::testing::OTLP_SAMPLE;
 
     #[test]
     fn reads_services_ids_kinds_times_attributes_events_and_status() {

@@ -28,7 +28,7 @@ pub use config::{BatchConfig, RetryPolicy};
 pub use console::ConsoleExporter;
 pub use env::{service_name_from_env, service_name_from_lookup};
 pub use http::ConfigError;
-pub use jsonl::JsonLinesExporter;
+pub use jsonl::{JsonLinesExporter, write_jsonl_line};
 pub use memory::InMemoryCollector;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 #[cfg(feature = "protobuf")]
