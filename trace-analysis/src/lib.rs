@@ -1,6 +1,8 @@
 //! Trace analysis on finished spans, wherever they come from: an
-//! [`InMemoryCollector`](trace_runtime::InMemoryCollector), or files read back with
-//! [`read_jsonl`], [`read_otlp_json`] or [`read_file`].
+//! [`InMemoryCollector`](trace_runtime::InMemoryCollector), or span files
+//! read back by [`read_file`] (JSON Lines, OTLP JSON, Jaeger JSON or
+//! Zipkin v2 JSON, told apart by their content; see [`Format`]). The
+//! `trace-report` tool of this crate prints all of it for span files.
 //!
 //! [`assemble`] groups spans into [`Trace`]s (out of order, from any number
 //! of processes, keeping orphans). On a trace: [`critical_path`],
@@ -52,7 +54,10 @@ mod text;
 pub use assemble::{Trace, TraceAssembler, assemble};
 pub use critical_path::{CriticalPath, PathSegment, PathSpan, critical_path, critical_path_from};
 pub use html::html_report;
-pub use read::{ReadOutcome, read_file, read_jsonl, read_otlp_json};
+pub use read::{
+    Format, ReadOutcome, read_file, read_jaeger_json, read_jsonl, read_otlp_json, read_spans,
+    read_zipkin_json,
+};
 pub use root_cause::{RootCause, root_cause};
 pub use self_time::{SelfTimes, self_times};
 pub use summary::{OperationSummary, percentile, summarize};

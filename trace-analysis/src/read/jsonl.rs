@@ -15,7 +15,8 @@ use std::io::{self, BufRead};
 use serde_json::{Map, Value as Json};
 use trace_runtime::{Event, Link, SpanContext, SpanData, SpanKind, Status, Tag};
 
-use super::{ReadOutcome, Services, u64_from_json, value_from_json};
+use super::values::describe;
+use super::{Format, ReadOutcome, Services, u64_from_json, value_from_json};
 
 /// Reads spans, one JSON object per line. Blank lines are ignored; a line
 /// that is not a valid span (bad JSON, a missing or invalid ID, an end time
@@ -35,7 +36,7 @@ use super::{ReadOutcome, Services, u64_from_json, value_from_json};
 /// assert_eq!(outcome.malformed_lines, 1);
 /// ```
 pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
-    let mut outcome = ReadOutcome::default();
+    let mut outcome = ReadOutcome { format: Some(Format::JsonLines), ..ReadOutcome::default() };
     let mut services = Services::default();
     let mut line = Vec::new();
     let mut number = 0;
@@ -47,18 +48,23 @@ pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
         number += 1;
         let parsed = match std::str::from_utf8(&line) {
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => parse_line(text, &mut services),
-            Err(_) => Err("invalid UTF-8".to_owned()),
+            Ok(text) => match serde_json::from_str::<Json>(text) {
+                Ok(json) => {
+                    parse_span(&json, &mut services).map_err(|why| format!("line {number}: {why}"))
+                }
+                Err(e) => Err(describe(&e, number - 1)),
+            },
+            Err(_) => Err(format!("line {number}: invalid UTF-8")),
         };
         match parsed {
             Ok(span) => outcome.spans.push(span),
-            Err(why) => outcome.skip(|| format!("line {number}: {why}")),
+            Err(why) => outcome.skip(|| why),
         }
     }
 }
 
-fn parse_line(text: &str, services: &mut Services) -> Result<SpanData, String> {
-    let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+/// One span, from a JSON Lines line's value.
+pub(super) fn parse_span(json: &Json, services: &mut Services) -> Result<SpanData, String> {
     let object = json.as_object().ok_or("not a JSON object")?;
     let (trace_id, span_id) = (id(object, "trace_id")?, id(object, "span_id")?);
     let start_unix_nanos = number(object, "start_unix_nanos")?;
