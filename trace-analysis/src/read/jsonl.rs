@@ -46,7 +46,9 @@ pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
             return Ok(outcome);
         }
         number += 1;
-        let parsed = match std::str::from_utf8(&line) {
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let parsed = match std::str::from_utf8(text) {
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => match serde_json::from_str::<Json>(text) {
                 Ok(json) => {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value as Json;
 
-use crate::export::{ExportError, SpanSink};
+use crate::export::{ExportError, SpanExporter};
 use crate::span::{SpanData, Status};
 use crate::value::{Tag, Value};
 
@@ -21,15 +21,15 @@ use crate::value::{Tag, Value};
 /// `links`); `trace-analysis` (`read_jsonl`, `read_file`, the `trace-report`
 /// tool) reads them back. Each batch is written with one `write` and
 /// flushed, so readers never see half a line. Put it behind a
-/// [`BatchExporter`](super::BatchExporter).
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor).
 ///
 /// ```
 /// use trace_runtime::Tracer;
-/// use trace_runtime::export::{BatchExporter, JsonLinesExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, JsonLinesExporter};
 ///
 /// let path = std::env::temp_dir().join(format!("doc-{}.jsonl", std::process::id()));
 /// let file = JsonLinesExporter::create(&path)?;
-/// let tracer = Tracer::builder("shop").exporter(BatchExporter::new(file)).build();
+/// let tracer = Tracer::builder("shop").span_processor(BatchSpanProcessor::new(file)).build();
 /// tracer.in_scope(|| drop(trace_runtime::span("checkout").tag("items", 3).start()));
 /// tracer.shutdown();
 ///
@@ -67,7 +67,7 @@ impl JsonLinesExporter {
 /// use trace_runtime::export::write_jsonl_line;
 /// # use trace_runtime::{InMemoryCollector, Tracer};
 /// # let collector = InMemoryCollector::new();
-/// # Tracer::builder("shop").exporter(collector.clone()).build().in_scope(|| {
+/// # Tracer::builder("shop").span_processor(collector.clone()).build().in_scope(|| {
 /// #     let _span = trace_runtime::span("checkout").tag("items", 3).start();
 /// # });
 /// # let span = collector.spans().remove(0);
@@ -147,8 +147,8 @@ fn json_value(value: &Value) -> Json {
     }
 }
 
-impl SpanSink for JsonLinesExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for JsonLinesExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let mut text = String::new();
         for span in batch {
             write_jsonl_line(span, &mut text);
@@ -178,10 +178,10 @@ mod tests {
     fn spans_are_appended_one_per_line_in_the_line_format() {
         let path = temp_path("spans.jsonl");
         let exporter = JsonLinesExporter::create(&path).unwrap();
-        exporter.send(&sample_trace()).unwrap();
+        exporter.export(&sample_trace()).unwrap();
         drop(exporter);
         // A second exporter on the same file appends to what is there.
-        JsonLinesExporter::create(&path).unwrap().send(&sample_trace()[..1]).unwrap();
+        JsonLinesExporter::create(&path).unwrap().export(&sample_trace()[..1]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(text.ends_with('\n'));
@@ -243,7 +243,7 @@ mod tests {
                 Ok(())
             }
         }
-        let error = JsonLinesExporter::to_writer(Broken).send(&sample_trace()).unwrap_err();
+        let error = JsonLinesExporter::to_writer(Broken).export(&sample_trace()).unwrap_err();
         assert!(error.message().contains("disk full"), "{error}");
         assert!(!error.is_retryable());
     }
