@@ -190,6 +190,10 @@ fn report(span_dir: &Path) -> Result<(), String> {
     println!("HTML report (open in a browser):  {}", absolute(&html));
     println!("Perfetto trace (ui.perfetto.dev): {}", absolute(&perfetto));
     println!("Span files (JSON Lines):          {}", absolute(span_dir));
+    println!(
+        "The same analysis of any span files: cargo run -p trace-analysis --bin trace-report -- {}/*.jsonl",
+        span_dir.display()
+    );
     Ok(())
 }
 
