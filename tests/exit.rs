@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
+use trace_analysis::read_otlp_json;
 use trace_integration::TestReceiver;
-use trace_runtime::analysis::read_otlp_json;
 
 /// What the child reported: its exit code, the names of the spans the
 /// receiver got (sorted), and its stderr, which is captured (with

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trace_runtime::analysis::{self, Trace};
+use trace_analysis::{self as analysis, Trace};
 use trace_runtime::export::{BatchSpanProcessor, JsonLinesExporter, encode_chrome_trace};
 use trace_runtime::{SpanData, Tracer, Value};
 
@@ -202,6 +202,10 @@ fn report(span_dir: &Path) -> Result<(), String> {
     println!("HTML report (open in a browser):  {}", absolute(&html));
     println!("Perfetto trace (ui.perfetto.dev): {}", absolute(&perfetto));
     println!("Span files (JSON Lines):          {}", absolute(span_dir));
+    println!(
+        "The same analysis of any span files: cargo run -p trace-analysis --bin trace-report -- {}/*.jsonl",
+        span_dir.display()
+    );
     Ok(())
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value as Json, json};
 
 use super::read::value_to_json;
 use super::{Trace, critical_path, root_cause, self_times};
-use crate::span::{SpanData, Status};
-use crate::value::Tag;
+use trace_runtime::Tag;
+use trace_runtime::{SpanData, Status};
 
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
@@ -29,7 +29,7 @@ const SCRIPT: &str = include_str!("html/report.js");
 /// `textContent`, never from HTML strings.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, html_report, read_jsonl};
+/// use trace_analysis::{assemble, html_report, read_jsonl};
 /// let lines = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"</script><b>bold</b>","start_unix_nanos":0,"duration_nanos":5}"#;
 /// let html = html_report(&assemble(read_jsonl(lines.as_bytes()).unwrap().spans));
 /// assert!(html.starts_with("<!DOCTYPE html>"));
@@ -160,8 +160,8 @@ fn offset(time: u64, base: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::assemble;
-    use crate::analysis::testing::{failed, span};
+    use crate::assemble;
+    use crate::testing::{failed, span};
 
     fn report() -> String {
         let mut root = failed(span(1, 1, None, "gateway", "GET /checkout", 0, 100), "502");

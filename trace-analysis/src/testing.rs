@@ -2,8 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::id::{SpanId, TraceId};
-use crate::span::{SpanData, SpanKind, Status};
+use trace_runtime::{SpanData, SpanId, SpanKind, Status, TraceId};
 
 /// A span of trace `trace` with ID `id`, starting at `start` nanoseconds.
 pub(crate) fn span(

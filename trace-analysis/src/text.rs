@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::span::Status;
+use trace_runtime::Status;
 
 use super::{CriticalPath, OperationSummary, RootCause, SelfTimes, Trace};
 
@@ -13,7 +13,7 @@ const BAR: u64 = 32;
 /// A duration for people: `850 ns`, `12.3 µs`, `12.3 ms`, `1.23 s`.
 ///
 /// ```
-/// use trace_runtime::analysis::format_duration;
+/// use trace_analysis::format_duration;
 /// assert_eq!(format_duration(12_345_678), "12.3 ms");
 /// assert_eq!(format_duration(999), "999 ns");
 /// ```
@@ -32,7 +32,7 @@ pub fn format_duration(nanos: u64) -> String {
 /// orphans. The first line describes the whole trace.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl, render_waterfall};
+/// use trace_analysis::{assemble, read_jsonl, render_waterfall};
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /","start_unix_nanos":0,"duration_nanos":12300000}
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"POST /orders","start_unix_nanos":1000000,"duration_nanos":8000000}
@@ -95,8 +95,8 @@ pub fn render_waterfall(trace: &Trace) -> String {
 /// root's duration, indented by depth.
 ///
 /// ```
-/// # use trace_runtime::analysis::{assemble, read_jsonl};
-/// use trace_runtime::analysis::{critical_path, render_critical_path};
+/// # use trace_analysis::{assemble, read_jsonl};
+/// use trace_analysis::{critical_path, render_critical_path};
 /// # let lines = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":2000000}"#;
 /// # let trace = &assemble(read_jsonl(lines.as_bytes()).unwrap().spans)[0];
 /// let text = render_critical_path(trace, &critical_path(trace));
@@ -133,8 +133,8 @@ pub fn render_critical_path(trace: &Trace, path: &CriticalPath) -> String {
 /// time of all spans.
 ///
 /// ```
-/// # use trace_runtime::analysis::{assemble, read_jsonl};
-/// use trace_runtime::analysis::{render_self_times, self_times};
+/// # use trace_analysis::{assemble, read_jsonl};
+/// use trace_analysis::{render_self_times, self_times};
 /// # let lines = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":2000000}"#;
 /// # let trace = &assemble(read_jsonl(lines.as_bytes()).unwrap().spans)[0];
 /// assert_eq!(render_self_times(&self_times(trace)), "self time by service:\n  api  2.0 ms  100.0%\n");
@@ -159,8 +159,8 @@ pub fn render_self_times(times: &SelfTimes) -> String {
 /// the root with each failing caller's message, then any other origins.
 ///
 /// ```
-/// # use trace_runtime::analysis::{assemble, read_jsonl};
-/// use trace_runtime::analysis::{render_root_cause, root_cause};
+/// # use trace_analysis::{assemble, read_jsonl};
+/// use trace_analysis::{render_root_cause, root_cause};
 /// # let lines = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":1,"status":{"code":"error","message":"boom"}}"#;
 /// # let trace = &assemble(read_jsonl(lines.as_bytes()).unwrap().spans)[0];
 /// let text = render_root_cause(trace, &root_cause(trace).unwrap());
@@ -211,8 +211,8 @@ pub fn render_root_cause(trace: &Trace, cause: &RootCause) -> String {
 /// error rate, p50, p90, p99 and max.
 ///
 /// ```
-/// # use trace_runtime::analysis::{assemble, read_jsonl};
-/// use trace_runtime::analysis::{render_summary, summarize};
+/// # use trace_analysis::{assemble, read_jsonl};
+/// use trace_analysis::{render_summary, summarize};
 /// # let lines = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":2000000}"#;
 /// # let traces = assemble(read_jsonl(lines.as_bytes()).unwrap().spans);
 /// let table = render_summary(&summarize(&traces));
@@ -295,8 +295,8 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::testing::{failed, span};
-    use crate::analysis::{assemble, critical_path, root_cause, self_times, summarize};
+    use crate::testing::{failed, span};
+    use crate::{assemble, critical_path, root_cause, self_times, summarize};
 
     fn sample() -> Trace {
         assemble(vec![

@@ -1,4 +1,5 @@
-//! Spans as JSON Lines: one JSON object per line.
+//! Spans as JSON Lines: one JSON object per line, as
+//! `trace_runtime::export::JsonLinesExporter` writes them.
 //!
 //! A line holds `trace_id` (32 hex digits), `span_id` (16), `parent_id` (16,
 //! or `null`), `service`, `name`, `kind` (`internal`, `server`, `client`,
@@ -9,15 +10,13 @@
 //! `trace_id`, `span_id` and `tags`).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, BufRead};
 
 use serde_json::{Map, Value as Json};
+use trace_runtime::{Event, Link, SpanContext, SpanData, SpanKind, Status, Tag};
 
-use super::read::{ReadOutcome, Services, u64_from_json, value_from_json, value_to_json};
-use crate::span::SpanContext;
-use crate::span::{Event, Link, SpanData, SpanKind, Status};
-use crate::value::Tag;
+use super::values::describe;
+use super::{Format, ReadOutcome, Services, u64_from_json, value_from_json};
 
 /// Reads spans, one JSON object per line. Blank lines are ignored; a line
 /// that is not a valid span (bad JSON, a missing or invalid ID, an end time
@@ -26,7 +25,7 @@ use crate::value::Tag;
 /// Tags come back in key order, as JSON objects are unordered.
 ///
 /// ```
-/// use trace_runtime::analysis::read_jsonl;
+/// use trace_analysis::read_jsonl;
 /// let text = "{\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\",\"span_id\":\"b7ad6b7169203331\",\
 ///     \"parent_id\":null,\"service\":\"orders\",\"name\":\"POST /orders\",\"kind\":\"server\",\
 ///     \"start_unix_nanos\":1700000000000000000,\"duration_nanos\":12300000,\
@@ -37,7 +36,7 @@ use crate::value::Tag;
 /// assert_eq!(outcome.malformed_lines, 1);
 /// ```
 pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
-    let mut outcome = ReadOutcome::default();
+    let mut outcome = ReadOutcome { format: Some(Format::JsonLines), ..ReadOutcome::default() };
     let mut services = Services::default();
     let mut line = Vec::new();
     let mut number = 0;
@@ -47,97 +46,27 @@ pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
             return Ok(outcome);
         }
         number += 1;
-        let parsed = match std::str::from_utf8(&line) {
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let parsed = match std::str::from_utf8(text) {
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => parse_line(text, &mut services),
-            Err(_) => Err("invalid UTF-8".to_owned()),
+            Ok(text) => match serde_json::from_str::<Json>(text) {
+                Ok(json) => {
+                    parse_span(&json, &mut services).map_err(|why| format!("line {number}: {why}"))
+                }
+                Err(e) => Err(describe(&e, number - 1)),
+            },
+            Err(_) => Err(format!("line {number}: invalid UTF-8")),
         };
         match parsed {
             Ok(span) => outcome.spans.push(span),
-            Err(why) => outcome.skip(|| format!("line {number}: {why}")),
+            Err(why) => outcome.skip(|| why),
         }
     }
 }
 
-/// Appends one span as a JSON line (with its `\n`). Tags keep their order;
-/// of repeated keys a reader keeps the last, and a float that is not finite
-/// is written as `null`, which a reader skips.
-///
-/// ```
-/// use trace_runtime::analysis::{read_jsonl, write_jsonl_line};
-/// # use trace_runtime::{InMemoryCollector, Tracer};
-/// # let collector = InMemoryCollector::new();
-/// # Tracer::builder("shop").span_processor(collector.clone()).build().in_scope(|| {
-/// #     let _span = trace_runtime::span("checkout").tag("items", 3).start();
-/// # });
-/// # let span = collector.spans().remove(0);
-/// let mut text = String::new();
-/// write_jsonl_line(&span, &mut text);
-/// assert_eq!(read_jsonl(text.as_bytes()).unwrap().spans, [span]);
-/// ```
-pub fn write_jsonl_line(span: &SpanData, out: &mut String) {
-    let _ = write!(out, "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",", span.trace_id, span.span_id);
-    match span.parent_id {
-        Some(parent) => _ = write!(out, "\"parent_id\":\"{parent}\","),
-        None => out.push_str("\"parent_id\":null,"),
-    }
-    let _ = write!(
-        out,
-        "\"service\":{},\"name\":{},\"kind\":\"{}\",\"start_unix_nanos\":{},\"duration_nanos\":{},\"tags\":",
-        Json::from(&*span.service),
-        Json::from(&*span.name),
-        span.kind.as_str(),
-        span.start_unix_nanos,
-        span.duration_nanos,
-    );
-    write_tags(&span.tags, out);
-    out.push_str(",\"events\":[");
-    for (i, event) in span.events.iter().enumerate() {
-        let comma = if i == 0 { "" } else { "," };
-        let name = Json::from(&*event.name);
-        let _ = write!(
-            out,
-            "{comma}{{\"name\":{name},\"time_unix_nanos\":{},\"tags\":",
-            event.time_unix_nanos
-        );
-        write_tags(&event.tags, out);
-        out.push('}');
-    }
-    let (code, message) = match &span.status {
-        Status::Unset => ("unset", ""),
-        Status::Ok => ("ok", ""),
-        Status::Error(message) => ("error", &**message),
-    };
-    let _ = write!(out, "],\"status\":{{\"code\":\"{code}\",\"message\":{}}}", Json::from(message));
-    if !span.links.is_empty() {
-        out.push_str(",\"links\":[");
-        for (i, link) in span.links.iter().enumerate() {
-            let comma = if i == 0 { "" } else { "," };
-            let context = &link.span_context;
-            let _ = write!(
-                out,
-                "{comma}{{\"trace_id\":\"{}\",\"span_id\":\"{}\",\"tags\":",
-                context.trace_id, context.span_id
-            );
-            write_tags(&link.tags, out);
-            out.push('}');
-        }
-        out.push(']');
-    }
-    out.push_str("}\n");
-}
-
-fn write_tags(tags: &[Tag], out: &mut String) {
-    out.push('{');
-    for (i, (key, value)) in tags.iter().enumerate() {
-        let comma = if i == 0 { "" } else { "," };
-        let _ = write!(out, "{comma}{}:{}", Json::from(&**key), value_to_json(value));
-    }
-    out.push('}');
-}
-
-fn parse_line(text: &str, services: &mut Services) -> Result<SpanData, String> {
-    let json: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+/// One span, from a JSON Lines line's value.
+pub(super) fn parse_span(json: &Json, services: &mut Services) -> Result<SpanData, String> {
     let object = json.as_object().ok_or("not a JSON object")?;
     let (trace_id, span_id) = (id(object, "trace_id")?, id(object, "span_id")?);
     let start_unix_nanos = number(object, "start_unix_nanos")?;
@@ -173,7 +102,7 @@ fn parse_line(text: &str, services: &mut Services) -> Result<SpanData, String> {
             let span_context = SpanContext {
                 trace_id: id(link, "trace_id")?,
                 span_id: id(link, "span_id")?,
-                flags: crate::TraceFlags::SAMPLED,
+                flags: trace_runtime::TraceFlags::SAMPLED,
                 remote: false,
             };
             Ok(Link { span_context, tags: tags(link)? })
@@ -196,7 +125,7 @@ fn parse_line(text: &str, services: &mut Services) -> Result<SpanData, String> {
     })
 }
 
-fn id<T: std::str::FromStr<Err = crate::ParseIdError>>(
+fn id<T: std::str::FromStr<Err = trace_runtime::ParseIdError>>(
     object: &Map<String, Json>,
     key: &str,
 ) -> Result<T, String> {
@@ -251,8 +180,9 @@ fn status(object: &Map<String, Json>) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::testing::{failed, span};
-    use crate::{SpanId, TraceId, Value};
+    use crate::testing::{failed, span};
+    use trace_runtime::export::write_jsonl_line;
+    use trace_runtime::{SpanId, TraceId, Value};
 
     #[test]
     fn a_written_span_reads_back_equal() {
@@ -275,7 +205,7 @@ mod tests {
         let context = SpanContext {
             trace_id: TraceId::from_u128(9).unwrap(),
             span_id: SpanId::from_u64(3).unwrap(),
-            flags: crate::TraceFlags::SAMPLED,
+            flags: trace_runtime::TraceFlags::SAMPLED,
             remote: false,
         };
         original.links = vec![Link { span_context: context, tags: Vec::new() }];

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trace_runtime::analysis::{assemble, html_report};
+use trace_analysis::{assemble, html_report};
 
 use super::sample;
 

@@ -1,6 +1,8 @@
 //! Trace analysis on finished spans, wherever they come from: an
-//! [`InMemoryCollector`](crate::InMemoryCollector), or files read back with
-//! [`read_jsonl`], [`read_otlp_json`] or [`read_file`].
+//! [`InMemoryCollector`](trace_runtime::InMemoryCollector), or span files
+//! read back by [`read_file`] (JSON Lines, OTLP JSON, Jaeger JSON or
+//! Zipkin v2 JSON, told apart by their content; see [`Format`]). The
+//! `trace-report` tool of this crate prints all of it for span files.
 //!
 //! [`assemble`] groups spans into [`Trace`]s (out of order, from any number
 //! of processes, keeping orphans). On a trace: [`critical_path`],
@@ -9,7 +11,7 @@
 //! waterfall in one self-contained HTML file.
 //!
 //! ```
-//! use trace_runtime::analysis::{self, assemble, read_jsonl};
+//! use trace_analysis::{self as analysis, assemble, read_jsonl};
 //!
 //! let spans = r#"
 //! {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /checkout","kind":"server","start_unix_nanos":0,"duration_nanos":30000000,"status":{"code":"error","message":"502"}}
@@ -36,11 +38,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod assemble;
 mod critical_path;
 mod html;
-mod jsonl;
-mod otlp_json;
 mod read;
 mod root_cause;
 mod self_time;
@@ -52,9 +54,10 @@ mod text;
 pub use assemble::{Trace, TraceAssembler, assemble};
 pub use critical_path::{CriticalPath, PathSegment, PathSpan, critical_path, critical_path_from};
 pub use html::html_report;
-pub use jsonl::{read_jsonl, write_jsonl_line};
-pub use otlp_json::read_otlp_json;
-pub use read::{ReadOutcome, read_file};
+pub use read::{
+    Format, ReadOutcome, read_file, read_jaeger_json, read_jsonl, read_otlp_json, read_spans,
+    read_zipkin_json,
+};
 pub use root_cause::{RootCause, root_cause};
 pub use self_time::{SelfTimes, self_times};
 pub use summary::{OperationSummary, percentile, summarize};

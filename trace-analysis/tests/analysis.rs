@@ -9,10 +9,11 @@ mod sample;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use trace_runtime::analysis::{
-    self, Trace, assemble, critical_path, read_file, read_jsonl, read_otlp_json, root_cause,
-    self_times, summarize, write_jsonl_line,
+use trace_analysis::{
+    self as analysis, Trace, assemble, critical_path, read_file, read_jsonl, read_otlp_json,
+    read_spans, root_cause, self_times, summarize,
 };
+use trace_runtime::export::write_jsonl_line;
 use trace_runtime::{InMemoryCollector, SpanData, SpanKind, Status, Tracer, Value, traced};
 
 /// A fresh directory for this test's files.
@@ -340,12 +341,14 @@ fn malformed_lines_are_counted_and_skipped_never_panicking() {
     let outcome = read_jsonl(mangled.as_bytes()).unwrap();
     assert_eq!(outcome.spans.len(), good.len());
     assert_eq!(outcome.malformed_lines, good.len());
-    assert!(outcome.first_error.unwrap().starts_with("line 2: not JSON"));
+    let first = outcome.first_error.unwrap();
+    assert!(first.starts_with("line 2 column ") && first.contains(": not JSON: EOF"), "{first}");
 
     // Truncating the file anywhere never panics.
     for cut in (0..mangled.len()).step_by(97) {
         let _ = read_jsonl(&mangled.as_bytes()[..cut]).unwrap();
         let _ = read_otlp_json(&mangled.as_bytes()[..cut]).unwrap();
+        let _ = read_spans(&mangled.as_bytes()[..cut]).unwrap();
     }
 }
 
@@ -398,7 +401,7 @@ fn the_html_report_is_self_contained() {
 }
 
 #[test]
-#[ignore = "needs Chromium: run with `cargo test --test analysis -- --ignored` (CI does)"]
+#[ignore = "needs Chromium: run with `cargo test -p trace-analysis --test analysis -- --ignored` (CI does)"]
 fn the_html_report_works_in_headless_chromium() {
     chromium::check_report(&scratch("chromium"));
 }

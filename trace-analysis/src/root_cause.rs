@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::span::Status;
+use trace_runtime::Status;
 
 use super::Trace;
 
@@ -41,7 +41,7 @@ impl RootCause {
 /// [`Status::Error`].
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl, root_cause};
+/// use trace_analysis::{assemble, read_jsonl, root_cause};
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /","start_unix_nanos":0,"duration_nanos":100,"status":{"code":"error","message":"502"}}
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"payments","name":"charge","start_unix_nanos":10,"duration_nanos":20,"status":{"code":"error","message":"card declined"}}
@@ -82,8 +82,8 @@ pub fn root_cause(trace: &Trace) -> Option<RootCause> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::assemble;
-    use crate::analysis::testing::{failed, span};
+    use crate::assemble;
+    use crate::testing::{failed, span};
 
     fn name(trace: &Trace, i: usize) -> &str {
         &trace.spans()[i].name

@@ -37,7 +37,7 @@ impl OperationSummary {
 /// by service then operation.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl, summarize};
+/// use trace_analysis::{assemble, read_jsonl, summarize};
 /// let lines: String = (1..=10u32)
 ///     .map(|i| format!(
 ///         "{{\"trace_id\":\"{i:032x}\",\"span_id\":\"{i:016x}\",\"service\":\"api\",\"name\":\"GET /\",\
@@ -85,7 +85,7 @@ pub fn summarize(traces: &[Trace]) -> Vec<OperationSummary> {
 /// `p` = 0). Always one of the values, never interpolated; `None` if empty.
 ///
 /// ```
-/// use trace_runtime::analysis::percentile;
+/// use trace_analysis::percentile;
 /// let values = [15, 20, 35, 40, 50];
 /// assert_eq!(percentile(&values, 30.0), Some(20));
 /// assert_eq!(percentile(&values, 40.0), Some(20));
@@ -108,8 +108,8 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::assemble;
-    use crate::analysis::testing::{failed, span};
+    use crate::assemble;
+    use crate::testing::{failed, span};
 
     #[test]
     fn nearest_rank_on_known_data() {

@@ -69,7 +69,7 @@ impl CriticalPath {
 /// on the path below the root. Orphan subtrees are not part of it.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, critical_path, read_jsonl};
+/// use trace_analysis::{assemble, critical_path, read_jsonl};
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /","start_unix_nanos":0,"duration_nanos":100}
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"fast","start_unix_nanos":10,"duration_nanos":20}
@@ -169,8 +169,8 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::assemble;
-    use crate::analysis::testing::span;
+    use crate::assemble;
+    use crate::testing::span;
 
     fn path_of(trace: &Trace) -> Vec<(&str, u64)> {
         let path = critical_path(trace);

@@ -2,60 +2,19 @@
 //! `ExportTraceServiceRequest`.
 
 use std::borrow::Cow;
-use std::io::{self, Read};
 
 use serde_json::{Map, Value as Json};
+use trace_runtime::{Event, Link, SpanContext, SpanData, SpanKind, Status, Tag, Value};
 
-use super::read::{ReadOutcome, Services, u64_from_json, value_from_json};
-use crate::span::SpanContext;
-use crate::span::{Event, Link, SpanData, SpanKind, Status};
-use crate::value::{Tag, Value};
+use super::{ReadOutcome, Services, u64_from_json, value_from_json};
 
-/// Reads OTLP JSON: one `ExportTraceServiceRequest` document, or one per
-/// line (the OpenTelemetry Collector's file exporter). The service is the
-/// resource attribute `service.name` (`unknown_service` without one); IDs
-/// are hex, times are strings or numbers, `kind` and `status.code` are
-/// numbers or enum names. A span, line or document that cannot be read is
-/// counted in [`ReadOutcome::malformed_lines`] and skipped; only an I/O
-/// error fails.
-///
-/// ```
-/// use trace_runtime::analysis::read_otlp_json;
-/// let request = r#"{"resourceSpans":[{
-///   "resource":{"attributes":[{"key":"service.name","value":{"stringValue":"payments"}}]},
-///   "scopeSpans":[{"spans":[{
-///     "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
-///     "parentSpanId":"eee19b7ec3c1b173","name":"charge","kind":3,
-///     "startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000",
-///     "attributes":[{"key":"amount","value":{"intValue":"1200"}}],
-///     "status":{"code":2,"message":"card declined"}}]}]}]}"#;
-/// let outcome = read_otlp_json(request.as_bytes()).unwrap();
-/// let span = &outcome.spans[0];
-/// assert_eq!((&*span.service, span.duration_nanos), ("payments", 1_000_000_000));
-/// assert!(span.status.is_error());
-/// ```
-pub fn read_otlp_json(mut reader: impl Read) -> io::Result<ReadOutcome> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut outcome = ReadOutcome::default();
-    let mut services = Services::default();
-    match serde_json::from_str::<Json>(&text) {
-        Ok(document) => read_request(&document, "document", &mut outcome, &mut services),
-        Err(_) => {
-            for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let at = format!("line {}", number + 1);
-                match serde_json::from_str::<Json>(line) {
-                    Ok(document) => read_request(&document, &at, &mut outcome, &mut services),
-                    Err(e) => outcome.skip(|| format!("{at}: not JSON: {e}")),
-                }
-            }
-        }
-    }
-    Ok(outcome)
-}
-
-fn read_request(document: &Json, at: &str, outcome: &mut ReadOutcome, services: &mut Services) {
+/// Reads the spans of one `ExportTraceServiceRequest`.
+pub(super) fn read_request(
+    document: &Json,
+    at: &str,
+    outcome: &mut ReadOutcome,
+    services: &mut Services,
+) {
     let Some(resource_spans) = document.get("resourceSpans").and_then(Json::as_array) else {
         return outcome.skip(|| format!("{at}: no resourceSpans array"));
     };
@@ -130,7 +89,7 @@ fn parse_span(json: &Json) -> Result<SpanData, String> {
             let span_context = SpanContext {
                 trace_id: id(link, "traceId")?,
                 span_id: id(link, "spanId")?,
-                flags: crate::TraceFlags::SAMPLED,
+                flags: trace_runtime::TraceFlags::SAMPLED,
                 remote: false,
             };
             Ok(Link { span_context, tags: attributes(link)? })
@@ -154,7 +113,7 @@ fn parse_span(json: &Json) -> Result<SpanData, String> {
 }
 
 /// An ID in hex; OTLP JSON asks for lower case, upper case is accepted.
-fn id<T: std::str::FromStr<Err = crate::ParseIdError>>(
+fn id<T: std::str::FromStr<Err = trace_runtime::ParseIdError>>(
     object: &Map<String, Json>,
     key: &str,
 ) -> Result<T, String> {
@@ -225,7 +184,8 @@ fn status(json: Option<&Json>) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::testing::OTLP_SAMPLE;
+    use crate::read_otlp_json;
+    use crate::testing::OTLP_SAMPLE;
 
     #[test]
     fn reads_services_ids_kinds_times_attributes_events_and_status() {
@@ -264,7 +224,10 @@ mod tests {
         assert_eq!(outcome.spans.len(), 3);
         assert_eq!(&*outcome.spans[2].service, "unknown_service");
         assert_eq!(outcome.malformed_lines, 3);
-        assert!(outcome.first_error.unwrap().starts_with("line 2: not JSON"));
+        assert_eq!(
+            outcome.first_error.as_deref(),
+            Some("line 2 column 2: not JSON: expected ident")
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct SelfTimes {
 /// twice and a child outliving its parent counts only while the parent ran.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl, self_times};
+/// use trace_analysis::{assemble, read_jsonl, self_times};
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /","start_unix_nanos":0,"duration_nanos":100}
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"a","start_unix_nanos":10,"duration_nanos":40}
@@ -78,8 +78,8 @@ fn union_length(intervals: &mut [(u64, u64)]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::assemble;
-    use crate::analysis::testing::span;
+    use crate::assemble;
+    use crate::testing::span;
 
     #[test]
     fn overlapping_and_overflowing_children_are_counted_once_and_clipped() {

@@ -3,14 +3,13 @@
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 
-use crate::id::{SpanId, TraceId};
-use crate::span::SpanData;
+use trace_runtime::{SpanData, SpanId, TraceId};
 
 /// Collects spans in any order, from any number of processes, and builds
 /// one [`Trace`] per trace ID when finished.
 ///
 /// ```
-/// use trace_runtime::analysis::{TraceAssembler, read_jsonl};
+/// use trace_analysis::{TraceAssembler, read_jsonl};
 /// // The child's process wrote its file first.
 /// let orders = br#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"POST /orders","start_unix_nanos":5,"duration_nanos":10}"#;
 /// let gateway = br#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","parent_id":null,"service":"gateway","name":"GET /","start_unix_nanos":0,"duration_nanos":20}"#;
@@ -58,7 +57,7 @@ impl Extend<SpanData> for TraceAssembler {
 /// pushing every span into a [`TraceAssembler`].
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl};
+/// use trace_analysis::{assemble, read_jsonl};
 /// // The parent (span 1) never arrived: span 2 is kept as an orphan.
 /// let file = br#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"POST /orders","start_unix_nanos":5,"duration_nanos":10}"#;
 /// let traces = assemble(read_jsonl(&file[..]).unwrap().spans);
@@ -267,7 +266,7 @@ fn cut_cycles(parents: &mut [Option<usize>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::testing::span;
+    use crate::testing::span;
 
     #[test]
     fn out_of_order_spans_from_two_services_form_one_tree() {
