@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --example trace_report -- spans/*.jsonl
 //! cargo run --example trace_report -- --html report.html spans/*.jsonl otlp.json
+//! cargo run --example trace_report -- --json spans/*.jsonl > critical-paths.json
 //! ```
 //!
 //! Files are JSON Lines (one span per line) or OTLP JSON
@@ -18,12 +19,16 @@ use std::process::ExitCode;
 use trace_runtime::analysis::{self, ReadOutcome, Trace};
 
 const USAGE: &str = "\
-usage: trace_report [--html PATH] [--trace ID] [--max N] [--summary] FILE...
+usage: trace_report [--html PATH | --json] [--trace ID] [--max N] [--summary] FILE...
 
   FILE        JSON Lines (one span per line) or OTLP JSON; several files are
               assembled together
   --html PATH write the self-contained HTML waterfall report to PATH instead
               of printing the traces
+  --json      print every critical path of each trace as JSON: per span its
+              segments on the path (start and end, nanoseconds since the
+              epoch) and its self time on the path; the primary root's path
+              first, then other roots' and asynchronous children's
   --trace ID  print only the trace whose ID starts with ID
   --max N     print at most N traces (default 20); the summary covers all
   --summary   print only the latency summary";
@@ -31,25 +36,36 @@ usage: trace_report [--html PATH] [--trace ID] [--max N] [--summary] FILE...
 struct Options {
     files: Vec<PathBuf>,
     html: Option<PathBuf>,
+    json: bool,
     trace: Option<String>,
     max: usize,
     summary_only: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options =
-        Options { files: Vec::new(), html: None, trace: None, max: 20, summary_only: false };
+    let mut options = Options {
+        files: Vec::new(),
+        html: None,
+        json: false,
+        trace: None,
+        max: 20,
+        summary_only: false,
+    };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--html" => options.html = Some(value("--html")?.into()),
             "--trace" => options.trace = Some(value("--trace")?.to_ascii_lowercase()),
             "--max" => options.max = value("--max")?.parse().map_err(|_| "--max needs a number")?,
+            "--json" => options.json = true,
             "--summary" => options.summary_only = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             file => options.files.push(file.into()),
         }
+    }
+    if options.json && options.html.is_some() {
+        return Err("--json and --html exclude each other".to_owned());
     }
     if options.files.is_empty() {
         return Err("no span files given".to_owned());
@@ -110,7 +126,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    if !options.summary_only {
+    if !options.summary_only || options.json {
         let chosen: Vec<&Trace> = traces
             .iter()
             .filter(|t| {
@@ -120,6 +136,11 @@ fn main() -> ExitCode {
         if chosen.is_empty() {
             eprintln!("trace_report: no trace matches");
             return ExitCode::FAILURE;
+        }
+        if options.json {
+            // Every chosen trace: --max limits what is printed for people.
+            print!("{}", analysis::render_critical_paths_json(chosen));
+            return ExitCode::SUCCESS;
         }
         for trace in chosen.iter().take(options.max) {
             print_trace(trace);

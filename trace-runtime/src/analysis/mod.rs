@@ -3,7 +3,9 @@
 //! [`read_jsonl`], [`read_otlp_json`] or [`read_file`].
 //!
 //! [`assemble`] groups spans into [`Trace`]s (out of order, from any number
-//! of processes, keeping orphans). On a trace: [`critical_path`],
+//! of processes, keeping orphans). On a trace: [`critical_path`] (and
+//! [`critical_paths`] for traces with several roots or asynchronous
+//! children, as JSON with [`render_critical_paths_json`]),
 //! [`self_times`], [`root_cause`]; over many: [`summarize`]. Each result has
 //! a text rendering (`render_*`), and [`html_report`] draws every trace as a
 //! waterfall in one self-contained HTML file.
@@ -50,7 +52,11 @@ mod testing;
 mod text;
 
 pub use assemble::{Trace, TraceAssembler, assemble};
-pub use critical_path::{CriticalPath, PathSegment, PathSpan, critical_path, critical_path_from};
+pub use critical_path::{
+    CriticalPath, PathOrigin, PathReport, PathSegment, PathSpan, Segment, SpanOnPath, TracePaths,
+    critical_path, critical_path_from, critical_paths, critical_paths_report, path_notes,
+    render_critical_paths_json,
+};
 pub use html::html_report;
 pub use jsonl::{read_jsonl, write_jsonl_line};
 pub use otlp_json::read_otlp_json;

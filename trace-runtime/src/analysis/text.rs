@@ -92,7 +92,9 @@ pub fn render_waterfall(trace: &Trace) -> String {
 }
 
 /// The critical path as a chain: each span's contribution and share of the
-/// root's duration, indented by depth.
+/// root's duration, indented by depth; then the trace's
+/// [notes](super::path_notes), if any (no root, other roots, spans not
+/// waited for).
 ///
 /// ```
 /// # use trace_runtime::analysis::{assemble, read_jsonl};
@@ -126,6 +128,12 @@ pub fn render_critical_path(trace: &Trace, path: &CriticalPath) -> String {
         })
         .collect();
     out.push_str(&table(&rows, &[true, true, false]));
+    // Which root was walked, and which spans have paths of their own.
+    for note in super::path_notes(trace, &super::critical_paths(trace)) {
+        out.push_str("  note: ");
+        out.push_str(&note);
+        out.push('\n');
+    }
     out
 }
 
