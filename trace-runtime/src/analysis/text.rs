@@ -344,7 +344,8 @@ trace 00000000000000000000000000000001  12.3 ms  4 spans  gateway, orders, inven
             "critical path of trace 00000000000000000000000000000001: 12.3 ms in 3 spans\n\
              \x20 2.3 ms  18.7%  gateway  GET /checkout\n\
              \x20 2.0 ms  16.3%    orders  POST /orders\n\
-             \x20 8.0 ms  65.0%      payments  charge\n"
+             \x20 8.0 ms  65.0%      payments  charge\n\
+             \x20 note: 1 other root not on this path, walked on its own: inventory reserve (orphan)\n"
         );
         let cause = render_root_cause(&trace, &root_cause(&trace).unwrap());
         assert!(cause.starts_with("error root cause: payments  charge  \"card declined\"\n"));
