@@ -17,11 +17,16 @@ const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 
 /// Renders the traces as one HTML page that needs no network: a list of
-/// traces (duration, span count, error marker) and, for the selected one, a
-/// timeline of nested span bars coloured by service, with errors marked,
-/// the critical path highlighted and, for a clicked span, a panel of its
-/// tags, events, status and IDs. `#trace=<id>&span=<id>` in the address
-/// selects a trace and span.
+/// traces, one line each with what tells them apart (root span, duration,
+/// the span with the most time on the critical path, span and error
+/// counts, services, start), and under it, across the window's width, the
+/// selected trace as a waterfall: nested span bars coloured by service,
+/// errors marked, the critical path drawn as a dark band over each bar
+/// where the span is on it (spans off the path faded, a legend above), and
+/// for a clicked span a panel of its tags, events, status and IDs under its
+/// row. The name column fits the longest name (at most 45% of the width)
+/// and can be dragged wider; every name cut short has its full text as a
+/// tooltip. `#trace=<id>&span=<id>` in the address selects a trace and span.
 ///
 /// The data is embedded as JSON in which every `<` and `/` is escaped
 /// (`\u003c`, `\/`), so no span name or tag can close the script element or
@@ -59,9 +64,8 @@ pub fn html_report(traces: &[Trace]) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Trace report</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
          <header><h1>Trace report</h1><span id=\"totals\"></span><span id=\"legend\"></span></header>\n\
-         <div id=\"layout\">\n<nav id=\"trace-list\" aria-label=\"traces\"></nav>\n\
-         <main id=\"trace\"></main>\n<aside id=\"detail\"><p class=\"hint\">Click a span for its details.</p></aside>\n\
-         </div>\n<script type=\"application/json\" id=\"trace-data\">{data}</script>\n\
+         <nav id=\"trace-list\" aria-label=\"traces\"></nav>\n<main id=\"trace\"></main>\n\
+         <aside id=\"detail\"><p class=\"hint\">Click a span for its details.</p></aside>\n<script type=\"application/json\" id=\"trace-data\">{data}</script>\n\
          <script>\n{SCRIPT}</script>\n</body>\n</html>\n"
     );
     page
