@@ -1,63 +1,6 @@
 //! The critical path: the spans that determine a trace's end-to-end latency.
 //!
-//! # The walk
-//!
-//! The standard backward walk: start at the root's end; the child that
-//! finishes last at or before the current point is on the path, the gap
-//! between its end and the point is the parent's own time, the walk
-//! descends into that child and then resumes in the parent from the
-//! child's start. Time no child covers is the span's own contribution.
-//!
-//! # The rules, one by one
-//!
-//! - **Sequential children** are all on the path, each with the parent's
-//!   time between them.
-//! - **Parallel children**: the one that finishes last is on the path;
-//!   a child still running at the current point (it overlaps the point
-//!   without ending at or before it) is skipped, as the walk only falls.
-//! - **Overflowing children** are clipped to their parent's (clipped)
-//!   interval: a child that ends after its parent (a detached task) counts
-//!   only up to the parent's end; one wholly outside it, or of zero length,
-//!   is never on the path.
-//! - **Back-to-back siblings**: a child ending exactly where the walk
-//!   stands qualifies, so of two siblings where one starts as the other
-//!   ends, both are on the path.
-//! - **Ties**: of children ending at the same instant, the one that
-//!   started first (it covers the most time), then the first in trace order
-//!   (start time, longer first, span ID).
-//! - **Non-blocking children** never extend their parent's path: a
-//!   [`Consumer`](crate::SpanKind::Consumer) span under a
-//!   [`Producer`](crate::SpanKind::Producer) span (a producer does not wait
-//!   for the message to be processed), and a *follows-from* child (one that
-//!   carries a [link](crate::Link) to its own parent, as the `tracing`
-//!   bridge records `follows_from`, or as a Jaeger `FOLLOWS_FROM` reference
-//!   reads). Such a child, with its subtree, is left out of the walk through
-//!   its parent and is walked on its own instead: [`critical_paths`] lists
-//!   it with [`PathOrigin::Consumer`] or [`PathOrigin::FollowsFrom`].
-//! - **No root, several roots**: the trace's path is walked from its
-//!   [primary root](Trace::root): the earliest span without a parent ID
-//!   (the longest if several start together) or, when no such span arrived,
-//!   the earliest orphan (a span whose parent is not in the trace). Every
-//!   other root (a second parentless span, an orphan) is walked on its own
-//!   and listed by [`critical_paths`] after the primary path, never merged
-//!   into it: how its time relates to the primary root's is unknown.
-//!   [`path_notes`] says in words which case a trace is in; the text and
-//!   JSON renderings print it.
-//!
-//! # Where this differs from Jaeger UI
-//!
-//! Jaeger UI's critical-path overlay walks the same way, with these
-//! differences: it picks a child only when it ends strictly before the
-//! point the walk stands at, so of two back-to-back siblings it drops the
-//! earlier one (we keep both); of children ending together it takes the
-//! first in its child list (we take the earliest start); it removes a
-//! non-blocking child together with its whole subtree (a `FOLLOWS_FROM`
-//! child in its versions built on Jaeger's data model, a consumer under a
-//! producer in its versions built on OpenTelemetry's; we apply both rules
-//! and walk such a subtree on its own, so its time is still reported); and
-//! it walks every root of a
-//! trace and concatenates all their sections into one list (we keep one
-//! path per root, the primary first).
+#![doc = include_str!("critical_path/rules.md")]
 
 use std::cmp::Reverse;
 
@@ -93,8 +36,8 @@ pub struct CriticalPath {
     pub spans: Vec<PathSpan>,
 }
 
-/// What the span a walk starts from is to its parent (see the
-/// [module documentation](self) for the rules).
+/// What the span a walk starts from is to its parent (see [`critical_path`]
+/// for the rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PathOrigin {
@@ -156,7 +99,7 @@ impl CriticalPath {
 }
 
 /// The critical path from the trace's [primary root](Trace::root), by the
-/// rules in the [module documentation](self).
+/// rules below.
 ///
 /// ```
 /// use trace_runtime::analysis::{assemble, critical_path, read_jsonl};
@@ -170,6 +113,8 @@ impl CriticalPath {
 /// let chain: Vec<_> = path.spans.iter().map(|p| (&*trace.spans()[p.span].name, p.contribution_nanos)).collect();
 /// assert_eq!(chain, [("GET /", 30), ("slow", 70)]);
 /// ```
+///
+#[doc = include_str!("critical_path/rules.md")]
 pub fn critical_path(trace: &Trace) -> CriticalPath {
     critical_path_from(trace, trace.root())
 }
