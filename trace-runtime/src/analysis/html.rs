@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value as Json, json};
 
 use super::read::value_to_json;
-use super::{Trace, critical_path, root_cause, self_times};
+use super::{PathOrigin, Trace, critical_paths, root_cause, self_times};
 use crate::span::{SpanData, Status};
 use crate::value::Tag;
 
@@ -80,7 +80,15 @@ fn trace_json(trace: &Trace, color: &HashMap<&str, usize>) -> Json {
         position[i] = shown;
     }
     let t0 = trace.start_unix_nanos();
-    let path = critical_path(trace);
+    let paths = critical_paths(trace);
+    let path = &paths[0];
+    // Spans their parent did not wait for: walked on their own, off the path.
+    let mut detached: Vec<Option<&str>> = vec![None; spans.len()];
+    for other in &paths[1..] {
+        if matches!(other.origin, PathOrigin::Consumer | PathOrigin::FollowsFrom) {
+            detached[other.root] = Some(other.origin.as_str());
+        }
+    }
     let times = self_times(trace);
     let mut segments: Vec<Vec<[u64; 2]>> = vec![Vec::new(); spans.len()];
     for s in &path.segments {
@@ -103,6 +111,7 @@ fn trace_json(trace: &Trace, color: &HashMap<&str, usize>) -> Json {
             "self": times.per_span[i],
             "crit": path.contribution(i),
             "segs": segments[i],
+            "detached": detached[i],
             "status": status_json(&span.status),
             "tags": tags_json(&span.tags),
             "events": span.events.iter().map(|e| json!({
@@ -204,6 +213,25 @@ mod tests {
         assert_eq!(trace["spans"][0]["tags"][0][1], "https://example.com/x</script>");
         assert_eq!(trace["cause"]["chain"], json!([0]));
         assert_eq!(data["traces"][1]["start_unix_nanos"], "500");
+    }
+
+    #[test]
+    fn a_consumer_under_a_producer_is_marked_not_awaited() {
+        use crate::span::SpanKind;
+        let mut publish = span(1, 1, None, "shop", "publish", 10, 40);
+        publish.kind = SpanKind::Producer;
+        let mut consume = span(1, 2, Some(1), "mailer", "consume", 40, 160);
+        consume.kind = SpanKind::Consumer;
+        let html = html_report(&assemble(vec![publish, consume]));
+        let start = html.find("id=\"trace-data\">").unwrap() + "id=\"trace-data\">".len();
+        let end = start + html[start..].find("</script>").unwrap();
+        let data: Json = serde_json::from_str(&html[start..end]).unwrap();
+        let spans = &data["traces"][0]["spans"];
+        assert_eq!(
+            (&spans[0]["detached"], &spans[1]["detached"]),
+            (&Json::Null, &json!("consumer"))
+        );
+        assert_eq!((&spans[0]["crit"], &spans[1]["crit"]), (&json!(40), &json!(0)));
     }
 
     #[test]

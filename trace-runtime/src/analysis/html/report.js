@@ -73,6 +73,12 @@
     return best;
   }
 
+  function notAwaited(s) {
+    return s.detached === "consumer"
+      ? "a consumer: the producer above it did not wait for it"
+      : "follows from its parent, which did not wait for it";
+  }
+
   function plural(n, word) {
     return n + " " + word + (n === 1 ? "" : "s");
   }
@@ -226,7 +232,8 @@
         s.status.code === "error" ? el("span", { className: "err" }, "✖") : null,
         el("span", { className: "svc" }, swatch(s.svc), s.service),
         el("span", { className: "op", title: s.name }, s.name),
-        s.orphan ? el("span", { className: "orphan" }, "orphan") : null
+        s.orphan ? el("span", { className: "orphan" }, "orphan") : null,
+        s.detached ? el("span", { className: "orphan", title: notAwaited(s) }, "not awaited") : null
       );
       const lane = el(
         "div",
@@ -340,7 +347,12 @@
         ["duration", fmt(s.dur)],
         ["start", "+" + fmt(s.start) + " from trace start"],
         ["self time", fmt(s.self)],
-        ["critical path", s.crit > 0 ? fmt(s.crit) + " (" + ((s.crit / Math.max(t.critical, 1)) * 100).toFixed(1) + "%)" : "not on the path"],
+        [
+          "critical path",
+          s.crit > 0
+            ? fmt(s.crit) + " (" + ((s.crit / Math.max(t.critical, 1)) * 100).toFixed(1) + "%)"
+            : "not on the path" + (s.detached ? ": " + notAwaited(s) : ""),
+        ],
       ])
     );
     const ids = el(
