@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
-use crate::export::http::{self, Endpoint};
+use crate::export::http::{self, ConfigError, Endpoint};
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 
@@ -63,7 +63,11 @@ impl OtlpConfig {
     }
 
     /// The defaults, overridden by the standard environment variables.
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable, for an endpoint or protocol
+    /// that cannot be used; see [`from_lookup`](Self::from_lookup).
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
@@ -81,9 +85,14 @@ impl OtlpConfig {
     ///   `http/json` (the default here), or `http/protobuf` with the
     ///   `protobuf` feature.
     ///
-    /// Malformed values are ignored with a message on stderr, as is a
-    /// protocol this build does not speak (`grpc`, or `http/protobuf`
-    /// without the feature).
+    /// A malformed timeout or header entry is ignored with a message on
+    /// stderr, the rest kept.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable for an endpoint this exporter
+    /// cannot send to or a protocol this build does not speak (`grpc`, or
+    /// `http/protobuf` without the feature): spans never go to a
+    /// destination, or in an encoding, that was not asked for.
     ///
     /// ```
     /// use std::time::Duration;
@@ -94,13 +103,14 @@ impl OtlpConfig {
     ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s%3Dcret".into()),
     ///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".into()),
     ///     _ => None,
-    /// });
+    /// })
+    /// .unwrap();
     /// assert_eq!(config.traces_endpoint, "http://otel:4318/v1/traces");
     /// assert_eq!(config.headers, [("api-key".to_owned(), "s=cret".to_owned())]);
     /// assert_eq!(config.timeout, Duration::from_millis(2500));
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        EnvReader::read_with(&lookup, Self::read)
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        EnvReader::read_or_refuse(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
@@ -116,10 +126,7 @@ impl OtlpConfig {
         if let Some((name, url)) = endpoint {
             match Endpoint::parse(&url) {
                 Ok(_) => config.traces_endpoint = url,
-                Err(error) => env.warnings.push(format!(
-                    "trace-runtime: ignoring {name}: {error}; sending to {}",
-                    config.traces_endpoint
-                )),
+                Err(error) => env.refusals.push(format!("{name}={url:?}: {error}")),
             }
         }
         for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
@@ -147,8 +154,13 @@ impl OtlpConfig {
             None | Some((_, "http/json")) => {}
             #[cfg(feature = "protobuf")]
             Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
-            Some((name, other)) => env.warnings.push(format!(
-                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            Some((name, other)) => env.refusals.push(format!(
+                "{name}={other:?}: this build speaks http/json{}",
+                if cfg!(feature = "protobuf") {
+                    " and http/protobuf"
+                } else {
+                    " (http/protobuf needs the `protobuf` feature)"
+                }
             )),
         }
         config.resource_attributes = resource_attributes(env);
@@ -167,14 +179,16 @@ mod tests {
         let base = OtlpConfig::from_lookup(vars(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "http://otel:4318/base/",
-        )]));
+        )]))
+        .unwrap();
         assert_eq!(base.traces_endpoint, "http://otel:4318/base/v1/traces");
         let exact = OtlpConfig::from_lookup(vars(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(exact.traces_endpoint, "http://tempo:4318/custom");
-        assert_eq!(OtlpConfig::from_lookup(vars(&[])), OtlpConfig::default());
+        assert_eq!(OtlpConfig::from_lookup(vars(&[])), Ok(OtlpConfig::default()));
         assert_eq!(OtlpConfig::default().traces_endpoint, "http://localhost:4318/v1/traces");
     }
 
@@ -186,7 +200,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,host.name=h1"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(
             config.headers,
             [("x-team".to_owned(), "a,b".to_owned()), ("API-KEY".to_owned(), "two".to_owned())]
@@ -196,19 +211,33 @@ mod tests {
     }
 
     #[test]
-    fn malformed_variables_are_ignored_with_warnings() {
+    fn malformed_tuning_variables_are_ignored_with_warnings() {
         let lookup = vars(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ]);
         let mut env = EnvReader::new(&lookup);
         let config = OtlpConfig::read(&mut env);
-        assert_eq!(config.traces_endpoint, OtlpConfig::default().traces_endpoint);
         assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
         assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(env.warnings.len(), 4, "{:#?}", env.warnings);
+        assert_eq!(env.warnings.len(), 2, "{:#?}", env.warnings);
+        assert!(env.refusals.is_empty());
         assert!(OtlpHttpExporter::new(config).is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_or_protocol_that_cannot_be_used_refuses_and_names_the_variable() {
+        let bad_endpoint = OtlpConfig::from_lookup(vars(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "ftp://collector:4318",
+        )]))
+        .unwrap_err();
+        assert!(bad_endpoint.to_string().contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+        let unknown = OtlpConfig::from_lookup(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")]))
+            .unwrap_err();
+        assert!(
+            unknown.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"thrift\""),
+            "{unknown}"
+        );
     }
 }
