@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value as Json, json};
 
 use super::read::value_to_json;
-use super::{Trace, critical_path, root_cause, self_times};
+use super::{PathOrigin, Trace, critical_paths, root_cause, self_times};
 use trace_runtime::Tag;
 use trace_runtime::{SpanData, Status};
 
@@ -17,11 +17,16 @@ const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 
 /// Renders the traces as one HTML page that needs no network: a list of
-/// traces (duration, span count, error marker) and, for the selected one, a
-/// timeline of nested span bars coloured by service, with errors marked,
-/// the critical path highlighted and, for a clicked span, a panel of its
-/// tags, events, status and IDs. `#trace=<id>&span=<id>` in the address
-/// selects a trace and span.
+/// traces, one line each with what tells them apart (root span, duration,
+/// the span with the most time on the critical path, span and error
+/// counts, services, start), and under it, across the window's width, the
+/// selected trace as a waterfall: nested span bars coloured by service,
+/// errors marked, the critical path drawn as a dark band over each bar
+/// where the span is on it (spans off the path faded, a legend above), and
+/// for a clicked span a panel of its tags, events, status and IDs under its
+/// row. The name column fits the longest name (at most 45% of the width)
+/// and can be dragged wider; every name cut short has its full text as a
+/// tooltip. `#trace=<id>&span=<id>` in the address selects a trace and span.
 ///
 /// The data is embedded as JSON in which every `<` and `/` is escaped
 /// (`\u003c`, `\/`), so no span name or tag can close the script element or
@@ -59,9 +64,8 @@ pub fn html_report(traces: &[Trace]) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Trace report</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
          <header><h1>Trace report</h1><span id=\"totals\"></span><span id=\"legend\"></span></header>\n\
-         <div id=\"layout\">\n<nav id=\"trace-list\" aria-label=\"traces\"></nav>\n\
-         <main id=\"trace\"></main>\n<aside id=\"detail\"><p class=\"hint\">Click a span for its details.</p></aside>\n\
-         </div>\n<script type=\"application/json\" id=\"trace-data\">{data}</script>\n\
+         <nav id=\"trace-list\" aria-label=\"traces\"></nav>\n<main id=\"trace\"></main>\n\
+         <aside id=\"detail\"><p class=\"hint\">Click a span for its details.</p></aside>\n<script type=\"application/json\" id=\"trace-data\">{data}</script>\n\
          <script>\n{SCRIPT}</script>\n</body>\n</html>\n"
     );
     page
@@ -76,7 +80,15 @@ fn trace_json(trace: &Trace, color: &HashMap<&str, usize>) -> Json {
         position[i] = shown;
     }
     let t0 = trace.start_unix_nanos();
-    let path = critical_path(trace);
+    let paths = critical_paths(trace);
+    let path = &paths[0];
+    // Spans their parent did not wait for: walked on their own, off the path.
+    let mut detached: Vec<Option<&str>> = vec![None; spans.len()];
+    for other in &paths[1..] {
+        if matches!(other.origin, PathOrigin::Consumer | PathOrigin::FollowsFrom) {
+            detached[other.root] = Some(other.origin.as_str());
+        }
+    }
     let times = self_times(trace);
     let mut segments: Vec<Vec<[u64; 2]>> = vec![Vec::new(); spans.len()];
     for s in &path.segments {
@@ -99,6 +111,7 @@ fn trace_json(trace: &Trace, color: &HashMap<&str, usize>) -> Json {
             "self": times.per_span[i],
             "crit": path.contribution(i),
             "segs": segments[i],
+            "detached": detached[i],
             "status": status_json(&span.status),
             "tags": tags_json(&span.tags),
             "events": span.events.iter().map(|e| json!({
@@ -200,6 +213,25 @@ mod tests {
         assert_eq!(trace["spans"][0]["tags"][0][1], "https://example.com/x</script>");
         assert_eq!(trace["cause"]["chain"], json!([0]));
         assert_eq!(data["traces"][1]["start_unix_nanos"], "500");
+    }
+
+    #[test]
+    fn a_consumer_under_a_producer_is_marked_not_awaited() {
+        use trace_runtime::SpanKind;
+        let mut publish = span(1, 1, None, "shop", "publish", 10, 40);
+        publish.kind = SpanKind::Producer;
+        let mut consume = span(1, 2, Some(1), "mailer", "consume", 40, 160);
+        consume.kind = SpanKind::Consumer;
+        let html = html_report(&assemble(vec![publish, consume]));
+        let start = html.find("id=\"trace-data\">").unwrap() + "id=\"trace-data\">".len();
+        let end = start + html[start..].find("</script>").unwrap();
+        let data: Json = serde_json::from_str(&html[start..end]).unwrap();
+        let spans = &data["traces"][0]["spans"];
+        assert_eq!(
+            (&spans[0]["detached"], &spans[1]["detached"]),
+            (&Json::Null, &json!("consumer"))
+        );
+        assert_eq!((&spans[0]["crit"], &spans[1]["crit"]), (&json!(40), &json!(0)));
     }
 
     #[test]

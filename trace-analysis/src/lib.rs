@@ -5,7 +5,9 @@
 //! `trace-report` tool of this crate prints all of it for span files.
 //!
 //! [`assemble`] groups spans into [`Trace`]s (out of order, from any number
-//! of processes, keeping orphans). On a trace: [`critical_path`],
+//! of processes, keeping orphans). On a trace: [`critical_path`] (and
+//! [`critical_paths`] for traces with several roots or asynchronous
+//! children, as JSON with [`render_critical_paths_json`]),
 //! [`self_times`], [`root_cause`]; over many: [`summarize`]. Each result has
 //! a text rendering (`render_*`), and [`html_report`] draws every trace as a
 //! waterfall in one self-contained HTML file.
@@ -52,7 +54,11 @@ mod testing;
 mod text;
 
 pub use assemble::{Trace, TraceAssembler, assemble};
-pub use critical_path::{CriticalPath, PathSegment, PathSpan, critical_path, critical_path_from};
+pub use critical_path::{
+    CriticalPath, PathOrigin, PathReport, PathSegment, PathSpan, Segment, SpanOnPath, TracePaths,
+    critical_path, critical_path_from, critical_paths, critical_paths_report, path_notes,
+    render_critical_paths_json,
+};
 pub use html::html_report;
 pub use read::{
     Format, ReadOutcome, read_file, read_jaeger_json, read_jsonl, read_otlp_json, read_spans,

@@ -92,7 +92,9 @@ pub fn render_waterfall(trace: &Trace) -> String {
 }
 
 /// The critical path as a chain: each span's contribution and share of the
-/// root's duration, indented by depth.
+/// root's duration, indented by depth; then the trace's
+/// [notes](super::path_notes), if any (no root, other roots, spans not
+/// waited for).
 ///
 /// ```
 /// # use trace_analysis::{assemble, read_jsonl};
@@ -126,6 +128,12 @@ pub fn render_critical_path(trace: &Trace, path: &CriticalPath) -> String {
         })
         .collect();
     out.push_str(&table(&rows, &[true, true, false]));
+    // Which root was walked, and which spans have paths of their own.
+    for note in super::path_notes(trace, &super::critical_paths(trace)) {
+        out.push_str("  note: ");
+        out.push_str(&note);
+        out.push('\n');
+    }
     out
 }
 
@@ -336,7 +344,8 @@ trace 00000000000000000000000000000001  12.3 ms  4 spans  gateway, orders, inven
             "critical path of trace 00000000000000000000000000000001: 12.3 ms in 3 spans\n\
              \x20 2.3 ms  18.7%  gateway  GET /checkout\n\
              \x20 2.0 ms  16.3%    orders  POST /orders\n\
-             \x20 8.0 ms  65.0%      payments  charge\n"
+             \x20 8.0 ms  65.0%      payments  charge\n\
+             \x20 note: 1 other root not on this path, walked on its own: inventory reserve (orphan)\n"
         );
         let cause = render_root_cause(&trace, &root_cause(&trace).unwrap());
         assert!(cause.starts_with("error root cause: payments  charge  \"card declined\"\n"));

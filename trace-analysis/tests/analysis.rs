@@ -405,3 +405,41 @@ fn the_html_report_is_self_contained() {
 fn the_html_report_works_in_headless_chromium() {
     chromium::check_report(&scratch("chromium"));
 }
+
+#[test]
+fn the_critical_path_json_has_each_spans_segments() {
+    let traces = assemble(sample::batch());
+    let json: serde_json::Value =
+        serde_json::from_str(&analysis::render_critical_paths_json(&traces)).unwrap();
+    let listed = json["traces"].as_array().unwrap();
+    assert_eq!(listed.len(), traces.len());
+    for (trace, listed) in traces.iter().zip(listed) {
+        assert_eq!(listed["trace_id"], trace.trace_id().to_string());
+        // One root, no asynchronous child: one path, no notes.
+        assert_eq!(listed["paths"].as_array().unwrap().len(), 1);
+        assert_eq!(listed["notes"], serde_json::json!([]));
+        let path = &listed["paths"][0];
+        let expected = critical_path(trace);
+        let spans = path["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), expected.spans.len());
+        for (span, on_path) in spans.iter().zip(&expected.spans) {
+            let data = &trace.spans()[on_path.span];
+            assert_eq!(span["span_id"], data.span_id.to_string());
+            assert_eq!(span["name"], &*data.name);
+            assert_eq!(span["service"], &*data.service);
+            assert_eq!(span["on_path_nanos"], on_path.contribution_nanos);
+            let total: u64 = span["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let (a, b) = (&s["start_unix_nanos"], &s["end_unix_nanos"]);
+                    let (a, b) = (a.as_u64().unwrap(), b.as_u64().unwrap());
+                    assert!(data.start_unix_nanos <= a && a < b && b <= data.end_unix_nanos());
+                    b - a
+                })
+                .sum();
+            assert_eq!(total, on_path.contribution_nanos);
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! cargo install --path trace-analysis        # or: cargo run -p trace-analysis --bin trace-report --
 //! trace-report spans/*.jsonl
 //! trace-report --html report.html spans/*.jsonl otlp.json jaeger-download.json
+//! trace-report --json spans/*.jsonl > critical-paths.json
 //! ```
 //!
 //! Files are JSON Lines (one span per line), OTLP JSON, Jaeger JSON or
@@ -25,13 +26,17 @@ use std::process::ExitCode;
 use trace_analysis::{self as analysis, ReadOutcome, Trace};
 
 const USAGE: &str = "\
-usage: trace-report [--html PATH] [--trace ID] [--max N] [--summary] [--lenient] FILE...
+usage: trace-report [--html PATH | --json] [--trace ID] [--max N] [--summary] [--lenient] FILE...
 
   FILE        span files: JSON Lines, OTLP JSON, Jaeger JSON (UI download or
               /api/traces) or Zipkin v2 JSON, told apart by their content;
               several files are assembled together
   --html PATH write the self-contained HTML waterfall report to PATH instead
               of printing the traces
+  --json      print every critical path of each trace as JSON: per span its
+              segments on the path (start and end, nanoseconds since the
+              epoch) and its self time on the path; the primary root's path
+              first, then other roots' and asynchronous children's
   --trace ID  print only the trace whose ID starts with ID
   --max N     print at most N traces (default 20); the summary covers all
   --summary   print only the latency summary
@@ -45,6 +50,7 @@ input (without --lenient) or no trace matching --trace; 2 usage error";
 struct Options {
     files: Vec<PathBuf>,
     html: Option<PathBuf>,
+    json: bool,
     trace: Option<String>,
     max: usize,
     summary_only: bool,
@@ -55,6 +61,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut options = Options {
         files: Vec::new(),
         html: None,
+        json: false,
         trace: None,
         max: 20,
         summary_only: false,
@@ -67,11 +74,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--trace" => options.trace = Some(value("--trace")?.to_ascii_lowercase()),
             "--max" => options.max = value("--max")?.parse().map_err(|_| "--max needs a number")?,
             "--summary" => options.summary_only = true,
+            "--json" => options.json = true,
             "--lenient" => options.lenient = true,
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             file => options.files.push(file.into()),
         }
+    }
+    if options.json && options.html.is_some() {
+        return Err("--json and --html exclude each other".to_owned());
     }
     if options.files.is_empty() {
         return Err("no span files given".to_owned());
@@ -172,7 +183,7 @@ fn report(options: &Options, traces: &[Trace], out: &mut impl Write) -> io::Resu
         writeln!(out, "wrote {} ({} traces)", path.display(), traces.len())?;
         return Ok(ExitCode::SUCCESS);
     }
-    if !options.summary_only {
+    if !options.summary_only || options.json {
         let chosen: Vec<&Trace> = traces
             .iter()
             .filter(|t| {
@@ -182,6 +193,11 @@ fn report(options: &Options, traces: &[Trace], out: &mut impl Write) -> io::Resu
         if chosen.is_empty() {
             eprintln!("trace-report: no trace matches");
             return Ok(ExitCode::FAILURE);
+        }
+        if options.json {
+            // Every chosen trace: --max limits what is printed for people.
+            write!(out, "{}", analysis::render_critical_paths_json(chosen))?;
+            return Ok(ExitCode::SUCCESS);
         }
         for trace in chosen.iter().take(options.max) {
             print_trace(trace, out)?;

@@ -4,7 +4,10 @@
 (function () {
   const data = JSON.parse(document.getElementById("trace-data").textContent);
   const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
-  const state = { trace: null, span: null, showCritical: true };
+  // labelWidth: the name column's width in pixels once the user dragged it; null: fitted to the names.
+  // Moved under the selected row, so held here while out of the document.
+  const detailPanel = document.getElementById("detail");
+  const state = { trace: null, span: null, showCritical: true, labelWidth: null };
 
   function color(svc) {
     return svc < PALETTE.length ? PALETTE[svc] : "hsl(" + ((svc * 137.5) % 360) + ", 45%, 60%)";
@@ -63,32 +66,77 @@
     );
   }
 
+  // The span with the most time on the critical path: where the trace's time went.
+  function slowest(t) {
+    let best = null;
+    for (const s of t.spans) if (s.crit > 0 && (best === null || s.crit > best.crit)) best = s;
+    return best;
+  }
+
+  function notAwaited(s) {
+    return s.detached === "consumer"
+      ? "a consumer: the producer above it did not wait for it"
+      : "follows from its parent, which did not wait for it";
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
   function renderList() {
     const list = document.getElementById("trace-list");
     if (data.traces.length === 0) {
       list.replaceChildren(el("p", { className: "empty" }, "No traces."));
       return;
     }
-    list.replaceChildren(
-      ...data.traces.map((t) =>
-        el(
-          "div",
-          {
-            className: "trace-item" + (t === state.trace ? " selected" : ""),
-            dataset: { trace: t.id },
-            title: "trace " + t.id + (t.errors > 0 ? " (has errors)" : ""),
-            onclick: () => select(t, null),
-          },
-          el("span", { className: "mark" }, t.errors > 0 ? "✖" : ""),
-          el("span", { className: "name" }, t.name),
-          el("span", { className: "dur" }, fmt(t.duration)),
-          el("span", { className: "meta" }, t.service + " · " + t.spans.length + " spans · " +
-            (t.errors > 0 ? t.errors + " error" + (t.errors > 1 ? "s" : "") + " · " : "") +
-            (t.orphans > 0 ? t.orphans + " orphan" + (t.orphans > 1 ? "s" : "") + " · " : "") +
-            timeOfDay(t.start_unix_nanos))
-        )
-      )
+    const head = el(
+      "div",
+      { className: "trace-head" },
+      el("span", {}),
+      el("span", {}, "root span"),
+      el("span", { className: "dur" }, "duration"),
+      el("span", { className: "slowest" }, "most time on critical path"),
+      el("span", { className: "count" }, "spans"),
+      el("span", { className: "services" }, "services"),
+      el("span", { className: "when" }, "started")
     );
+    const items = data.traces.map((t) => {
+      const top = slowest(t);
+      const services = [...new Set(t.spans.map((s) => s.service))];
+      const root = t.service + " " + t.name;
+      const topText = top ? top.service + " " + top.name : "";
+      const took = top ? fmt(top.crit) : "";
+      return el(
+        "div",
+        {
+          className: "trace-item" + (t.errors > 0 ? " failed" : "") + (t === state.trace ? " selected" : ""),
+          dataset: { trace: t.id },
+          title:
+            root + " · " + fmt(t.duration) + " · trace " + t.id +
+            (t.errors > 0 ? " · " + plural(t.errors, "error") : "") +
+            (t.orphans > 0 ? " · " + plural(t.orphans, "orphan") : ""),
+          onclick: () => select(t, null),
+        },
+        el("span", { className: "mark", title: t.errors > 0 ? plural(t.errors, "error span") : "" }, t.errors > 0 ? "✖" : ""),
+        el("span", { className: "name", title: root }, el("span", { className: "svc" }, t.service), t.name),
+        el("span", { className: "dur" }, fmt(t.duration)),
+        el(
+          "span",
+          { className: "slowest", title: top ? topText + ": " + took + " on the critical path" : "" },
+          topText,
+          el("span", { className: "took" }, took)
+        ),
+        el(
+          "span",
+          { className: "count", title: plural(t.spans.length, "span") + (t.errors > 0 ? ", " + plural(t.errors, "error") : "") },
+          String(t.spans.length),
+          t.errors > 0 ? el("span", { className: "errors" }, " ✖" + t.errors) : null
+        ),
+        el("span", { className: "services", title: services.join(", ") }, services.join(", ")),
+        el("span", { className: "when", title: wallClock(t.start_unix_nanos) }, timeOfDay(t.start_unix_nanos))
+      );
+    });
+    list.replaceChildren(head, ...items);
   }
 
   // Round tick spacing: 1, 2 or 5 times a power of ten, about eight ticks.
@@ -141,7 +189,7 @@
       { className: "controls" },
       el(
         "label",
-        {},
+        { title: "The critical path: at each moment, the span the request was waiting on" },
         el("input", {
           type: "checkbox",
           id: "show-critical",
@@ -151,16 +199,17 @@
             document.getElementById("timeline").classList.toggle("hide-critical", !state.showCritical);
           },
         }),
-        " highlight critical path ",
+        " critical path",
         el("span", { className: "crit-key" }),
-        fmt(t.critical)
+        fmt(t.critical) + " (spans off the path are faded)"
       ),
-      el("span", {}, el("span", { className: "err" }, "✖"), " error span")
+      el("span", { className: "legend-error" }, el("span", { className: "err" }, "✖"), " error span"),
+      el("span", { className: "hint" }, "drag the name column's edge to resize it; double-click the edge to fit the names")
     );
     const axis = el(
       "div",
       { className: "axis" },
-      el("div", {}),
+      el("div", { className: "names" }, "service · operation"),
       el("div", { className: "ticks" }, ...ticks(t.duration).map((v) => el("span", { className: "tick", style: { left: pct(v) } }, v === 0 ? "0" : fmt(v))))
     );
     const rows = t.spans.map((s, i) => {
@@ -175,17 +224,24 @@
       }
       const label = el(
         "div",
-        { className: "label", style: { paddingLeft: 6 + s.depth * 12 + "px" }, title: s.service + " " + s.name },
+        {
+          className: "label",
+          style: { paddingLeft: 6 + s.depth * 12 + "px" },
+          title: s.service + " " + s.name + " · " + fmt(s.dur) + (s.crit > 0 ? " · " + fmt(s.crit) + " on the critical path" : ""),
+        },
         s.status.code === "error" ? el("span", { className: "err" }, "✖") : null,
         el("span", { className: "svc" }, swatch(s.svc), s.service),
-        el("span", { className: "op" }, s.name),
-        s.orphan ? el("span", { className: "orphan" }, "orphan") : null
+        el("span", { className: "op", title: s.name }, s.name),
+        s.orphan ? el("span", { className: "orphan" }, "orphan") : null,
+        s.detached ? el("span", { className: "orphan", title: notAwaited(s) }, "not awaited") : null
       );
       const lane = el(
         "div",
         { className: "lane" },
         el("div", { className: "bar", style: { left: left + "%", width: width + "%", backgroundColor: color(s.svc) } }),
-        ...s.segs.map(([a, b]) => el("div", { className: "seg", style: { left: pct(a), width: pct(b - a) } })),
+        ...s.segs.map(([a, b]) =>
+          el("div", { className: "seg", title: "critical path: " + fmt(b - a), style: { left: pct(a), width: pct(b - a) } })
+        ),
         text
       );
       return el(
@@ -202,21 +258,74 @@
     const grid = ticks(t.duration).map((v) =>
       el("div", { className: "gridline", style: { left: "calc(var(--label-width) + (100% - var(--label-width)) * " + v / total + ")" } })
     );
-    const timeline = el("div", { id: "timeline", className: state.showCritical ? "" : "hide-critical" }, ...grid, axis, ...rows);
+    const resizer = el("div", {
+      className: "resizer",
+      title: "drag to resize the name column; double-click to fit the names",
+      onpointerdown: startResize,
+      ondblclick: () => {
+        state.labelWidth = null;
+        fitLabels();
+      },
+    });
+    const timeline = el("div", { id: "timeline", className: state.showCritical ? "" : "hide-critical" }, ...grid, axis, ...rows, resizer);
     main.replaceChildren(...[el("h2", {}, t.service + " " + t.name), meta, cause, controls, timeline].filter(Boolean));
+    fitLabels();
+  }
+
+  // The name column: as wide as the longest name (indent included), at
+  // most 45% of the waterfall, unless the user dragged it; names cut to fit
+  // keep their full text in a tooltip.
+  function fitLabels() {
+    const timeline = document.getElementById("timeline");
+    if (!timeline) return;
+    const total = timeline.clientWidth;
+    const widest = Math.max(120, Math.floor(total - 160));
+    let width = state.labelWidth;
+    if (width === null) {
+      timeline.style.setProperty("--label-width", "1px");
+      let needed = 0;
+      for (const label of timeline.querySelectorAll(".row .label")) needed = Math.max(needed, label.scrollWidth);
+      width = Math.min(needed + 4, Math.floor(total * 0.45));
+    }
+    width = Math.max(80, Math.min(width, widest));
+    timeline.style.setProperty("--label-width", width + "px");
+  }
+
+  function startResize(down) {
+    down.preventDefault();
+    const timeline = document.getElementById("timeline");
+    const handle = down.currentTarget;
+    handle.classList.add("dragging");
+    const move = (e) => {
+      state.labelWidth = Math.round(e.clientX - timeline.getBoundingClientRect().left);
+      fitLabels();
+    };
+    const up = () => {
+      handle.classList.remove("dragging");
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
   }
 
   function table(pairs) {
     return el("table", {}, ...pairs.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))));
   }
 
+  // The detail panel sits under the selected span's row, across the full
+  // width; with no span selected, under the waterfall as a hint.
   function renderDetail() {
-    const panel = document.getElementById("detail");
+    const panel = detailPanel;
     const t = state.trace;
     if (!t || state.span === null) {
+      panel.className = "empty-detail";
       panel.replaceChildren(el("p", { className: "hint" }, "Click a span for its details."));
+      const main = document.getElementById("trace");
+      if (t) main.append(panel);
       return;
     }
+    panel.className = "";
     const s = t.spans[state.span];
     const status =
       s.status.code === "error"
@@ -228,9 +337,9 @@
         : s.parent_id
           ? s.parent_id + " (not found: orphan)"
           : "none (root)";
-    const sections = [
-      el("h3", {}, s.name),
-      el("div", {}, swatch(s.svc), s.service + " · " + s.kind),
+    const timing = el(
+      "div",
+      {},
       el("h4", {}, "Status"),
       status,
       el("h4", {}, "Timing"),
@@ -238,8 +347,17 @@
         ["duration", fmt(s.dur)],
         ["start", "+" + fmt(s.start) + " from trace start"],
         ["self time", fmt(s.self)],
-        ["critical path", s.crit > 0 ? fmt(s.crit) + " (" + ((s.crit / Math.max(t.critical, 1)) * 100).toFixed(1) + "%)" : "not on the path"],
-      ]),
+        [
+          "critical path",
+          s.crit > 0
+            ? fmt(s.crit) + " (" + ((s.crit / Math.max(t.critical, 1)) * 100).toFixed(1) + "%)"
+            : "not on the path" + (s.detached ? ": " + notAwaited(s) : ""),
+        ],
+      ])
+    );
+    const ids = el(
+      "div",
+      {},
       el("h4", {}, "IDs"),
       table([
         ["trace", el("code", {}, t.id)],
@@ -247,7 +365,11 @@
         ["parent", el("code", {}, parent)],
       ]),
       el("h4", {}, "Tags (" + s.tags.length + ")"),
-      s.tags.length ? table(s.tags.map(([k, v]) => [k, tagValue(v)])) : el("p", { className: "hint" }, "none"),
+      s.tags.length ? table(s.tags.map(([k, v]) => [k, tagValue(v)])) : el("p", { className: "hint" }, "none")
+    );
+    const events = el(
+      "div",
+      {},
       el("h4", {}, "Events (" + s.events.length + ")" + (s.events.length ? " · times from span start" : "")),
       ...s.events.map((e) =>
         el(
@@ -257,13 +379,16 @@
           el("strong", {}, e.name),
           e.tags.length ? table(e.tags.map(([k, v]) => [k, tagValue(v)])) : null
         )
-      ),
-    ];
+      )
+    );
     if (s.links.length) {
-      sections.push(el("h4", {}, "Links (" + s.links.length + ")"));
-      sections.push(table(s.links.map((l) => [el("code", {}, l.span_id), el("code", {}, l.trace_id)])));
+      events.append(el("h4", {}, "Links (" + s.links.length + ")"));
+      events.append(table(s.links.map((l) => [el("code", {}, l.span_id), el("code", {}, l.trace_id)])));
     }
-    panel.replaceChildren(...sections);
+    const head = el("div", { className: "head" }, el("h3", {}, s.name), el("div", {}, swatch(s.svc), s.service + " · " + s.kind));
+    panel.replaceChildren(head, timing, ids, events);
+    const row = document.querySelector('.row[data-span="' + state.span + '"]');
+    if (row) row.after(panel);
   }
 
   function select(trace, span) {
@@ -300,4 +425,5 @@
   renderDetail();
   fromHash();
   window.addEventListener("hashchange", fromHash);
+  window.addEventListener("resize", fitLabels);
 })();

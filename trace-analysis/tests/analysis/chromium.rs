@@ -1,5 +1,8 @@
-//! The HTML report in real headless Chromium: a self-test script clicks a
-//! trace and a span and checks what is drawn; a screenshot is kept.
+//! The HTML report in real headless Chromium, at 1400×900 and 800×900: a
+//! self-test script clicks a trace and a span and checks what is drawn (and
+//! that names have tooltips, the waterfall fills the window, the trace list
+//! tells traces apart, the critical-path overlay is there); screenshots are
+//! kept as `target/tmp/analysis/chromium/waterfall-<W>x<H>.png`.
 //!
 //! The test is `#[ignore]`d, so `cargo test` reports it as ignored rather
 //! than passed on a machine without Chromium; `cargo test --test analysis --
@@ -56,6 +59,33 @@ const SELF_TEST: &str = r##"<script>
     check("critical path can be hidden", document.getElementById("timeline").classList.contains("hide-critical"));
     document.querySelector(".trace-item").click();
     check("another trace resets the detail", document.getElementById("detail").textContent.includes("Click a span"));
+    // The view: tooltips, width, a list that tells traces apart, the overlay.
+    document.querySelector('.trace-item[data-trace="__FAILING__"]').click();
+    const data = JSON.parse(document.getElementById("trace-data").textContent);
+    const shown = data.traces.find((t) => t.id === document.querySelector(".trace-item.selected").dataset.trace);
+    const labels = [...q("#timeline .row")].map((row) => [row.querySelector(".label"), shown.spans[row.dataset.span]]);
+    check("labels carry full-name tooltips", labels.length === 12 && labels.every(([l, s]) => l.title.startsWith(s.service + " " + s.name + " ") && l.querySelector(".op").title === s.name));
+    check("no name cut", labels.every(([l]) => l.scrollWidth <= l.clientWidth + 1));
+    const ratio = document.getElementById("timeline").getBoundingClientRect().width / window.innerWidth;
+    check("waterfall fills " + Math.round(ratio * 100) + "% of the " + window.innerWidth + " px window", ratio >= 0.8);
+    const items = [...q(".trace-item")];
+    check("trace list entries differ as shown", new Set(items.map((i) => i.innerText)).size === items.length);
+    check("trace list shows the slowest span", new Set(items.map((i) => i.querySelector(".slowest").textContent.replace(/[0-9.]+ [mµn]?s$/, ""))).size === 2);
+    check("trace list names have tooltips", items.every((i) => i.querySelector(".name").title.endsWith("POST /checkout")));
+    const segs = shown.spans.reduce((n, s) => n + s.segs.length, 0);
+    check("critical-path overlay over the bars", segs >= 6 && q("#timeline .lane .seg").length === segs && [...q("#timeline .seg")].every((g) => g.parentNode.querySelector(".bar")));
+    check("critical-path legend", q(".controls .crit-key").length === 1);
+    const timeline = document.getElementById("timeline");
+    const handle = document.querySelector("#timeline .resizer");
+    const left = timeline.getBoundingClientRect().left;
+    handle.dispatchEvent(new PointerEvent("pointerdown", { bubbles: true, clientX: left + 200 }));
+    window.dispatchEvent(new PointerEvent("pointermove", { clientX: left + 400 }));
+    window.dispatchEvent(new PointerEvent("pointerup", { clientX: left + 400 }));
+    check("name column resizable", timeline.style.getPropertyValue("--label-width") === "400px");
+    handle.dispatchEvent(new MouseEvent("dblclick", { bubbles: true }));
+    check("double-click fits the names again", timeline.style.getPropertyValue("--label-width") !== "400px");
+    document.querySelector('.row[data-span-id="__CARD__"] .bar').click();
+    check("detail under the selected row", document.getElementById("detail").previousElementSibling === document.querySelector(".row.selected"));
     check("no script errors", window.__errors.length === 0 || (out.push("errors: " + window.__errors.join("; ")), false));
   } catch (e) {
     out.push("FAIL exception: " + e);
@@ -149,28 +179,35 @@ pub fn check_report(dir: &Path) {
     let test_file = dir.join("selftest.html");
     std::fs::write(&test_file, test_page).unwrap();
     let profile = dir.join("profile");
-    let dom = run_chromium(
-        &chromium,
-        &profile,
-        &["--dump-dom".to_owned()],
-        &format!("file://{}", test_file.display()),
-    );
-    let results = dom
-        .split("<pre id=\"selftest\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or_else(|| panic!("no self-test output in the page:\n{dom}"));
-    let failures: Vec<&str> = results.lines().filter(|l| !l.starts_with("PASS ")).collect();
-    assert!(failures.is_empty(), "self-test failed:\n{results}");
-    assert_eq!(results.lines().count(), 22, "{results}");
+    for (width, height) in SIZES {
+        let size = format!("--window-size={width},{height}");
+        let dom = run_chromium(
+            &chromium,
+            &profile,
+            &["--dump-dom".to_owned(), size.clone()],
+            &format!("file://{}", test_file.display()),
+        );
+        let results = dom
+            .split("<pre id=\"selftest\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>").next())
+            .unwrap_or_else(|| panic!("no self-test output in the page:\n{dom}"));
+        let failures: Vec<&str> = results.lines().filter(|l| !l.starts_with("PASS ")).collect();
+        assert!(failures.is_empty(), "self-test failed at {width}×{height}:\n{results}");
+        assert_eq!(results.lines().count(), 33, "{results}");
+        assert!(results.contains(&format!(" of the {width} px window")), "{results}");
 
-    // A screenshot of the failing trace with its failing span selected.
-    let screenshot = dir.join("waterfall.png");
-    let url = format!("file://{}#trace={failing}&span={card}", report.display());
-    let extra =
-        [format!("--screenshot={}", screenshot.display()), "--window-size=1400,900".to_owned()];
-    run_chromium(&chromium, &profile, &extra, &url);
-    let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "screenshot missing or blank: {size} bytes");
-    eprintln!("screenshot of the HTML report: {}", screenshot.display());
+        // A screenshot of the failing trace with its failing span selected.
+        let screenshot = dir.join(format!("waterfall-{width}x{height}.png"));
+        let _ = std::fs::remove_file(&screenshot);
+        let url = format!("file://{}#trace={failing}&span={card}", report.display());
+        let extra = [format!("--screenshot={}", screenshot.display()), size];
+        run_chromium(&chromium, &profile, &extra, &url);
+        let bytes = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
+        assert!(bytes > 10_000, "screenshot missing or blank: {bytes} bytes");
+        eprintln!("screenshot of the HTML report at {width}×{height}: {}", screenshot.display());
+    }
 }
+
+/// The window sizes the view is checked and photographed at.
+const SIZES: [(u32, u32); 2] = [(1400, 900), (800, 900)];
