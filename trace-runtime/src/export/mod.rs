@@ -28,7 +28,7 @@ pub use console::ConsoleExporter;
 pub use env::{service_name_from_env, service_name_from_lookup};
 pub use exporter::{ExportError, SpanExporter};
 pub use http::{Compression, ConfigError, TlsFiles};
-pub use jsonl::JsonLinesExporter;
+pub use jsonl::{JsonLinesExporter, write_jsonl_line};
 pub use memory::InMemoryCollector;
 #[cfg(feature = "protobuf")]
 pub use otlp::encode_otlp_protobuf;

@@ -131,9 +131,8 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// ```
 #[derive(Debug)]
 pub struct ZipkinExporter {
-    /// `Err`: built by `from_env` from settings that cannot be honoured;
-    /// every batch fails (and is counted) without a request.
-    client: Result<HttpClient, ConfigError>,
+    /// One connection pool for every batch (keep-alive).
+    client: HttpClient,
 }
 
 impl ZipkinExporter {
@@ -176,9 +175,7 @@ impl ZipkinExporter {
     /// Sets the longest one request may take.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        if let Ok(client) = &mut self.client {
-            client.set_timeout(timeout);
-        }
+        self.client.set_timeout(timeout);
         self
     }
 
@@ -186,43 +183,52 @@ impl ZipkinExporter {
     /// `http://localhost:9411/api/v2/spans`), `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
     /// (milliseconds, default 10000), and the proxy variables
     /// (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, `NO_PROXY`).
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `OTEL_EXPORTER_ZIPKIN_ENDPOINT` or the proxy
+    /// variable if it cannot be used; a malformed timeout is ignored with a
+    /// message on stderr.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    /// A malformed timeout is ignored with a message on stderr; an endpoint
-    /// or proxy that cannot be used is a message naming the variable, and
-    /// the exporter sends nothing.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        EnvReader::read_with(&lookup, Self::read)
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        EnvReader::read_or_refuse(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
-        let (name, url) = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
-            Some(url) => ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", url),
-            None => ("the default endpoint", DEFAULT_URL.to_owned()),
+        let default = || Self::new(DEFAULT_URL).expect("the default Zipkin URL is valid");
+        let url = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
+            None => DEFAULT_URL.to_owned(),
+            Some(url) => match Endpoint::parse(&url) {
+                Ok(_) => url,
+                Err(error) => {
+                    env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
+                    return default();
+                }
+            },
         };
         let mut builder = Self::builder(&url);
         if let Some(timeout) = env.millis("OTEL_EXPORTER_ZIPKIN_TIMEOUT") {
             builder = builder.timeout(timeout);
         }
-        let mut name = name;
         if let Ok(endpoint) = Endpoint::parse(&url) {
-            if let Some((variable, proxy)) = http::proxy_from_lookup(|n| env.string(n), &endpoint) {
-                name = variable;
+            if let Some((name, proxy)) = http::proxy_from_lookup(|n| env.string(n), &endpoint) {
+                if let Err(error) = ureq::Proxy::new(&proxy) {
+                    env.refusals.push(format!("{name}={proxy:?}: {error}"));
+                    return default();
+                }
                 builder = builder.proxy(proxy);
             }
         }
-        match builder.build() {
-            Ok(exporter) => exporter,
-            Err(error) => {
-                env.warnings.push(format!(
-                    "trace-runtime: {name}: {error}; no spans will be exported to Zipkin"
-                ));
-                Self { client: Err(error) }
-            }
-        }
+        builder.build().unwrap_or_else(|error| {
+            env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
+            default()
+        })
     }
 }
 
@@ -288,18 +294,14 @@ impl ZipkinBuilder {
             tls: &self.tls,
             proxy: self.proxy.as_deref(),
         };
-        Ok(ZipkinExporter { client: Ok(HttpClient::new(&self.url, &settings)?) })
+        Ok(ZipkinExporter { client: HttpClient::new(&self.url, &settings)? })
     }
 }
 
 impl SpanExporter for ZipkinExporter {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|error| ExportError::permanent(format!("Zipkin export is off: {error}")))?;
         let body = encode_zipkin_json(batch);
-        client.send("application/json", body.as_bytes())?;
+        self.client.send("application/json", body.as_bytes())?;
         Ok(())
     }
 }
@@ -388,20 +390,22 @@ mod tests {
         };
         let mut env = EnvReader::new(&lookup);
         let zipkin = ZipkinExporter::read(&mut env);
-        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+        assert!(env.warnings.is_empty() && env.refusals.is_empty(), "{:?}", env.warnings);
         zipkin.export(&sample_trace()).unwrap();
         assert_eq!(server.requests.recv().unwrap().path, "/api/v2/spans");
     }
 
     #[test]
-    fn an_endpoint_it_cannot_use_exports_nothing_and_names_the_variable() {
-        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin:9411")]);
-        let mut env = EnvReader::new(&bad);
-        let zipkin = ZipkinExporter::read(&mut env);
-        assert_eq!(env.warnings.len(), 1);
-        assert!(env.warnings[0].contains("OTEL_EXPORTER_ZIPKIN_ENDPOINT"), "{:?}", env.warnings);
-        let error = zipkin.export(&sample_trace()).unwrap_err();
-        assert!(!error.is_retryable() && error.message().contains("Zipkin export is off"));
+    fn an_endpoint_or_proxy_it_cannot_use_is_refused_naming_the_variable() {
+        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin")]);
+        let error = ZipkinExporter::from_lookup(bad).unwrap_err();
+        assert!(
+            error.to_string().starts_with("OTEL_EXPORTER_ZIPKIN_ENDPOINT=\"ftp://zipkin\""),
+            "{error}"
+        );
+        let proxy = vars(&[("HTTP_PROXY", "http://[broken")]);
+        let error = ZipkinExporter::from_lookup(proxy).unwrap_err();
+        assert!(error.to_string().starts_with("HTTP_PROXY="), "{error}");
     }
 
     #[test]

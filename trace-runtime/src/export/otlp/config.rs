@@ -8,7 +8,7 @@ use crate::export::http::{self, Compression, ConfigError, Endpoint, HttpSettings
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 
-/// Where and how an [`OtlpHttpExporter`] sends.
+/// Where and how an [`OtlpHttpExporter`](crate::export::OtlpHttpExporter) sends.
 ///
 /// ```
 /// use trace_runtime::export::OtlpConfig;
@@ -39,9 +39,6 @@ pub struct OtlpConfig {
     /// connects directly. [`from_env`](Self::from_env) takes it from
     /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` unless `NO_PROXY` names the host.
     pub proxy: Option<String>,
-    /// Why the environment gave a configuration that cannot be honoured:
-    /// `new` refuses it, `from_env` exports nothing.
-    pub(super) refused: Option<String>,
 }
 
 /// How OTLP requests are encoded.
@@ -74,7 +71,6 @@ impl OtlpConfig {
             compression: Compression::None,
             tls: TlsFiles::default(),
             proxy: None,
-            refused: None,
         }
     }
 
@@ -114,7 +110,11 @@ impl OtlpConfig {
     }
 
     /// The defaults, overridden by the standard environment variables.
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable, for an endpoint or protocol
+    /// that cannot be used; see [`from_lookup`](Self::from_lookup).
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
@@ -141,11 +141,17 @@ impl OtlpConfig {
     /// - `HTTPS_PROXY` (for an `https://` endpoint) or `HTTP_PROXY`, else
     ///   `ALL_PROXY` (or the lower-case names), unless `NO_PROXY` covers the host.
     ///
-    /// Malformed headers and timeouts are ignored with a message on stderr,
-    /// as is a protocol this build does not speak (`grpc`, or
-    /// `http/protobuf` without the feature). An endpoint, compression,
-    /// certificate, key or proxy that cannot be used is a message naming the
-    /// variable, and the exporter built from this configuration sends nothing.
+    /// A malformed timeout or header entry is ignored with a message on
+    /// stderr, the rest kept.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable for an endpoint this exporter
+    /// cannot send to, a protocol this build does not speak (`grpc`, or
+    /// `http/protobuf` without the feature), a compression other than
+    /// `gzip`/`none`, a certificate or key file that cannot be read or
+    /// parsed (or a client certificate without its key), or a proxy URL that
+    /// cannot be used: spans never go to a destination, or in a form, that
+    /// was not asked for.
     ///
     /// ```
     /// use std::time::Duration;
@@ -156,13 +162,14 @@ impl OtlpConfig {
     ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s%3Dcret".into()),
     ///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".into()),
     ///     _ => None,
-    /// });
+    /// })
+    /// .unwrap();
     /// assert_eq!(config.traces_endpoint, "http://otel:4318/v1/traces");
     /// assert_eq!(config.headers, [("api-key".to_owned(), "s=cret".to_owned())]);
     /// assert_eq!(config.timeout, Duration::from_millis(2500));
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        EnvReader::read_with(&lookup, Self::read)
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        EnvReader::read_or_refuse(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
@@ -176,10 +183,10 @@ impl OtlpConfig {
                 Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
             });
         if let Some((name, url)) = endpoint {
-            if let Err(error) = Endpoint::parse(&url) {
-                config.refuse(env, name, &error);
+            match Endpoint::parse(&url) {
+                Ok(_) => config.traces_endpoint = url,
+                Err(error) => env.refusals.push(format!("{name}={url:?}: {error}")),
             }
-            config.traces_endpoint = url;
         }
         for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
             for (key, value) in env.key_values(name) {
@@ -206,8 +213,13 @@ impl OtlpConfig {
             None | Some((_, "http/json")) => {}
             #[cfg(feature = "protobuf")]
             Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
-            Some((name, other)) => env.warnings.push(format!(
-                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            Some((name, other)) => env.refusals.push(format!(
+                "{name}={other:?}: this build speaks http/json{}",
+                if cfg!(feature = "protobuf") {
+                    " and http/protobuf"
+                } else {
+                    " (http/protobuf needs the `protobuf` feature)"
+                }
             )),
         }
         config.resource_attributes = resource_attributes(env);
@@ -270,8 +282,7 @@ impl OtlpConfig {
         config
     }
 
-    /// Marks the configuration as one that cannot be honoured, with a
-    /// warning naming the variable: nothing will be sent anywhere.
+    /// What the HTTP client needs of this configuration.
     pub(super) fn http_settings(&self) -> HttpSettings<'_> {
         HttpSettings {
             what: "OTLP",
@@ -283,11 +294,9 @@ impl OtlpConfig {
         }
     }
 
+    /// Refuses the reading: the variable's setting cannot be honoured.
     fn refuse(&mut self, env: &mut EnvReader<'_>, name: &str, error: &ConfigError) {
-        env.warnings.push(format!("trace-runtime: {name}: {error}; no spans will be exported"));
-        if self.refused.is_none() {
-            self.refused = Some(format!("{name}: {error}"));
-        }
+        env.refusals.push(format!("{name}: {error}"));
     }
 }
 
@@ -295,23 +304,23 @@ impl OtlpConfig {
 mod tests {
     use super::*;
     use crate::export::OtlpHttpExporter;
-    use crate::export::SpanExporter;
     use crate::export::env::tests::vars;
-    use crate::export::test_support::sample_trace;
 
     #[test]
     fn endpoint_variables_follow_the_specification() {
         let base = OtlpConfig::from_lookup(vars(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "http://otel:4318/base/",
-        )]));
+        )]))
+        .unwrap();
         assert_eq!(base.traces_endpoint, "http://otel:4318/base/v1/traces");
         let exact = OtlpConfig::from_lookup(vars(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(exact.traces_endpoint, "http://tempo:4318/custom");
-        assert_eq!(OtlpConfig::from_lookup(vars(&[])), OtlpConfig::default());
+        assert_eq!(OtlpConfig::from_lookup(vars(&[])), Ok(OtlpConfig::default()));
         assert_eq!(OtlpConfig::default().traces_endpoint, "http://localhost:4318/v1/traces");
     }
 
@@ -323,7 +332,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,host.name=h1"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(
             config.headers,
             [("x-team".to_owned(), "a,b".to_owned()), ("API-KEY".to_owned(), "two".to_owned())]
@@ -333,55 +343,45 @@ mod tests {
     }
 
     #[test]
-    fn malformed_headers_and_timeouts_are_ignored_with_warnings() {
+    fn malformed_tuning_variables_are_ignored_with_warnings() {
         let lookup = vars(&[
             ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ]);
         let mut env = EnvReader::new(&lookup);
         let config = OtlpConfig::read(&mut env);
         assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
         assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(env.warnings.len(), 3, "{:#?}", env.warnings);
+        assert_eq!(env.warnings.len(), 2, "{:#?}", env.warnings);
+        assert!(env.refusals.is_empty());
         assert!(OtlpHttpExporter::new(config).is_ok());
     }
 
     #[test]
-    fn settings_it_cannot_honour_export_nothing_and_name_the_variable() {
+    fn settings_it_cannot_honour_are_refused_naming_the_variable() {
         for (name, value) in [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://secure:4318"),
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br"),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/no/such/ca.pem"),
             ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/no/such/key.pem"),
             ("HTTP_PROXY", "http://[broken"),
         ] {
-            let lookup = vars(&[(name, value)]);
-            let mut env = EnvReader::new(&lookup);
-            let config = OtlpConfig::read(&mut env);
-            assert!(env.warnings[0].contains(name), "{name}: {:#?}", env.warnings);
-            assert!(env.warnings[0].contains("no spans will be exported"), "{:?}", env.warnings);
-            let error = OtlpHttpExporter::new(config).unwrap_err().to_string();
-            assert!(error.contains(name), "{error}");
+            let error = OtlpConfig::from_lookup(vars(&[(name, value)])).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}: {error}");
             let exporter = OtlpHttpExporter::from_lookup(vars(&[(name, value)]));
-            let failed = exporter.export(&sample_trace()).unwrap_err();
-            assert!(!failed.is_retryable() && failed.message().contains(name), "{failed}");
+            assert!(exporter.unwrap_err().to_string().contains(name));
         }
     }
 
     #[cfg(feature = "tls")]
     #[test]
-    fn a_client_certificate_without_its_key_exports_nothing() {
+    fn a_client_certificate_without_its_key_is_refused() {
         let pki = crate::export::tls_test::TestPki::get();
         let cert = pki.client.cert_path.to_str().unwrap().to_owned();
         let lookup = move |name: &str| {
             (name == "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE").then(|| cert.clone())
         };
-        let mut env = EnvReader::new(&lookup);
-        let config = OtlpConfig::read(&mut env);
-        assert_eq!(env.warnings.len(), 1, "{:#?}", env.warnings);
-        assert!(env.warnings[0].contains("OTEL_EXPORTER_OTLP_CLIENT_KEY is not"));
-        assert!(OtlpHttpExporter::new(config).is_err());
+        let error = OtlpConfig::from_lookup(lookup).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY is not"), "{error}");
     }
 
     #[cfg(feature = "tls")]
@@ -399,13 +399,27 @@ mod tests {
             "HTTPS_PROXY" => Some("http://tls-proxy:3128".into()),
             _ => None,
         };
-        let mut env = EnvReader::new(&lookup);
-        let config = OtlpConfig::read(&mut env);
-        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+        let config = OtlpConfig::from_lookup(lookup).unwrap();
         assert_eq!(config.compression, Compression::Gzip);
         assert_eq!(config.tls.ca_certificate.as_deref(), Some(ca.as_path()));
         assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
         assert!(OtlpHttpExporter::new(config).is_ok());
         let _ = std::fs::remove_file(ca);
+    }
+
+    #[test]
+    fn an_endpoint_or_protocol_that_cannot_be_used_refuses_and_names_the_variable() {
+        let bad_endpoint = OtlpConfig::from_lookup(vars(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "ftp://collector:4318",
+        )]))
+        .unwrap_err();
+        assert!(bad_endpoint.to_string().contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+        let unknown = OtlpConfig::from_lookup(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")]))
+            .unwrap_err();
+        assert!(
+            unknown.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"thrift\""),
+            "{unknown}"
+        );
     }
 }

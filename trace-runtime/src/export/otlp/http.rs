@@ -12,7 +12,7 @@ use crate::span::SpanData;
 /// receiver) as OTLP/HTTP, JSON by default (see [`OtlpProtocol`]).
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor), which sends from a background
+/// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor), which sends from a background
 /// thread and retries. `https://` endpoints need the feature `tls` (on by
 /// default); see [`OtlpConfig`] for gzip, certificates and proxies.
 ///
@@ -21,16 +21,16 @@ use crate::span::SpanData;
 /// use trace_runtime::export::{BatchSpanProcessor, OtlpHttpExporter};
 ///
 /// // OTEL_EXPORTER_OTLP_ENDPOINT etc., defaulting to http://localhost:4318.
-/// let otlp = BatchSpanProcessor::from_env(OtlpHttpExporter::from_env());
+/// let otlp = BatchSpanProcessor::from_env(OtlpHttpExporter::from_env()?);
 /// let tracer = Tracer::builder("checkout").span_processor(otlp).build();
 /// // ... at the end of main:
 /// tracer.shutdown();
+/// # Ok::<(), trace_runtime::export::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
-    /// `Err`: built by `from_env` from a configuration that cannot be
-    /// honoured; every batch fails (and is counted) without a request.
-    client: Result<HttpClient, ConfigError>,
+    /// One connection pool for every batch (keep-alive).
+    client: HttpClient,
     config: OtlpConfig,
 }
 
@@ -41,37 +41,27 @@ impl OtlpHttpExporter {
     /// [`ConfigError`] for an endpoint that is not an `http://` or
     /// `https://` URL (`https` needs the feature `tls`, on by default), a
     /// header that is not a valid HTTP header, a certificate or key file
-    /// that cannot be read or parsed, a proxy URL that cannot be used, or a
-    /// configuration [`OtlpConfig::from_env`] found unusable.
+    /// that cannot be read or parsed, or a proxy URL that cannot be used.
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
-        if let Some(reason) = &config.refused {
-            return Err(ConfigError::new(reason.clone()));
-        }
         let client = HttpClient::new(&config.traces_endpoint, &config.http_settings())?;
-        Ok(Self { client: Ok(client), config })
+        Ok(Self { client, config })
     }
 
     /// An exporter configured by the standard environment variables
     /// ([`OtlpConfig::from_env`]).
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable whose setting cannot be honoured.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    /// A configuration that cannot be honoured (see
-    /// [`OtlpConfig::from_lookup`]) gives an exporter that sends nothing:
-    /// every batch fails with the reason and is counted as failed.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let config = OtlpConfig::from_lookup(lookup);
-        match Self::new(config.clone()) {
-            Ok(exporter) => exporter,
-            Err(error) => {
-                if config.refused.is_none() {
-                    eprintln!("trace-runtime: {error}; no spans will be exported");
-                }
-                Self { client: Err(error), config }
-            }
-        }
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::new(OtlpConfig::from_lookup(lookup)?)
     }
 
     /// The configuration in use.
@@ -92,11 +82,7 @@ impl SpanExporter for OtlpHttpExporter {
                 ("application/x-protobuf", super::proto::encode(batch, resource))
             }
         };
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|error| ExportError::permanent(format!("OTLP export is off: {error}")))?;
-        let response = client.send(content_type, &body)?;
+        let response = self.client.send(content_type, &body)?;
         if self.config.protocol == OtlpProtocol::HttpJson {
             report_partial_success(&response.body, batch);
         }
