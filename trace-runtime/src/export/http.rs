@@ -318,9 +318,15 @@ impl HttpClient {
     /// reads `OTLP export to https://… failed: …`.
     pub(crate) fn send(&self, content_type: &str, body: &[u8]) -> Result<Response, ExportError> {
         let failed = format!("{} export to {} failed", self.what, self.endpoint.url);
-        let response = self
-            .post(content_type, body)
-            .map_err(|e| ExportError::retryable(format!("{failed}: {}", describe(&e))))?;
+        let response = self.post(content_type, body).map_err(|e| {
+            let message = format!("{failed}: {}", describe(&e));
+            // Sending again will not make a refused certificate acceptable.
+            if refused_by_tls(&e) {
+                ExportError::permanent(message)
+            } else {
+                ExportError::retryable(message)
+            }
+        })?;
         classify(&failed, &response)?;
         Ok(response)
     }
@@ -362,6 +368,35 @@ fn describe(error: &ureq::Error) -> String {
         ureq::Error::Timeout(_) => format!("timed out ({error})"),
         _ => error.to_string(),
     }
+}
+
+/// Whether TLS refused the connection over certificates: the server's is
+/// not trusted (or not for this name), or the server refused ours.
+#[cfg(feature = "tls")]
+fn refused_by_tls(error: &ureq::Error) -> bool {
+    let tls_error = match error {
+        ureq::Error::Rustls(error) => Some(error),
+        ureq::Error::Io(error) => error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        tls_error,
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::AlertReceived(
+                    rustls::AlertDescription::BadCertificate
+                        | rustls::AlertDescription::CertificateRequired
+                        | rustls::AlertDescription::UnknownCA
+                        | rustls::AlertDescription::CertificateUnknown
+                )
+        )
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+fn refused_by_tls(_: &ureq::Error) -> bool {
+    false
 }
 
 #[cfg(feature = "tls")]

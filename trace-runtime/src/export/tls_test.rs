@@ -347,12 +347,13 @@ fn a_server_certificate_from_an_unknown_ca_fails_and_is_counted() {
     let exporter = OtlpHttpExporter::new(config_for(&server)).unwrap();
     let error = exporter.export(&sample_trace()).unwrap_err();
     assert!(error.message().contains("certificate"), "{error}");
+    assert!(!error.is_retryable(), "retrying cannot make the certificate trusted");
     assert!(error.message().contains(&server.url()), "{error}");
     let batch = BatchSpanProcessor::with_config(exporter, quick_batches());
     batch.on_end(sample_trace().into());
     assert!(batch.shutdown_with_timeout(Duration::from_secs(10)));
     let stats = batch.stats();
-    assert_eq!((stats.exported, stats.failed_spans), (0, 3), "{stats:?}");
+    assert_eq!((stats.exported, stats.failed_spans, stats.retries), (0, 3, 0), "{stats:?}");
     assert!(server.requests.try_recv().is_err(), "nothing may reach an untrusted server");
 }
 
@@ -360,6 +361,8 @@ fn a_server_certificate_from_an_unknown_ca_fails_and_is_counted() {
 fn mtls_needs_the_client_certificate() {
     let server = HttpsServer::start(Options { require_client_cert: true, ..PLAIN });
     let without = OtlpHttpExporter::new(config_for(&server)).unwrap();
+    // With TLS 1.3 the server's refusal may arrive as an alert or as a
+    // broken pipe, so whether it is retried is not asserted.
     assert!(without.export(&sample_trace()).is_err());
     let pki = TestPki::get();
     let config =
