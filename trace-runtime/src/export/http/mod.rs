@@ -4,12 +4,19 @@
 //! certificates (feature `tls`), proxies, and the rules that turn a response
 //! into an [`ExportError`] the batch exporter can retry or drop.
 
+mod retry_after;
+mod tls;
+
 use std::fmt;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::export::ExportError;
+
+use retry_after::parse_retry_after;
+pub use tls::TlsFiles;
+pub(crate) use tls::check_pem_file;
+use tls::{refused_by_tls, tls_config};
 
 /// Most bytes of a response body kept (for error messages and partial success).
 const BODY_LIMIT: u64 = 64 * 1024;
@@ -73,41 +80,6 @@ impl std::str::FromStr for Compression {
                 Err(ConfigError(format!("unknown compression {other:?} (expected gzip or none)")))
             }
         }
-    }
-}
-
-/// The certificate files of a TLS connection, all PEM: a CA to trust instead
-/// of the built-in roots, and a client certificate with its key (mTLS).
-///
-/// The files are read when the exporter is built; one that cannot be read
-/// or holds no certificate (or no key) is a [`ConfigError`] then.
-///
-/// ```
-/// use trace_runtime::export::{OtlpConfig, TlsFiles};
-///
-/// let config = OtlpConfig::with_endpoint("https://collector:4318")
-///     .with_ca_certificate_pem("/etc/otel/ca.pem")
-///     .with_client_certificate("/etc/otel/client.pem", "/etc/otel/client-key.pem");
-/// assert_eq!(config.tls.ca_certificate.as_deref(), Some(std::path::Path::new("/etc/otel/ca.pem")));
-/// assert_ne!(config.tls, TlsFiles::default());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct TlsFiles {
-    /// The CA certificates the server's certificate must chain to; `None`
-    /// trusts Mozilla's root certificates (webpki-roots).
-    pub ca_certificate: Option<PathBuf>,
-    /// The client's certificate chain, sent when the server asks for one.
-    pub client_certificate: Option<PathBuf>,
-    /// The private key of the client certificate.
-    pub client_key: Option<PathBuf>,
-}
-
-impl TlsFiles {
-    fn is_empty(&self) -> bool {
-        self.ca_certificate.is_none()
-            && self.client_certificate.is_none()
-            && self.client_key.is_none()
     }
 }
 
@@ -370,146 +342,6 @@ fn describe(error: &ureq::Error) -> String {
     }
 }
 
-/// Whether TLS refused the connection over certificates: the server's is
-/// not trusted (or not for this name), or the server refused ours.
-#[cfg(feature = "tls")]
-fn refused_by_tls(error: &ureq::Error) -> bool {
-    let tls_error = match error {
-        ureq::Error::Rustls(error) => Some(error),
-        ureq::Error::Io(error) => error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
-        _ => None,
-    };
-    matches!(
-        tls_error,
-        Some(
-            rustls::Error::InvalidCertificate(_)
-                | rustls::Error::NoCertificatesPresented
-                | rustls::Error::AlertReceived(
-                    rustls::AlertDescription::BadCertificate
-                        | rustls::AlertDescription::CertificateRequired
-                        | rustls::AlertDescription::UnknownCA
-                        | rustls::AlertDescription::CertificateUnknown
-                )
-        )
-    )
-}
-
-#[cfg(not(feature = "tls"))]
-fn refused_by_tls(_: &ureq::Error) -> bool {
-    false
-}
-
-#[cfg(feature = "tls")]
-fn tls_config(
-    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
-    files: &TlsFiles,
-) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
-    use ureq::tls::{ClientCert, RootCerts, TlsConfig};
-    if files.is_empty() {
-        return Ok(builder);
-    }
-    let mut tls = TlsConfig::builder();
-    if let Some(path) = &files.ca_certificate {
-        let roots = read_certificates(path, "CA certificate")?;
-        tls = tls.root_certs(RootCerts::new_with_certs(&roots));
-    }
-    match (&files.client_certificate, &files.client_key) {
-        (None, None) => {}
-        (Some(cert), Some(key)) => {
-            let chain = read_certificates(cert, "client certificate")?;
-            let key = read_private_key(key)?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-        }
-        (Some(_), None) => {
-            return Err(ConfigError("a client certificate needs its private key too".into()));
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError("a client key needs its client certificate too".into()));
-        }
-    }
-    Ok(builder.tls_config(tls.build()))
-}
-
-#[cfg(not(feature = "tls"))]
-fn tls_config(
-    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
-    files: &TlsFiles,
-) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
-    if files.is_empty() {
-        Ok(builder)
-    } else {
-        Err(ConfigError(
-            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime"
-                .into(),
-        ))
-    }
-}
-
-/// Reads and parses a certificate file (or, with `key`, a private key file)
-/// as the exporter will, so a variable naming a bad file is reported with
-/// the variable's name.
-pub(crate) fn check_pem_file(path: &Path, key: bool) -> Result<(), ConfigError> {
-    #[cfg(feature = "tls")]
-    {
-        if key {
-            read_private_key(path).map(drop)
-        } else {
-            read_certificates(path, "certificate").map(drop)
-        }
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = (path, key);
-        Err(ConfigError(
-            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime"
-                .into(),
-        ))
-    }
-}
-
-#[cfg(feature = "tls")]
-fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path)
-        .map_err(|error| ConfigError(format!("cannot read the {what} {}: {error}", path.display())))
-}
-
-#[cfg(feature = "tls")]
-fn read_certificates(
-    path: &Path,
-    what: &str,
-) -> Result<Vec<ureq::tls::Certificate<'static>>, ConfigError> {
-    use ureq::tls::PemItem;
-    let pem = read_pem(path, what)?;
-    let mut certificates = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
-            Ok(_) => {}
-            Err(error) => {
-                return Err(ConfigError(format!(
-                    "cannot parse the {what} {}: {error}",
-                    path.display()
-                )));
-            }
-        }
-    }
-    if certificates.is_empty() {
-        return Err(ConfigError(format!(
-            "the {what} file {} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(certificates)
-}
-
-#[cfg(feature = "tls")]
-fn read_private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, ConfigError> {
-    let pem = read_pem(path, "client key")?;
-    ureq::tls::PrivateKey::from_pem(&pem).map_err(|error| {
-        ConfigError(format!("cannot parse the client key {}: {error}", path.display()))
-    })
-}
-
 fn classify(failed: &str, response: &Response) -> Result<(), ExportError> {
     let status = response.status;
     if (200..300).contains(&status) {
@@ -531,49 +363,6 @@ fn classify(failed: &str, response: &Response) -> Result<(), ExportError> {
     } else {
         Err(ExportError::permanent(message))
     }
-}
-
-/// The wait a `Retry-After` value asks for: delay-seconds, or an HTTP date
-/// (IMF-fixdate, as RFC 9110 requires senders to use) measured from `now`.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let then = UNIX_EPOCH + Duration::from_secs(parse_imf_fixdate(value)?);
-    Some(then.duration_since(now).unwrap_or_default())
-}
-
-/// Seconds since the Unix epoch of `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_imf_fixdate(value: &str) -> Option<u64> {
-    let (_weekday, rest) = value.split_once(", ")?;
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = fields.as_slice() else {
-        return None;
-    };
-    let day: u64 = day.parse().ok()?;
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
-    let year: u64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|part| part.parse::<u64>().ok());
-    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=31).contains(&day) || year < 1970 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm), for years from 1970 on.
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -785,23 +574,5 @@ mod tests {
         let error = client.send("text/plain", b"x").unwrap_err();
         assert!(!error.is_retryable());
         assert!(error.message().ends_with("HTTP 400: hello world"), "{error}");
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_767); // Sun, 06 Nov 1994 08:49:27 GMT
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", UNIX_EPOCH),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_imf_fixdate("Tue, 29 Feb 2000 00:00:00 GMT"), Some(951_782_400));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now), None);
     }
 }
