@@ -603,14 +603,22 @@ pub(crate) struct Restore(Option<Option<Tracer>>);
 /// costs no reference count, on each poll).
 pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
     with_local(|local| {
-        local.push(frame);
-        match tracer {
+        // A frame carrying a record brings the record's tracer: a future
+        // need not hold a second reference to it.
+        let switch = match tracer.or_else(|| frame.carried_tracer()) {
             Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
-                let previous = local.tracer.replace(tracer.clone());
+                Some(tracer.clone())
+            }
+            _ => None,
+        };
+        local.push(frame);
+        match switch {
+            Some(tracer) => {
+                let previous = local.tracer.replace(tracer);
                 local.note_tracer();
                 Restore(Some(previous))
             }
-            _ => Restore(None),
+            None => Restore(None),
         }
     })
     .unwrap_or(Restore(None))
