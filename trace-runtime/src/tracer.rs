@@ -130,8 +130,9 @@ impl Tracer {
     ///   `OTEL_RESOURCE_ATTRIBUTES`, else `default_service`;
     /// - `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` ([`Sampler::from_lookup`]);
     /// - `OTEL_TRACES_EXPORTER`: `otlp` (the default: OTLP/HTTP JSON to
-    ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, see
-    ///   [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, or the protocol
+    ///   `OTEL_EXPORTER_OTLP_PROTOCOL` names, `grpc` with the `grpc` feature;
+    ///   see [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
     ///   `zipkin`, `console` or `none`, behind a
     ///   [`BatchExporter`](crate::export::BatchExporter) configured by `OTEL_BSP_*`.
     ///
@@ -157,8 +158,8 @@ impl Tracer {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> TracerBuilder {
         use crate::export::{
-            BatchConfig, BatchExporter, ConsoleExporter, ExporterSink, OtlpHttpExporter,
-            ZipkinExporter, service_name_from_lookup,
+            BatchConfig, BatchExporter, ConsoleExporter, ExporterSink, ZipkinExporter,
+            service_name_from_lookup,
         };
         let service =
             service_name_from_lookup(&lookup).unwrap_or_else(|| default_service.to_owned());
@@ -177,10 +178,10 @@ impl Tracer {
                         "trace-runtime: OTEL_TRACES_EXPORTER={other:?} is not supported; using otlp"
                     );
                 }
-                builder.exporter(BatchExporter::with_config(
-                    OtlpHttpExporter::from_lookup(&lookup),
-                    config,
-                ))
+                match crate::export::otlp_batch_exporter_from_lookup(&lookup, config) {
+                    Some(exporter) => builder.exporter(exporter),
+                    None => builder,
+                }
             }
         }
     }

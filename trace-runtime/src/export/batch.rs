@@ -76,7 +76,9 @@ pub struct BatchExporter {
 pub struct BatchStats {
     /// Spans the sink accepted.
     pub exported: u64,
-    /// Spans dropped because the queue was full or the exporter had shut down.
+    /// Spans dropped because the queue was full or the exporter had shut
+    /// down, or rejected by the receiver in an otherwise accepted batch (an
+    /// OTLP partial success; see [`SpanSink::take_rejected`]).
     pub dropped: u64,
     /// Batches given up on: a permanent failure, or retries exhausted.
     pub failed_exports: u64,
@@ -90,7 +92,7 @@ impl fmt::Display for BatchStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} spans exported, {} dropped (queue full), {} failed exports ({} spans), {} retries",
+            "{} spans exported, {} dropped (queue full or rejected), {} failed exports ({} spans), {} retries",
             self.exported, self.dropped, self.failed_exports, self.failed_spans, self.retries
         )
     }
@@ -468,7 +470,13 @@ impl Worker {
         let counters = &self.shared.counters;
         match self.send_with_retries() {
             Ok(()) => {
-                counters.exported.fetch_add(count, Ordering::Relaxed);
+                // Spans the receiver refused in an accepted batch (OTLP
+                // partial success) are dropped, not exported.
+                let sink = &self.sink;
+                let rejected =
+                    catch_unwind(AssertUnwindSafe(|| sink.take_rejected())).unwrap_or(0).min(count);
+                counters.exported.fetch_add(count - rejected, Ordering::Relaxed);
+                counters.dropped.fetch_add(rejected, Ordering::Relaxed);
             }
             Err(error) => {
                 counters.failed_exports.fetch_add(1, Ordering::Relaxed);

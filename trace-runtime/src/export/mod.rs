@@ -10,6 +10,10 @@ mod http;
 mod jsonl;
 mod memory;
 mod otlp;
+#[cfg(feature = "grpc")]
+mod otlp_grpc;
+#[cfg(feature = "grpc")]
+mod otlp_official;
 #[cfg(feature = "protobuf")]
 mod otlp_proto;
 mod sink;
@@ -30,7 +34,10 @@ pub use env::{service_name_from_env, service_name_from_lookup};
 pub use http::ConfigError;
 pub use jsonl::JsonLinesExporter;
 pub use memory::InMemoryCollector;
+pub(crate) use otlp::batch_exporter_from_lookup as otlp_batch_exporter_from_lookup;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
+#[cfg(feature = "grpc")]
+pub use otlp_grpc::OtlpGrpcExporter;
 #[cfg(feature = "protobuf")]
 pub use otlp_proto::encode_otlp_protobuf;
 pub use sink::{ExportError, ExporterSink, SpanSink};

@@ -1,9 +1,9 @@
 //! OTLP over HTTP with the JSON encoding (protobuf: `otlp_proto.rs`): the payload and the exporter that
 //! posts it to a collector's `/v1/traces`.
 
-use std::time::Duration;
-
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -16,6 +16,8 @@ use crate::value::{Tag, Value};
 /// The instrumentation scope named in every payload.
 pub(super) const SCOPE_NAME: &str = "trace-runtime";
 const DEFAULT_BASE: &str = "http://localhost:4318";
+/// Where OTLP/gRPC goes by default.
+const DEFAULT_GRPC: &str = "http://localhost:4317";
 
 /// Encodes spans as an OTLP/HTTP JSON `ExportTraceServiceRequest`.
 ///
@@ -272,6 +274,10 @@ pub enum OtlpProtocol {
     /// `http/protobuf` (feature `protobuf`): smaller and cheaper to decode.
     #[cfg(feature = "protobuf")]
     HttpProtobuf,
+    /// `grpc`: the `TraceService/Export` call, sent by an
+    /// [`OtlpGrpcExporter`](super::OtlpGrpcExporter) (feature `grpc`).
+    /// Without the feature, a configuration asking for it is refused.
+    Grpc,
 }
 
 impl Default for OtlpConfig {
@@ -292,6 +298,24 @@ impl OtlpConfig {
         }
     }
 
+    /// OTLP/gRPC to a receiver such as `http://localhost:4317`, the URL
+    /// used as it is (gRPC has a fixed path).
+    ///
+    /// ```
+    /// use trace_runtime::export::{OtlpConfig, OtlpProtocol};
+    ///
+    /// let config = OtlpConfig::grpc("http://collector:4317");
+    /// assert_eq!(config.traces_endpoint, "http://collector:4317");
+    /// assert_eq!(config.protocol, OtlpProtocol::Grpc);
+    /// ```
+    pub fn grpc(url: &str) -> Self {
+        Self {
+            traces_endpoint: url.to_owned(),
+            protocol: OtlpProtocol::Grpc,
+            ..Self::with_endpoint(DEFAULT_BASE)
+        }
+    }
+
     /// The defaults, overridden by the standard environment variables.
     pub fn from_env() -> Self {
         Self::from_lookup(process_env)
@@ -308,12 +332,16 @@ impl OtlpConfig {
     /// - `OTEL_RESOURCE_ATTRIBUTES` (`service.name` there is left to the tracer).
     ///
     /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
-    ///   `http/json` (the default here), or `http/protobuf` with the
-    ///   `protobuf` feature.
+    ///   `http/json` (the default here), `http/protobuf` with the
+    ///   `protobuf` feature, or `grpc` (then the endpoint defaults to
+    ///   `http://localhost:4317` and `OTEL_EXPORTER_OTLP_ENDPOINT` is used
+    ///   as it is).
     ///
     /// Malformed values are ignored with a message on stderr, as is a
-    /// protocol this build does not speak (`grpc`, or `http/protobuf`
-    /// without the feature).
+    /// protocol this build does not speak (`http/protobuf` without the
+    /// feature). `grpc` is kept even without the `grpc` feature, with a
+    /// warning naming the variable and the feature: an exporter refuses it,
+    /// so no span goes to an HTTP receiver the user did not name.
     ///
     /// ```
     /// use std::time::Duration;
@@ -335,12 +363,31 @@ impl OtlpConfig {
 
     fn read(env: &mut EnvReader<'_>) -> Self {
         let mut config = Self::default();
+        let protocol =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
+        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
+            None | Some((_, "http/json")) => {}
+            #[cfg(feature = "protobuf")]
+            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
+            Some((_name, "grpc")) => {
+                config = Self::grpc(DEFAULT_GRPC);
+                #[cfg(not(feature = "grpc"))]
+                env.warnings.push(format!(
+                    "trace-runtime: {_name}=\"grpc\" needs the `grpc` feature of trace-runtime, which this build lacks; no spans will be sent over OTLP"
+                ));
+            }
+            Some((name, other)) => env.warnings.push(format!(
+                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            )),
+        }
+        let grpc = config.protocol == OtlpProtocol::Grpc;
         let endpoint = env
             .string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .map(|url| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url))
             .or_else(|| {
                 let base = env.string("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-                let url = Self::with_endpoint(&base).traces_endpoint;
+                // gRPC's path is fixed: the base is the whole URL.
+                let url = if grpc { base } else { Self::with_endpoint(&base).traces_endpoint };
                 Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
             });
         if let Some((name, url)) = endpoint {
@@ -371,16 +418,6 @@ impl OtlpConfig {
         if let Some(timeout) = timeout {
             config.timeout = timeout;
         }
-        let protocol =
-            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
-        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
-            None | Some((_, "http/json")) => {}
-            #[cfg(feature = "protobuf")]
-            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
-            Some((name, other)) => env.warnings.push(format!(
-                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
-            )),
-        }
         config.resource_attributes = resource_attributes(env);
         config
     }
@@ -407,18 +444,25 @@ impl OtlpConfig {
 pub struct OtlpHttpExporter {
     endpoint: Endpoint,
     config: OtlpConfig,
+    /// Spans the receiver rejected since the batch processor last asked.
+    rejected: AtomicU64,
 }
 
 impl OtlpHttpExporter {
     /// An exporter for this configuration.
     ///
     /// # Errors
-    /// [`ConfigError`] for an endpoint that is not an `http://` URL, or a
-    /// header that is not a valid HTTP header.
+    /// [`ConfigError`] for an endpoint that is not an `http://` URL, a
+    /// header that is not a valid HTTP header, or the protocol
+    /// [`OtlpProtocol::Grpc`] (an [`OtlpGrpcExporter`](super::OtlpGrpcExporter)
+    /// sends that, with the `grpc` feature).
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
+        if config.protocol == OtlpProtocol::Grpc {
+            return Err(ConfigError::new(grpc_refusal()));
+        }
         let endpoint = Endpoint::parse(&config.traces_endpoint)?;
         http::check_headers(&config.headers)?;
-        Ok(Self { endpoint, config })
+        Ok(Self { endpoint, config, rejected: AtomicU64::new(0) })
     }
 
     /// An exporter configured by the standard environment variables
@@ -450,6 +494,8 @@ impl SpanSink for OtlpHttpExporter {
             OtlpProtocol::HttpProtobuf => {
                 ("application/x-protobuf", super::otlp_proto::encode(batch, resource))
             }
+            // `new` refuses it.
+            OtlpProtocol::Grpc => return Err(ExportError::permanent(grpc_refusal())),
         };
         let response = http::send(
             &self.endpoint,
@@ -458,27 +504,78 @@ impl SpanSink for OtlpHttpExporter {
             &body,
             self.config.timeout,
         )?;
-        if self.config.protocol == OtlpProtocol::HttpJson {
-            report_partial_success(&response.body);
+        let partial = match self.config.protocol {
+            #[cfg(feature = "protobuf")]
+            OtlpProtocol::HttpProtobuf => super::otlp_proto::partial_success(&response.body),
+            _ => partial_success(&response.body),
+        };
+        if let Some((rejected, message)) = partial {
+            report_rejected(&self.rejected, rejected, &message);
         }
         Ok(())
     }
+
+    fn take_rejected(&self) -> u64 {
+        self.rejected.swap(0, Ordering::Relaxed)
+    }
 }
 
-/// A receiver may accept a request yet reject some spans; say so on stderr.
-fn report_partial_success(body: &[u8]) {
-    let Ok(reply) = serde_json::from_slice::<Json>(body) else {
-        return;
-    };
+/// The OTLP exporter the environment asks for (`OTEL_EXPORTER_OTLP_*`),
+/// behind a batch processor; `None`, after a message on stderr, when the
+/// protocol asked for cannot be sent by this build: spans then go nowhere
+/// rather than to a receiver the user did not name.
+pub(crate) fn batch_exporter_from_lookup(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    batch: super::BatchConfig,
+) -> Option<super::BatchExporter> {
+    let config = OtlpConfig::from_lookup(lookup);
+    if config.protocol != OtlpProtocol::Grpc {
+        // `from_lookup` keeps only values that `new` accepts.
+        let exporter = OtlpHttpExporter::new(config)
+            .or_else(|_| OtlpHttpExporter::new(OtlpConfig::default()))
+            .expect("the default OTLP configuration is valid");
+        return Some(super::BatchExporter::with_config(exporter, batch));
+    }
+    #[cfg(feature = "grpc")]
+    match super::OtlpGrpcExporter::new(config) {
+        Ok(exporter) => Some(super::BatchExporter::with_config(exporter, batch)),
+        Err(error) => {
+            eprintln!("trace-runtime: no OTLP export: {error}");
+            None
+        }
+    }
+    // `OtlpConfig::from_lookup` said why, naming the variable and the feature.
+    #[cfg(not(feature = "grpc"))]
+    None
+}
+
+/// What [`OtlpHttpExporter::new`] says to a gRPC configuration.
+fn grpc_refusal() -> String {
+    if cfg!(feature = "grpc") {
+        "OTLP/gRPC is sent by OtlpGrpcExporter, not OtlpHttpExporter".to_owned()
+    } else {
+        "OTLP/gRPC needs the `grpc` feature of trace-runtime, which this build lacks".to_owned()
+    }
+}
+
+/// The rejected span count and message of an OTLP/JSON reply's
+/// `partialSuccess`, if it rejected any.
+fn partial_success(body: &[u8]) -> Option<(u64, String)> {
+    let reply = serde_json::from_slice::<Json>(body).ok()?;
     let partial = &reply["partialSuccess"];
     let rejected = match &partial["rejectedSpans"] {
         Json::String(s) => s.parse().unwrap_or(0),
         other => other.as_u64().unwrap_or(0),
     };
-    if rejected > 0 {
-        let message = partial["errorMessage"].as_str().unwrap_or_default();
-        eprintln!("trace-runtime: the OTLP receiver rejected {rejected} spans: {message}");
-    }
+    let message = partial["errorMessage"].as_str().unwrap_or_default().to_owned();
+    (rejected > 0).then_some((rejected, message))
+}
+
+/// A receiver may accept a request yet reject some spans: they are counted
+/// (the batch processor reads them as dropped) and said on stderr.
+pub(super) fn report_rejected(counter: &AtomicU64, rejected: u64, message: &str) {
+    counter.fetch_add(rejected, Ordering::Relaxed);
+    eprintln!("trace-runtime: the OTLP receiver rejected {rejected} spans: {message}");
 }
 
 #[cfg(test)]
@@ -692,7 +789,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
         ]);
         let mut env = EnvReader::new(&lookup);
         let config = OtlpConfig::read(&mut env);
@@ -701,6 +798,50 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_secs(10));
         assert_eq!(env.warnings.len(), 4, "{:#?}", env.warnings);
         assert!(OtlpHttpExporter::new(config).is_ok());
+    }
+
+    #[test]
+    fn grpc_defaults_to_port_4317_and_takes_the_endpoint_as_it_is() {
+        let config = OtlpConfig::from_lookup(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]));
+        assert_eq!(config.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.traces_endpoint, "http://localhost:4317");
+        let config = OtlpConfig::from_lookup(vars(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
+        ]));
+        assert_eq!(config, OtlpConfig::grpc("http://otel:4317"));
+        // The HTTP exporter never sends a gRPC configuration as JSON.
+        let error = OtlpHttpExporter::new(config).unwrap_err();
+        assert!(error.to_string().contains("gRPC"), "{error}");
+    }
+
+    #[cfg(not(feature = "grpc"))]
+    #[test]
+    fn grpc_without_the_feature_is_a_warning_and_no_export() {
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+        let mut env = EnvReader::new(&lookup);
+        let config = OtlpConfig::read(&mut env);
+        assert_eq!(env.warnings.len(), 1, "{:?}", env.warnings);
+        let warning = &env.warnings[0];
+        assert!(warning.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{warning}");
+        assert!(warning.contains("`grpc` feature"), "{warning}");
+        let error = OtlpHttpExporter::new(config).unwrap_err();
+        assert!(error.to_string().contains("`grpc` feature"), "{error}");
+        assert!(batch_exporter_from_lookup(&lookup, fast_batches()).is_none());
+    }
+
+    #[test]
+    fn rejected_spans_of_a_partial_success_are_counted_as_dropped() {
+        let server = TestServer::start(vec![Reply::Json(
+            r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"too old"}}"#,
+        )]);
+        let otlp = OtlpHttpExporter::new(OtlpConfig::with_endpoint(&server.url())).unwrap();
+        let exporter = BatchExporter::with_config(otlp, fast_batches());
+        exporter.export(&sample_trace());
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.exported, stats.dropped, stats.failed_spans), (1, 2, 0));
     }
 
     #[test]

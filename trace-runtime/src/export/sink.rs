@@ -39,6 +39,14 @@ pub trait SpanSink: Send + 'static {
     /// An [`ExportError`] saying why, and whether trying again may help.
     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError>;
 
+    /// Spans the receiver refused in batches it otherwise accepted since the
+    /// last call (an OTLP partial success); the default is none. The
+    /// [`BatchExporter`](super::BatchExporter) asks after every delivered
+    /// batch and counts them as dropped.
+    fn take_rejected(&self) -> u64 {
+        0
+    }
+
     /// Makes everything sent so far durable (for example, flushes a file).
     fn flush(&self) {}
 
@@ -51,6 +59,10 @@ pub trait SpanSink: Send + 'static {
 impl<S: SpanSink + Sync + ?Sized> SpanSink for std::sync::Arc<S> {
     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         (**self).send(batch)
+    }
+
+    fn take_rejected(&self) -> u64 {
+        (**self).take_rejected()
     }
 
     fn flush(&self) {

@@ -1,0 +1,212 @@
+//! OTLP over gRPC (feature `grpc`): the `TraceService/Export` call of the
+//! official OTLP service, made with tonic from the export thread.
+//!
+//! The export thread is a plain OS thread, so the exporter owns a small
+//! current-thread tokio runtime, built once, and blocks on each call with
+//! the configured timeout. One channel (one HTTP/2 connection) is kept for
+//! every batch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::export::env::process_env;
+use crate::export::http::ConfigError;
+use crate::export::otlp::{OtlpConfig, OtlpProtocol};
+use crate::export::{ExportError, SpanSink};
+use crate::span::SpanData;
+
+/// Sends batches to an OpenTelemetry collector (or any OTLP receiver) with
+/// OTLP/gRPC, the protocol most collectors listen for on port 4317.
+///
+/// It blocks on the network, so put it behind a
+/// [`BatchExporter`](super::BatchExporter), which sends from a background
+/// thread and retries: gRPC codes `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+/// `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS` and `CANCELLED` are retried, and
+/// `RESOURCE_EXHAUSTED` when the status carries a `google.rpc.RetryInfo`
+/// (its delay is waited out); other codes drop the batch. Spans the receiver
+/// reports as rejected in a partial success are counted as dropped.
+///
+/// ```
+/// use trace_runtime::Tracer;
+/// use trace_runtime::export::{BatchExporter, OtlpConfig, OtlpGrpcExporter};
+///
+/// let otlp = OtlpGrpcExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap();
+/// let tracer = Tracer::builder("checkout").exporter(BatchExporter::from_env(otlp)).build();
+/// // ... at the end of main:
+/// tracer.shutdown();
+/// ```
+pub struct OtlpGrpcExporter {
+    /// Drives the channel; only while an export blocks on it.
+    runtime: tokio::runtime::Runtime,
+    client: TraceServiceClient<Channel>,
+    metadata: MetadataMap,
+    config: OtlpConfig,
+    /// Spans the receiver rejected since the batch processor last asked.
+    rejected: AtomicU64,
+}
+
+impl std::fmt::Debug for OtlpGrpcExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpGrpcExporter").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl OtlpGrpcExporter {
+    /// An exporter for this configuration; connects on the first export.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the protocol is not [`OtlpProtocol::Grpc`], the
+    /// endpoint is not an `http://` URL (TLS is not built in), a header is
+    /// not valid gRPC metadata, or the runtime cannot start.
+    pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
+        let url = &config.traces_endpoint;
+        if config.protocol != OtlpProtocol::Grpc {
+            return Err(ConfigError::new(format!(
+                "OtlpGrpcExporter needs OtlpProtocol::Grpc, not {:?} (use OtlpHttpExporter)",
+                config.protocol
+            )));
+        }
+        if !url.starts_with("http://") {
+            let reason = if url.starts_with("https://") {
+                "https needs TLS, which this build of the gRPC exporter lacks; use an http:// endpoint"
+            } else {
+                "not an http:// URL (expected http://host:port)"
+            };
+            return Err(ConfigError::new(format!("cannot export to {url:?}: {reason}")));
+        }
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| ConfigError::new(format!("cannot export to {url:?}: {e}")))?
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
+            .user_agent(concat!("trace-runtime/", env!("CARGO_PKG_VERSION")))
+            .map_err(|e| ConfigError::new(format!("the gRPC user agent: {e}")))?;
+        let metadata = metadata(&config.headers)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConfigError::new(format!("cannot start the gRPC runtime: {e}")))?;
+        // The channel's background task lives on this runtime.
+        let channel = {
+            let _entered = runtime.enter();
+            endpoint.connect_lazy()
+        };
+        let client = TraceServiceClient::new(channel);
+        Ok(Self { runtime, client, metadata, config, rejected: AtomicU64::new(0) })
+    }
+
+    /// An exporter configured by the standard environment variables
+    /// ([`OtlpConfig::from_env`]) with the protocol `grpc`.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = OtlpConfig::from_lookup(lookup);
+        config.protocol = OtlpProtocol::Grpc;
+        Self::new(config)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &OtlpConfig {
+        &self.config
+    }
+
+    fn request(&self, batch: &[SpanData]) -> tonic::Request<ExportTraceServiceRequest> {
+        let message = super::otlp_official::request(batch, &self.config.resource_attributes);
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = self.metadata.clone();
+        request.set_timeout(self.config.timeout);
+        request
+    }
+}
+
+impl SpanSink for OtlpGrpcExporter {
+    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        let request = self.request(batch);
+        let mut client = self.client.clone();
+        let timeout = self.config.timeout;
+        let url = &self.config.traces_endpoint;
+        let outcome = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, client.export(request)).await });
+        let response = match outcome {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return Err(classify(url, &status)),
+            Err(_) => {
+                return Err(ExportError::retryable(format!(
+                    "gRPC export to {url}: no answer within {} ms",
+                    timeout.as_millis()
+                )));
+            }
+        };
+        if let Some(partial) = response.partial_success {
+            let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
+            if rejected > 0 {
+                super::otlp::report_rejected(&self.rejected, rejected, &partial.error_message);
+            }
+        }
+        Ok(())
+    }
+
+    fn take_rejected(&self) -> u64 {
+        self.rejected.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// Turns a failed call's status into an [`ExportError`] with the OTLP
+/// specification's retry rules for gRPC.
+fn classify(url: &str, status: &Status) -> ExportError {
+    let code = status.code();
+    let message = format!("gRPC export to {url}: {code:?}: {}", status.message());
+    let retry_after = || status.get_details_retry_info().and_then(|info| info.retry_delay);
+    match code {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::DataLoss
+        | Code::Cancelled => {
+            let error = ExportError::retryable(message);
+            match retry_after() {
+                Some(wait) => error.with_retry_after(wait),
+                None => error,
+            }
+        }
+        // Throttling: only a receiver that says when to come back is retried.
+        Code::ResourceExhausted => match retry_after() {
+            Some(wait) => ExportError::retryable(message).with_retry_after(wait),
+            None => ExportError::permanent(message),
+        },
+        _ => ExportError::permanent(message),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS` as gRPC metadata: lower-case ASCII keys;
+/// binary (`-bin`) keys are refused.
+fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ConfigError> {
+    let mut map = MetadataMap::new();
+    for (name, value) in headers {
+        let bad = || ConfigError::new(format!("the header {name:?} is not valid gRPC metadata"));
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with("-bin") {
+            return Err(bad());
+        }
+        let key = MetadataKey::from_bytes(lower.as_bytes()).map_err(|_| bad())?;
+        let value = MetadataValue::try_from(value.as_str()).map_err(|_| bad())?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
