@@ -20,7 +20,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status as GrpcStatus};
 use tonic_types::{ErrorDetails, StatusExt};
 use trace_runtime::export::{
-    BatchConfig, BatchExporter, OtlpConfig, OtlpGrpcExporter, RetryPolicy,
+    BatchConfig, BatchSpanProcessor, OtlpConfig, OtlpGrpcExporter, RetryPolicy,
 };
 use trace_runtime::{
     InMemoryCollector, SpanContext, SpanData, SpanId, SpanKind, Status, TraceFlags, TraceId,
@@ -136,20 +136,25 @@ fn quick_batches() -> BatchConfig {
     config
 }
 
-fn grpc_exporter(url: &str) -> Arc<BatchExporter> {
+fn grpc_exporter(url: &str) -> Arc<BatchSpanProcessor> {
     let mut config = OtlpConfig::grpc(url);
     config.headers.push(("x-api-key".into(), "secret".into()));
     config.resource_attributes.push(("deployment.environment".into(), "test".into()));
-    Arc::new(BatchExporter::with_config(OtlpGrpcExporter::new(config).unwrap(), quick_batches()))
+    Arc::new(BatchSpanProcessor::with_config(
+        OtlpGrpcExporter::new(config).unwrap(),
+        quick_batches(),
+    ))
 }
 
 /// Spans of every shape, recorded through a tracer that hands them both to
 /// an in-memory collector (the reference) and to the gRPC exporter, then
 /// flushed (not shut down: a batch failing at shutdown is not retried).
-fn record_spans(exporter: &Arc<BatchExporter>) -> Vec<SpanData> {
+fn record_spans(exporter: &Arc<BatchSpanProcessor>) -> Vec<SpanData> {
     let collector = InMemoryCollector::new();
-    let tracer =
-        Tracer::builder("checkout").exporter(collector.clone()).exporter(exporter.clone()).build();
+    let tracer = Tracer::builder("checkout")
+        .span_processor(collector.clone())
+        .span_processor(exporter.clone())
+        .build();
     record_with(&tracer);
     tracer.flush();
     collector.spans()

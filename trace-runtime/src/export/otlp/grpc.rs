@@ -10,22 +10,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link as SpanLink};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status as SpanStatus,
+};
+use tonic::Code;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::export::env::process_env;
 use crate::export::http::ConfigError;
-use crate::export::otlp::{OtlpConfig, OtlpProtocol};
-use crate::export::{ExportError, SpanSink};
-use crate::span::SpanData;
+use crate::export::otlp::{OtlpConfig, OtlpProtocol, SCOPE_NAME, json::kind_number};
+use crate::export::{ExportError, SpanExporter};
+use crate::span::{Link, SpanData, Status};
+use crate::value::{Tag, Value};
 
 /// Sends batches to an OpenTelemetry collector (or any OTLP receiver) with
 /// OTLP/gRPC, the protocol most collectors listen for on port 4317.
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchExporter`](super::BatchExporter), which sends from a background
+/// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor), which sends from a background
 /// thread and retries: gRPC codes `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
 /// `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS` and `CANCELLED` are retried, and
 /// `RESOURCE_EXHAUSTED` when the status carries a `google.rpc.RetryInfo`
@@ -34,10 +41,10 @@ use crate::span::SpanData;
 ///
 /// ```
 /// use trace_runtime::Tracer;
-/// use trace_runtime::export::{BatchExporter, OtlpConfig, OtlpGrpcExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, OtlpConfig, OtlpGrpcExporter};
 ///
 /// let otlp = OtlpGrpcExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap();
-/// let tracer = Tracer::builder("checkout").exporter(BatchExporter::from_env(otlp)).build();
+/// let tracer = Tracer::builder("checkout").span_processor(BatchSpanProcessor::from_env(otlp)).build();
 /// // ... at the end of main:
 /// tracer.shutdown();
 /// ```
@@ -125,7 +132,7 @@ impl OtlpGrpcExporter {
     }
 
     fn request(&self, batch: &[SpanData]) -> tonic::Request<ExportTraceServiceRequest> {
-        let message = super::otlp_official::request(batch, &self.config.resource_attributes);
+        let message = request(batch, &self.config.resource_attributes);
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.metadata.clone();
         request.set_timeout(self.config.timeout);
@@ -133,8 +140,8 @@ impl OtlpGrpcExporter {
     }
 }
 
-impl SpanSink for OtlpGrpcExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for OtlpGrpcExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let request = self.request(batch);
         let mut client = self.client.clone();
         let timeout = self.config.timeout;
@@ -155,7 +162,7 @@ impl SpanSink for OtlpGrpcExporter {
         if let Some(partial) = response.partial_success {
             let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
             if rejected > 0 {
-                super::otlp::report_rejected(&self.rejected, rejected, &partial.error_message);
+                super::http::report_rejected(&self.rejected, rejected, &partial.error_message);
             }
         }
         Ok(())
@@ -168,7 +175,7 @@ impl SpanSink for OtlpGrpcExporter {
 
 /// Turns a failed call's status into an [`ExportError`] with the OTLP
 /// specification's retry rules for gRPC.
-fn classify(url: &str, status: &Status) -> ExportError {
+fn classify(url: &str, status: &tonic::Status) -> ExportError {
     let code = status.code();
     let message = format!("gRPC export to {url}: {code:?}: {}", status.message());
     let retry_after = || status.get_details_retry_info().and_then(|info| info.retry_delay);
@@ -209,4 +216,105 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ConfigError> {
         map.insert(key, value);
     }
     Ok(map)
+}
+
+/// Spans as the official OTLP request: one `ResourceSpans` per service (with `service.name` and the extra
+/// resource attributes), in order of first appearance, each with one scope.
+fn request(spans: &[SpanData], resource: &[(String, String)]) -> ExportTraceServiceRequest {
+    let mut services: Vec<(&str, Vec<Span>)> = Vec::new();
+    for span in spans {
+        let encoded = span_message(span);
+        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
+            Some((_, list)) => list.push(encoded),
+            None => services.push((&span.service, vec![encoded])),
+        }
+    }
+    let resource_spans = services
+        .into_iter()
+        .map(|(service, spans)| {
+            let mut attributes = vec![string_attribute("service.name", service)];
+            attributes.extend(resource.iter().map(|(key, value)| string_attribute(key, value)));
+            ResourceSpans {
+                resource: Some(Resource { attributes, ..Resource::default() }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: SCOPE_NAME.to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }
+        })
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}
+
+fn span_message(span: &SpanData) -> Span {
+    Span {
+        trace_id: span.trace_id.to_bytes().to_vec(),
+        span_id: span.span_id.to_bytes().to_vec(),
+        parent_span_id: span.parent_id.map(|p| p.to_bytes().to_vec()).unwrap_or_default(),
+        name: span.name.to_string(),
+        kind: i32::from(kind_number(span.kind)),
+        start_time_unix_nano: span.start_unix_nanos,
+        end_time_unix_nano: span.end_unix_nanos(),
+        attributes: attributes(&span.tags),
+        events: span
+            .events
+            .iter()
+            .map(|event| Event {
+                time_unix_nano: event.time_unix_nanos,
+                name: event.name.to_string(),
+                attributes: attributes(&event.tags),
+                ..Event::default()
+            })
+            .collect(),
+        links: span.links.iter().map(link).collect(),
+        status: Some(match &span.status {
+            Status::Unset => SpanStatus { message: String::new(), code: 0 },
+            Status::Ok => SpanStatus { message: String::new(), code: 1 },
+            Status::Error(message) => SpanStatus { message: message.to_string(), code: 2 },
+        }),
+        ..Span::default()
+    }
+}
+
+fn link(link: &Link) -> SpanLink {
+    let context = &link.span_context;
+    SpanLink {
+        trace_id: context.trace_id.to_bytes().to_vec(),
+        span_id: context.span_id.to_bytes().to_vec(),
+        attributes: attributes(&link.tags),
+        // W3C flags, plus "is remote is known" (0x100) and "is remote" (0x200).
+        flags: u32::from(context.flags.bits()) | 0x100 | if context.remote { 0x200 } else { 0 },
+        ..SpanLink::default()
+    }
+}
+
+fn attributes(tags: &[Tag]) -> Vec<KeyValue> {
+    tags.iter()
+        .map(|(key, value)| KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue {
+                value: Some(match value {
+                    Value::Str(s) => any_value::Value::StringValue(s.to_string()),
+                    Value::I64(v) => any_value::Value::IntValue(*v),
+                    Value::F64(v) => any_value::Value::DoubleValue(*v),
+                    Value::Bool(v) => any_value::Value::BoolValue(*v),
+                }),
+            }),
+            ..KeyValue::default()
+        })
+        .collect()
+}
+
+fn string_attribute(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..KeyValue::default()
+    }
 }
