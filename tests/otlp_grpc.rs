@@ -421,3 +421,150 @@ fn the_environment_selects_grpc() {
     assert_eq!(span.name, "from env");
     assert!(calls[0].metadata.get("x-team").is_some_and(|v| v == "payments"));
 }
+
+/// An OTLP/HTTP protobuf receiver on 127.0.0.1 (what rotel forwards to):
+/// keeps each `/v1/traces` request (gzip-compressed or not), decoded with
+/// the official messages.
+struct HttpReceiver {
+    address: SocketAddr,
+    requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpReceiver {
+    fn start() -> Self {
+        use axum::http::{HeaderMap, StatusCode, header};
+        use prost::Message;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&requests);
+        let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
+            let kept = Arc::clone(&kept);
+            async move {
+                let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                if content_type != Some("application/x-protobuf") {
+                    eprintln!("HttpReceiver: unexpected content type {content_type:?}");
+                    return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
+                }
+                let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip");
+                let body = if gzip {
+                    let mut plain = Vec::new();
+                    let mut decoder = flate2::read::GzDecoder::new(&body[..]);
+                    if let Err(error) = std::io::Read::read_to_end(&mut decoder, &mut plain) {
+                        eprintln!("HttpReceiver: a gzip body that does not decompress: {error}");
+                        return (StatusCode::BAD_REQUEST, Vec::new());
+                    }
+                    plain
+                } else {
+                    body.to_vec()
+                };
+                match ExportTraceServiceRequest::decode(&body[..]) {
+                    Ok(request) => {
+                        kept.lock().unwrap_or_else(PoisonError::into_inner).push(request);
+                        (StatusCode::OK, ExportTraceServiceResponse::default().encode_to_vec())
+                    }
+                    Err(error) => {
+                        eprintln!("HttpReceiver: not an ExportTraceServiceRequest: {error}");
+                        (StatusCode::BAD_REQUEST, Vec::new())
+                    }
+                }
+            }
+        };
+        let app = axum::Router::new().route("/v1/traces", axum::routing::post(handler));
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Self { address, requests, _runtime: runtime }
+    }
+
+    fn requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// The rotel collector's agent binary, shipped in the `rotel` Python
+/// package (`ROTEL_AGENT` overrides where it is).
+fn rotel_agent() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("ROTEL_AGENT") {
+        return path.into();
+    }
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import os, rotel; print(os.path.dirname(rotel.__file__))"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the rotel collector is missing: `python3 -m pip install rotel` (or set ROTEL_AGENT): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim()).join("rotel-agent")
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+#[ignore = "needs the rotel collector: `python3 -m pip install rotel`; .ci/run installs it and runs this test (--ignored)"]
+fn rotel_forwards_every_span_of_our_grpc_export_intact() {
+    let receiver = HttpReceiver::start();
+    let (grpc_port, http_port) = (free_port(), free_port());
+    let temp = std::env::temp_dir().join(format!("otlp-grpc-rotel-{}", std::process::id()));
+    let _rotel = Child(
+        std::process::Command::new(rotel_agent())
+            .arg("start")
+            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
+            .args(["--exporter", "otlp"])
+            .args(["--otlp-exporter-endpoint", &format!("http://{}", receiver.address)])
+            .args(["--otlp-exporter-protocol", "http"])
+            .arg("--disable-batching")
+            .args(["--pid-file", &format!("{}.pid", temp.display())])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start rotel-agent"),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", grpc_port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "rotel never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exporter = grpc_exporter(&format!("http://127.0.0.1:{grpc_port}"));
+    let spans = record_spans(&exporter);
+    assert_eq!(exporter.stats().exported, spans.len() as u64, "{:?}", exporter.stats());
+    // rotel forwards on its own schedule: wait for every span, then check.
+    let started = Instant::now();
+    loop {
+        let arrived: usize = receiver
+            .requests()
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        if arrived >= spans.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{arrived} of {} spans reached the receiver through rotel",
+            spans.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_delivered(&receiver.requests(), &spans);
+}
