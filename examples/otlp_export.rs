@@ -24,7 +24,10 @@ fn reserve(order: u64) -> Result<(), String> {
 
 #[traced(args, err)]
 fn charge(order: u64) -> Result<(), String> {
-    if order % 2 == 0 { Err(format!("card declined for order {order}")) } else { Ok(()) }
+    match order {
+        2 => Err(format!("card declined for order {order}")),
+        _ => Ok(()),
+    }
 }
 
 fn main() {
