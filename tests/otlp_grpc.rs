@@ -96,6 +96,19 @@ struct Receiver {
 
 impl Receiver {
     fn start(replies: Vec<Reply>) -> Self {
+        Self::start_with(replies, None)
+    }
+
+    /// A receiver speaking TLS with this certificate chain and key (PEM).
+    fn start_tls(cert: &str, key: &str) -> Self {
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        Self::start_with(
+            Vec::new(),
+            Some(tonic::transport::ServerTlsConfig::new().identity(identity)),
+        )
+    }
+
+    fn start_with(replies: Vec<Reply>, tls: Option<tonic::transport::ServerTlsConfig>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -106,8 +119,12 @@ impl Receiver {
         let script = Script::default();
         script.replies.lock().unwrap().extend(replies);
         let service = TraceServiceServer::new(script.clone());
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls).unwrap();
+        }
         runtime.spawn(
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
@@ -567,4 +584,80 @@ fn rotel_forwards_every_span_of_our_grpc_export_intact() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_delivered(&receiver.requests(), &spans);
+}
+
+/// A throwaway CA and a certificate it signed for 127.0.0.1: (CA PEM,
+/// server certificate PEM, server key PEM).
+fn throwaway_ca() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = server.signed_by(&key, &ca).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("otlp-grpc-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn https_with_the_configured_ca_delivers_every_span() {
+    let (ca, cert, key) = throwaway_ca();
+    let receiver = Receiver::start_tls(&cert, &key);
+    let ca_file = temp_file("ca.pem", &ca);
+    let tracer_url = format!("https://{}", receiver.address);
+    let config_from_env = OtlpConfig::from_lookup(|name| match name {
+        "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("grpc".into()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(tracer_url.clone()),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE" => Some(ca_file.display().to_string()),
+        _ => None,
+    });
+    assert_eq!(config_from_env.traces_endpoint, tracer_url);
+    let mut config = config_from_env;
+    config.resource_attributes.push(("deployment.environment".into(), "test".into()));
+    let exporter = Arc::new(BatchSpanProcessor::with_config(
+        OtlpGrpcExporter::new(config).unwrap(),
+        quick_batches(),
+    ));
+    let spans = record_spans(&exporter);
+    let requests: Vec<_> = receiver.calls().iter().map(|c| c.request.clone()).collect();
+    assert_delivered(&requests, &spans);
+    let _ = std::fs::remove_file(ca_file);
+}
+
+#[test]
+fn https_to_a_server_the_platform_does_not_trust_fails_and_is_counted() {
+    let (_, cert, key) = throwaway_ca();
+    let receiver = Receiver::start_tls(&cert, &key);
+    let config = OtlpConfig::grpc(&format!("https://{}", receiver.address));
+    let exporter = Arc::new(BatchSpanProcessor::with_config(
+        OtlpGrpcExporter::new(config).unwrap(),
+        quick_batches(),
+    ));
+    record_spans(&exporter);
+    assert!(receiver.calls().is_empty());
+    let stats = exporter.stats();
+    assert_eq!((stats.exported, stats.failed_spans), (0, 5), "{stats:?}");
+}
+
+#[test]
+fn a_certificate_that_cannot_be_used_is_an_error_at_new() {
+    let mut config = OtlpConfig::grpc("https://127.0.0.1:4317");
+    config.certificate = Some("/nonexistent/ca.pem".into());
+    let error = OtlpGrpcExporter::new(config).unwrap_err().to_string();
+    assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+    let not_pem = temp_file("not-a-cert.pem", "hello");
+    let mut config = OtlpConfig::grpc("https://127.0.0.1:4317");
+    config.certificate = Some(not_pem.clone());
+    let error = OtlpGrpcExporter::new(config).unwrap_err().to_string();
+    assert!(error.contains("no PEM certificate"), "{error}");
+    let mut config = OtlpConfig::grpc("http://127.0.0.1:4317");
+    config.certificate = Some(not_pem.clone());
+    assert!(OtlpGrpcExporter::new(config).is_err(), "a CA for plain http is a mistake");
+    let _ = std::fs::remove_file(not_pem);
 }

@@ -32,6 +32,10 @@ pub struct OtlpConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub protocol: OtlpProtocol,
+    /// A PEM file of CA certificates trusted for an `https://` endpoint,
+    /// besides the platform's (`OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`;
+    /// used by the gRPC exporter with the `grpc-tls` feature).
+    pub certificate: Option<std::path::PathBuf>,
 }
 
 /// How OTLP requests are encoded.
@@ -65,6 +69,7 @@ impl OtlpConfig {
             timeout: Duration::from_secs(10),
             resource_attributes: Vec::new(),
             protocol: OtlpProtocol::HttpJson,
+            certificate: None,
         }
     }
 
@@ -161,7 +166,10 @@ impl OtlpConfig {
                 Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
             });
         if let Some((name, url)) = endpoint {
-            match Endpoint::parse(&url) {
+            // gRPC URLs are checked by the gRPC exporter (which may speak
+            // TLS); an https:// one is kept, never swapped for the default.
+            let checked = if grpc { Ok(()) } else { Endpoint::parse(&url).map(drop) };
+            match checked {
                 Ok(_) => config.traces_endpoint = url,
                 Err(error) => env.warnings.push(format!(
                     "trace-runtime: ignoring {name}: {error}; sending to {}",
@@ -188,6 +196,9 @@ impl OtlpConfig {
         if let Some(timeout) = timeout {
             config.timeout = timeout;
         }
+        config.certificate = env
+            .first(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"])
+            .map(|(_, path)| path.into());
         config.resource_attributes = resource_attributes(env);
         config
     }

@@ -69,30 +69,41 @@ impl OtlpGrpcExporter {
     ///
     /// # Errors
     /// [`ConfigError`] when the protocol is not [`OtlpProtocol::Grpc`], the
-    /// endpoint is not an `http://` URL (TLS is not built in), a header is
-    /// not valid gRPC metadata, or the runtime cannot start.
+    /// endpoint is not an `http://` URL (or `https://` with the `grpc-tls`
+    /// feature), the CA certificate file cannot be read, a header is not
+    /// valid gRPC metadata, or the runtime cannot start.
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
         let url = &config.traces_endpoint;
+        let fail = |reason: &dyn std::fmt::Display| {
+            ConfigError::new(format!("cannot export to {url:?}: {reason}"))
+        };
         if config.protocol != OtlpProtocol::Grpc {
             return Err(ConfigError::new(format!(
                 "OtlpGrpcExporter needs OtlpProtocol::Grpc, not {:?} (use OtlpHttpExporter)",
                 config.protocol
             )));
         }
-        if !url.starts_with("http://") {
-            let reason = if url.starts_with("https://") {
-                "https needs TLS, which this build of the gRPC exporter lacks; use an http:// endpoint"
-            } else {
-                "not an http:// URL (expected http://host:port)"
-            };
-            return Err(ConfigError::new(format!("cannot export to {url:?}: {reason}")));
-        }
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| ConfigError::new(format!("cannot export to {url:?}: {e}")))?
+        let tls = if url.starts_with("https://") {
+            true
+        } else if url.starts_with("http://") {
+            false
+        } else {
+            return Err(fail(&"not an http:// or https:// URL (expected http://host:port)"));
+        };
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| fail(&e))?
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
             .user_agent(concat!("trace-runtime/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| ConfigError::new(format!("the gRPC user agent: {e}")))?;
+        if tls {
+            endpoint = with_tls(endpoint, &config).map_err(|e| fail(&e))?;
+        } else if let Some(path) = &config.certificate {
+            return Err(fail(&format_args!(
+                "a CA certificate ({}) is given for a plain http:// endpoint",
+                path.display()
+            )));
+        }
         let metadata = metadata(&config.headers)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -199,6 +210,28 @@ fn classify(url: &str, status: &tonic::Status) -> ExportError {
         },
         _ => ExportError::permanent(message),
     }
+}
+
+/// TLS with the platform's CA certificates and the configured one.
+#[cfg(feature = "grpc-tls")]
+fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    if let Some(path) = &config.certificate {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        tls = tls.ca_certificate(Certificate::from_pem(pem));
+    }
+    endpoint.tls_config(tls).map_err(|e| format!("TLS: {e}"))
+}
+
+/// Without the `grpc-tls` feature, https:// is refused.
+#[cfg(not(feature = "grpc-tls"))]
+fn with_tls(_: Endpoint, _: &OtlpConfig) -> Result<Endpoint, &'static str> {
+    Err("https needs the `grpc-tls` feature of trace-runtime, which this build lacks")
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` as gRPC metadata: lower-case ASCII keys;
