@@ -631,7 +631,7 @@ fn https_with_the_configured_ca_delivers_every_span() {
 }
 
 #[test]
-fn https_to_a_server_the_platform_does_not_trust_fails_and_is_counted() {
+fn https_to_a_server_no_root_certificate_vouches_for_fails_and_is_counted() {
     let (_, cert, key) = throwaway_ca();
     let receiver = Receiver::start_tls(&cert, &key);
     let config = OtlpConfig::grpc(&format!("https://{}", receiver.address));

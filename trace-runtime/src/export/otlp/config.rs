@@ -32,8 +32,8 @@ pub struct OtlpConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub protocol: OtlpProtocol,
-    /// A PEM file of CA certificates trusted for an `https://` endpoint,
-    /// besides the platform's (`OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`;
+    /// A PEM file of the CA certificates trusted for an `https://` endpoint,
+    /// instead of Mozilla's roots (`OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`;
     /// used by the gRPC exporter with the `grpc-tls` feature).
     pub certificate: Option<std::path::PathBuf>,
 }

@@ -212,19 +212,22 @@ fn classify(url: &str, status: &tonic::Status) -> ExportError {
     }
 }
 
-/// TLS with the platform's CA certificates and the configured one.
+/// TLS trusting the configured CA, else Mozilla's root certificates (as
+/// the HTTP exporter does).
 #[cfg(feature = "grpc-tls")]
 fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String> {
     use tonic::transport::{Certificate, ClientTlsConfig};
-    let mut tls = ClientTlsConfig::new().with_native_roots();
-    if let Some(path) = &config.certificate {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
-        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-            return Err(format!("{} holds no PEM certificate", path.display()));
+    let tls = match &config.certificate {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(format!("{} holds no PEM certificate", path.display()));
+            }
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
         }
-        tls = tls.ca_certificate(Certificate::from_pem(pem));
-    }
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
     endpoint.tls_config(tls).map_err(|e| format!("TLS: {e}"))
 }
 
