@@ -10,7 +10,8 @@ const DEFAULT_BASE: &str = "http://localhost:4318";
 /// Where OTLP/gRPC goes by default.
 const DEFAULT_GRPC: &str = "http://localhost:4317";
 
-/// Where and how an [`OtlpHttpExporter`] sends.
+/// Where and how an [`OtlpHttpExporter`](super::OtlpHttpExporter) or
+/// [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter) sends.
 ///
 /// ```
 /// use trace_runtime::export::OtlpConfig;
