@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
+use trace_analysis::read_otlp_json;
 use trace_integration::TestReceiver;
-use trace_runtime::analysis::read_otlp_json;
 
 /// What the child reported: its exit code, the names of the spans the
 /// receiver got (sorted), and its stderr, which is captured (with
@@ -73,4 +73,35 @@ fn process_exit_exports_every_finished_span() {
 #[test]
 fn an_explicit_shutdown_exports_every_finished_span_once() {
     assert_exports_every_span("shutdown", 0);
+}
+
+/// A collector that accepts connections and never answers: the exit
+/// handler waits at most its exit timeout (5 s by default), then counts
+/// and reports the spans it could not deliver, naming the service.
+#[test]
+fn a_hung_collector_delays_exit_by_the_exit_timeout_and_the_loss_is_reported() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming() {
+            held.push(connection);
+        }
+    });
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_exit-modes"))
+        .args(["return", &url])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the child");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trace-runtime [exit-modes]: the exporter did not finish within 5 s; 3 spans not exported were dropped"),
+        "{stderr}"
+    );
+    // The 10 s request timeout and the retries would take far longer; a
+    // wide margin keeps a loaded machine from failing the test.
+    assert!(elapsed < std::time::Duration::from_secs(15), "exit took {elapsed:?}");
 }

@@ -617,6 +617,7 @@ fn https_with_the_configured_ca_delivers_every_span() {
         "OTEL_EXPORTER_OTLP_CERTIFICATE" => Some(ca_file.display().to_string()),
         _ => None,
     });
+    let config_from_env = config_from_env.unwrap();
     assert_eq!(config_from_env.traces_endpoint, tracer_url);
     let mut config = config_from_env;
     config.resource_attributes.push(("deployment.environment".into(), "test".into()));

@@ -281,3 +281,26 @@ fn tag_expressions_and_return_values_may_call_traced_code() {
          with_lazy_argument item=\"Lazy(7)\"\n  lookup_price cache=\"hit\"\n"
     );
 }
+
+#[traced(args(scenario))]
+fn checkout_twice(scenario: &str) {
+    trace_runtime::add_tag("scenario", format!("{scenario}, retried"));
+    trace_runtime::add_tag("attempt", 2);
+}
+
+/// OpenTelemetry allows one attribute per key: the last value set wins,
+/// once, in every exporter's output.
+#[test]
+fn a_tag_set_twice_is_exported_once_with_its_last_value() {
+    let (collector, tracer) = collector();
+    tracer.in_scope(|| checkout_twice("slow"));
+    let spans = collector.spans();
+    assert_eq!(
+        spans[0].tags,
+        [("scenario".into(), Value::from("slow, retried")), ("attempt".into(), Value::from(2))]
+    );
+    let otlp: serde_json::Value =
+        serde_json::from_str(&trace_runtime::export::encode_otlp_json(&spans)).unwrap();
+    let attributes = &otlp["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"];
+    assert_eq!(attributes.as_array().unwrap().len(), 2, "{attributes}");
+}

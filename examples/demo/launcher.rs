@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trace_runtime::analysis::{self, Trace};
+use trace_analysis::{self as analysis, Trace};
 use trace_runtime::export::{BatchSpanProcessor, JsonLinesExporter, encode_chrome_trace};
 use trace_runtime::{SpanData, Tracer, Value};
 
@@ -63,10 +63,13 @@ impl Running {
     }
 
     /// Closes the service's standard input, its signal to drain, flush its
-    /// spans and exit, and waits for it.
-    fn stop(mut self) -> Result<(), String> {
+    /// spans and exit.
+    fn ask_to_stop(&mut self) {
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(15);
+    }
+
+    /// Waits for the service to exit, until `deadline`.
+    fn wait(mut self, deadline: Instant) -> Result<(), String> {
         loop {
             match self.child.try_wait().map_err(|e| e.to_string())? {
                 Some(status) if status.success() => return Ok(()),
@@ -110,6 +113,10 @@ pub fn run(args: &[String]) -> i32 {
 
 fn launch() -> Result<(), String> {
     let span_dir = PathBuf::from("target/demo/spans");
+    // A failed run must not leave the previous run's report to be read as its own.
+    for old in ["report.html", "traces.perfetto.json"] {
+        let _ = std::fs::remove_file(span_dir.with_file_name(old));
+    }
     let _ = std::fs::remove_dir_all(&span_dir);
     std::fs::create_dir_all(&span_dir).map_err(|e| e.to_string())?;
 
@@ -123,8 +130,13 @@ fn launch() -> Result<(), String> {
     );
 
     let outcomes = drive(&gateway.url)?;
-    for running in [gateway, orders, inventory, payments] {
-        running.stop()?;
+    // All at once: each may wait up to its tracer's exit timeout (5 s) for
+    // a collector that does not answer.
+    let mut services = [gateway, orders, inventory, payments];
+    services.iter_mut().for_each(Running::ask_to_stop);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for running in services {
+        running.wait(deadline)?;
     }
     println!("{} requests sent: {}", outcomes.len(), outcomes.join(", "));
     report(&span_dir)
@@ -190,6 +202,10 @@ fn report(span_dir: &Path) -> Result<(), String> {
     println!("HTML report (open in a browser):  {}", absolute(&html));
     println!("Perfetto trace (ui.perfetto.dev): {}", absolute(&perfetto));
     println!("Span files (JSON Lines):          {}", absolute(span_dir));
+    println!(
+        "The same analysis of any span files: cargo run -p trace-analysis --bin trace-report -- {}/*.jsonl",
+        span_dir.display()
+    );
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use trace_runtime::analysis::{read_jsonl, read_otlp_json, write_jsonl_line};
+use trace_analysis::{read_jsonl, read_otlp_json, read_spans};
+use trace_runtime::export::write_jsonl_line;
 use trace_runtime::propagation::{self, B3, Baggage, TraceParent, TraceState};
 
 /// A target's body: feeds it one input, panicking on a finding.
@@ -141,10 +142,14 @@ pub fn jsonl(data: &[u8]) {
     assert_round_trip_through_jsonl(&outcome.spans);
 }
 
-/// OTLP JSON span files: reading never fails on in-memory input.
+/// JSON span documents: OTLP JSON, and through the format detection of
+/// `read_spans` Jaeger and Zipkin JSON as well. Reading never fails on
+/// in-memory input, and every skipped record says why.
 pub fn otlp_json(data: &[u8]) {
-    let outcome = read_otlp_json(data).expect("reading from memory cannot fail");
-    assert!(outcome.first_error.is_some() || outcome.malformed_lines == 0);
+    for outcome in [read_otlp_json(data), read_spans(data)] {
+        let outcome = outcome.expect("reading from memory cannot fail");
+        assert_eq!(outcome.first_error.is_some(), outcome.malformed_lines > 0);
+    }
 }
 
 fn assert_round_trip_through_jsonl(spans: &[trace_runtime::SpanData]) {

@@ -27,7 +27,6 @@
 //! libraries can be instrumented unconditionally.
 #![deny(missing_docs)]
 
-pub mod analysis;
 mod clock;
 pub mod compat;
 mod context;

@@ -40,8 +40,14 @@ pub fn instrument<F: Future>(
     future: F,
     observer: Option<fn(&F::Output) -> Outcome>,
 ) -> Instrumented<F> {
-    let tracer = local::current_tracer();
-    Instrumented::new(future, guard.detach(), tracer, observer)
+    let span = guard.detach();
+    // A span that records carries its tracer with its record; only one
+    // that does not needs the future to hold the tracer for its polls.
+    let tracer = match &span {
+        Some(frame) if frame.carried_tracer().is_some() => None,
+        _ => local::current_tracer(),
+    };
+    Instrumented::new(future, span, tracer, observer)
 }
 
 /// Shows a sync function's return value to `observer` before the span

@@ -21,7 +21,7 @@ use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits::{self, LimitCounters, Limits};
 use crate::span::{Event, Link, SpanData, SpanKind, Status};
-use crate::value::{Tag, Value};
+use crate::value::{Tag, Value, keep_last_per_key};
 
 /// A redaction hook: sees every tag before any exporter; `None` drops it.
 pub(crate) type RedactFn = dyn Fn(&str, Value) -> Option<Value> + Send + Sync;
@@ -270,6 +270,10 @@ impl Record {
         let Rare { mut events, mut links, status } = self.rare.map(|r| *r).unwrap_or_default();
         // An empty `SmallVec` would go through an iterator to become a `Vec`.
         let mut tags = if self.tags.is_empty() { Vec::new() } else { self.tags.into_vec() };
+        keep_last_per_key(&mut tags);
+        for event in &mut events {
+            keep_last_per_key(&mut event.tags);
+        }
         if let Some(redact) = &source.redact {
             redact_tags(redact.as_ref(), &mut tags);
             for event in &mut events {

@@ -4,6 +4,7 @@
 //! the tracer (which `local` sends batches to) does not import `local` back.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::local;
 use crate::tracer::Tracer;
@@ -26,21 +27,35 @@ impl Tracer {
         f()
     }
 
-    /// Asks every exporter to deliver what it holds.
+    /// Asks every span processor to deliver what it holds, waiting at most
+    /// the [`shutdown_timeout`](crate::TracerBuilder::shutdown_timeout)
+    /// (30 s by default) for all of them together.
     ///
     /// Spans finished on this thread are handed over first; other threads
     /// hand theirs over whenever they have no span open.
     pub fn flush(&self) {
         local::hand_over_finished();
-        self.flush_processors();
+        self.flush_processors(self.inner.shutdown_timeout);
     }
 
-    /// Flushes and shuts down every exporter; later calls do nothing.
+    /// Flushes and shuts down every span processor, waiting at most the
+    /// [`shutdown_timeout`](crate::TracerBuilder::shutdown_timeout) (30 s by
+    /// default) for all of them together; later calls do nothing.
     pub fn shutdown(&self) {
-        if self.begin_shutdown() {
-            local::hand_over_finished();
-            self.shut_down_processors();
+        self.shutdown_with_timeout(self.inner.shutdown_timeout);
+    }
+
+    /// [`shutdown`](Self::shutdown) waiting at most `timeout`, whatever the
+    /// exporters' retry schedules. Returns whether every processor finished
+    /// in time; a [`BatchSpanProcessor`](crate::export::BatchSpanProcessor)
+    /// that did not counts the spans it could not export as dropped and
+    /// prints how many, with the service name.
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> bool {
+        if !self.begin_shutdown() {
+            return true;
         }
+        local::hand_over_finished();
+        self.shut_down_processors(timeout)
     }
 }
 

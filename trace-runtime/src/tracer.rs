@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -46,7 +48,17 @@ pub(crate) struct TracerInner {
     processors: Vec<Box<dyn SpanProcessor>>,
     counters: Counters,
     shut_down: std::sync::atomic::AtomicBool,
+    /// The longest [`Tracer::flush`] and [`Tracer::shutdown`] wait.
+    pub(crate) shutdown_timeout: Duration,
+    /// The longest the exit handler waits (see [`Tracer::install`]).
+    exit_timeout: Duration,
 }
+
+/// The default of [`TracerBuilder::shutdown_timeout`]: OpenTelemetry's
+/// default `OTEL_BSP_EXPORT_TIMEOUT`.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`TracerBuilder::exit_timeout`].
+const DEFAULT_EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Counters {
@@ -92,6 +104,8 @@ pub struct TracerBuilder {
     redact: Option<Box<RedactFn>>,
     processors: Vec<Box<dyn SpanProcessor>>,
     panic_hook: bool,
+    shutdown_timeout: Duration,
+    exit_timeout: Duration,
 }
 
 /// [`Tracer::install`] was called when a tracer was already installed.
@@ -108,6 +122,9 @@ impl std::error::Error for AlreadyInstalled {}
 
 static GLOBAL: OnceLock<Tracer> = OnceLock::new();
 
+/// A flush or shutdown of one processor within a time budget.
+type ProcessorStep = fn(&dyn SpanProcessor, Duration) -> bool;
+
 /// Set for good when the first tracer is built.
 static ANY_BUILT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -121,6 +138,8 @@ impl Tracer {
             redact: None,
             processors: Vec::new(),
             panic_hook: true,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            exit_timeout: DEFAULT_EXIT_TIMEOUT,
         }
     }
 
@@ -160,34 +179,39 @@ impl Tracer {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> TracerBuilder {
         use crate::export::{
-            BatchConfig, BatchSpanProcessor, ConsoleExporter, ZipkinExporter,
+            BatchConfig, BatchSpanProcessor, ConfigError, ConsoleExporter, ZipkinExporter,
             service_name_from_lookup,
         };
         let service =
             service_name_from_lookup(&lookup).unwrap_or_else(|| default_service.to_owned());
-        let builder = Self::builder(service).sampler(Sampler::from_lookup(&lookup));
         let config = BatchConfig::from_lookup(&lookup);
-        let kind = lookup("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".to_owned());
-        match kind.trim() {
-            "none" => builder,
-            "zipkin" => builder.span_processor(BatchSpanProcessor::with_config(
-                ZipkinExporter::from_lookup(&lookup),
-                config,
-            )),
-            "console" => builder
-                .span_processor(BatchSpanProcessor::with_config(ConsoleExporter::new(), config)),
-            other => {
-                if other != "otlp" {
-                    eprintln!(
-                        "trace-runtime: OTEL_TRACES_EXPORTER={other:?} is not supported; using otlp"
-                    );
+        let mut builder = Self::builder(service)
+            .sampler(Sampler::from_lookup(&lookup))
+            .shutdown_timeout(config.flush_timeout);
+        let kinds = lookup("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".to_owned());
+        // A comma-separated list, as the specification allows.
+        for kind in kinds.split(',').map(str::trim).filter(|kind| !kind.is_empty()) {
+            let exporter: Result<Box<dyn SpanExporter>, ConfigError> = match kind {
+                "none" => continue,
+                "otlp" => crate::export::otlp_exporter_from_lookup(&lookup),
+                "zipkin" => ZipkinExporter::from_lookup(&lookup).map(|e| Box::new(e) as _),
+                "console" => Ok(Box::new(ConsoleExporter::new())),
+                other => Err(ConfigError::new(format!(
+                    "OTEL_TRACES_EXPORTER={other:?}: expected otlp, zipkin, console or none"
+                ))),
+            };
+            match exporter {
+                Ok(exporter) => {
+                    builder = builder
+                        .span_processor(BatchSpanProcessor::with_config(exporter, config.clone()));
                 }
-                match crate::export::otlp_batch_processor_from_lookup(&lookup, config) {
-                    Some(processor) => builder.span_processor(processor),
-                    None => builder,
-                }
+                Err(error) => eprintln!(
+                    "trace-runtime [{}]: {error}; spans will not be exported there",
+                    builder.service
+                ),
             }
         }
+        builder
     }
 
     /// Makes this the tracer of every thread that has no scoped tracer.
@@ -198,7 +222,10 @@ impl Tracer {
     /// The installed tracer is shut down (flushing every exporter) when the
     /// process exits through `main` returning, a panic leaving `main`, or
     /// `std::process::exit`: an exit handler is registered with the C
-    /// runtime. A process killed by a signal or aborting (`panic = "abort"`,
+    /// runtime. It waits at most [`exit_timeout`](TracerBuilder::exit_timeout)
+    /// (5 s by default) for the exporters, whatever their retry schedule, so
+    /// a hung collector delays the exit by no more than that; spans not
+    /// exported by then are counted as dropped and the count is printed. A process killed by a signal or aborting (`panic = "abort"`,
     /// `std::process::abort`) loses what was still queued.
     pub fn install(&self) -> Result<(), AlreadyInstalled> {
         GLOBAL.set(self.clone()).map_err(|_| AlreadyInstalled)?;
@@ -241,11 +268,10 @@ impl Tracer {
     }
 
     /// Asks every span processor to deliver what it holds (after
-    /// [`Tracer::flush`] handed this thread's spans over).
-    pub(crate) fn flush_processors(&self) {
-        for processor in &self.inner.processors {
-            processor.flush();
-        }
+    /// [`Tracer::flush`] handed this thread's spans over), waiting at most
+    /// `timeout` for all of them together.
+    pub(crate) fn flush_processors(&self, timeout: Duration) -> bool {
+        self.on_every_processor(timeout, |processor, left| processor.flush_with_timeout(left))
     }
 
     /// Marks the tracer shut down; `false` if it already was.
@@ -254,14 +280,53 @@ impl Tracer {
     }
 
     /// Shuts every span processor down (after [`Tracer::shutdown`] handed
-    /// this thread's spans over).
-    pub(crate) fn shut_down_processors(&self) {
-        for processor in &self.inner.processors {
-            // Like `on_end`: a processor's bug must not crash the caller.
-            if catch_unwind(AssertUnwindSafe(|| processor.shutdown())).is_err() {
-                self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+    /// this thread's spans over), waiting at most `timeout` for all of them
+    /// together.
+    pub(crate) fn shut_down_processors(&self, timeout: Duration) -> bool {
+        self.on_every_processor(timeout, |processor, left| processor.shutdown_with_timeout(left))
+    }
+
+    /// Runs `step` on every processor at once, each on a thread of its own
+    /// when there are several, so that one waiting on a hung collector
+    /// neither eats the others' time nor holds the caller beyond `timeout`;
+    /// returns whether all finished in time.
+    fn on_every_processor(&self, timeout: Duration, step: ProcessorStep) -> bool {
+        let count = self.inner.processors.len();
+        if count <= 1 {
+            // A lone processor bounds its own wait (as `BatchSpanProcessor`
+            // does); no thread is needed.
+            return count == 0 || self.run_step(0, step, timeout);
+        }
+        let deadline = Instant::now() + timeout;
+        let (done, finished) = mpsc::channel();
+        let mut waiting = 0;
+        let mut all = true;
+        for index in 0..count {
+            let tracer = self.clone();
+            let done = done.clone();
+            let spawned = thread::Builder::new().name("trace-shutdown".into()).spawn(move || {
+                let _ = done.send(tracer.run_step(index, step, timeout));
+            });
+            match spawned {
+                Ok(_) => waiting += 1,
+                // No thread to spare: this one waits in turn.
+                Err(_) => all &= self.run_step(index, step, timeout),
             }
         }
+        for _ in 0..waiting {
+            let left = deadline.saturating_duration_since(Instant::now());
+            all &= finished.recv_timeout(left).unwrap_or(false);
+        }
+        all
+    }
+
+    fn run_step(&self, index: usize, step: ProcessorStep, timeout: Duration) -> bool {
+        let processor = self.inner.processors[index].as_ref();
+        // Like `on_end`: a processor's bug must not crash the caller.
+        catch_unwind(AssertUnwindSafe(|| step(processor, timeout))).unwrap_or_else(|_| {
+            self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
+            true
+        })
     }
 
     pub(crate) fn count_root(&self, sampled: bool) {
@@ -317,6 +382,21 @@ impl fmt::Debug for Tracer {
 }
 
 impl TracerBuilder {
+    /// The longest [`Tracer::flush`] and [`Tracer::shutdown`] wait for the
+    /// processors, all of them together (default 30 s;
+    /// [`Tracer::builder_from_env`] reads `OTEL_BSP_EXPORT_TIMEOUT`).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The longest the exit handler of an installed tracer waits for the
+    /// processors (default 5 s); see [`Tracer::install`].
+    pub fn exit_timeout(mut self, timeout: Duration) -> Self {
+        self.exit_timeout = timeout;
+        self
+    }
+
     /// Adds a span processor; finished spans go to every processor added.
     pub fn span_processor(mut self, processor: impl SpanProcessor) -> Self {
         self.processors.push(Box::new(processor));
@@ -433,6 +513,8 @@ impl TracerBuilder {
                 processors: self.processors,
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 counters: Counters::default(),
+                shutdown_timeout: self.shutdown_timeout,
+                exit_timeout: self.exit_timeout,
             }),
         }
     }
@@ -454,7 +536,7 @@ mod exit {
         // Unwinding out of an exit handler would abort the process.
         let _ = std::panic::catch_unwind(|| {
             if let Some(tracer) = GLOBAL.get() {
-                tracer.shutdown();
+                tracer.shutdown_with_timeout(tracer.inner.exit_timeout);
             }
         });
     }

@@ -111,3 +111,50 @@ impl Value {
 
 /// A tag: a key and a typed value.
 pub type Tag = (Cow<'static, str>, Value);
+
+/// Keeps one tag per key, OpenTelemetry's rule for attributes: the last
+/// value set wins, in the place where the key first appeared. So
+/// `#[traced(args(user))]` followed by `add_tag("user", …)` exports the
+/// later value once, which OTLP requires.
+pub(crate) fn keep_last_per_key(tags: &mut Vec<Tag>) {
+    // Spans have a handful of tags: comparing each pair costs less than
+    // hashing, and nothing at all is moved unless a key repeats.
+    let mut first = 0;
+    while first < tags.len() {
+        let mut later = first + 1;
+        while later < tags.len() {
+            if tags[later].0 == tags[first].0 {
+                let (_, value) = tags.remove(later);
+                tags[first].1 = value;
+            } else {
+                later += 1;
+            }
+        }
+        first += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_in_its_first_place() {
+        let mut tags: Vec<Tag> = vec![
+            ("scenario".into(), Value::from("normal")),
+            ("user".into(), Value::from(7)),
+            ("scenario".into(), Value::from("slow")),
+            ("user".into(), Value::from(8)),
+            ("scenario".into(), Value::from("fail")),
+        ];
+        keep_last_per_key(&mut tags);
+        assert_eq!(
+            tags,
+            [("scenario".into(), Value::from("fail")), ("user".into(), Value::from(8))]
+        );
+        let mut distinct: Vec<Tag> =
+            vec![("a".into(), Value::from(1)), ("b".into(), Value::from(2))];
+        keep_last_per_key(&mut distinct);
+        assert_eq!(distinct.len(), 2);
+    }
+}

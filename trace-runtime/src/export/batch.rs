@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -121,6 +121,9 @@ struct Progress {
     flushed: u64,
     /// The worker has sent everything and exited.
     stopped: bool,
+    /// A shutdown ran out of time: the spans still pending were counted as
+    /// dropped, and the worker counts nothing more.
+    abandoned: bool,
     last_error: Option<String>,
 }
 
@@ -132,6 +135,11 @@ struct Shared {
     /// Spans in the channel (approximately); the worker is woken when this
     /// reaches a full batch.
     queued: AtomicUsize,
+    /// Spans accepted and not yet counted as exported or failed: in the
+    /// channel, being converted, or being sent.
+    pending: AtomicU64,
+    /// The service whose spans these are, for messages (from the first batch).
+    service: OnceLock<Arc<str>>,
     progress: Mutex<Progress>,
     /// Signalled when `progress` changes and when shutdown starts.
     changed: Condvar,
@@ -170,6 +178,44 @@ impl Shared {
         }
     }
 
+    /// `trace-runtime [service]`, the start of every message printed.
+    fn who(&self) -> String {
+        match self.service.get() {
+            Some(service) => format!("trace-runtime [{service}]"),
+            None => "trace-runtime".to_owned(),
+        }
+    }
+
+    /// Counts `count` spans of the worker's as exported (or failed), unless
+    /// a shutdown that ran out of time already counted them as dropped.
+    fn settle(&self, count: u64, outcome: Result<(), ExportError>, rejected: u64) {
+        let mut progress = self.lock();
+        if progress.abandoned {
+            return;
+        }
+        self.pending.fetch_sub(count, Ordering::Relaxed);
+        match outcome {
+            Ok(()) => {
+                let rejected = rejected.min(count);
+                self.counters.exported.fetch_add(count - rejected, Ordering::Relaxed);
+                self.counters.dropped.fetch_add(rejected, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
+                self.counters.failed_spans.fetch_add(count, Ordering::Relaxed);
+                progress.last_error = Some(error.to_string());
+            }
+        }
+    }
+
+    /// Counts every pending span as dropped; returns how many there were.
+    fn drop_pending(&self, progress: &mut Progress) -> u64 {
+        progress.abandoned = true;
+        let left = self.pending.swap(0, Ordering::Relaxed);
+        self.counters.dropped.fetch_add(left, Ordering::Relaxed);
+        left
+    }
+
     /// Sleeps for `wait`, cut short when shutdown starts.
     fn pause(&self, wait: Duration) {
         let progress = self.lock();
@@ -206,6 +252,8 @@ impl BatchSpanProcessor {
             shutting_down: AtomicBool::new(false),
             next_flush: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
+            pending: AtomicU64::new(0),
+            service: OnceLock::new(),
             progress: Mutex::new(Progress::default()),
             changed: Condvar::new(),
         });
@@ -274,7 +322,9 @@ impl BatchSpanProcessor {
 
     /// Stops taking spans, sends what is queued and stops the background
     /// thread, waiting at most `timeout`. Returns whether the thread finished
-    /// in time; if not, it finishes on its own while the process lives.
+    /// in time. If not, the spans not yet exported are counted as dropped
+    /// and the count is printed with the service name; the thread ends on
+    /// its own once its current export returns (or with the process).
     ///
     /// While shutting down, a failing batch gets one last attempt without
     /// waiting out its backoff.
@@ -287,6 +337,18 @@ impl BatchSpanProcessor {
         }
         self.wake();
         let stopped = self.shared.wait_until(deadline, |p| p.stopped);
+        if !stopped {
+            let mut progress = self.shared.lock();
+            if !progress.stopped && !progress.abandoned {
+                let left = self.shared.drop_pending(&mut progress);
+                drop(progress);
+                eprintln!(
+                    "{}: the exporter did not finish within {} s; {left} spans not exported were dropped",
+                    self.shared.who(),
+                    timeout.as_secs_f64()
+                );
+            }
+        }
         if stopped {
             let handle = self.worker.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(handle) = handle {
@@ -300,6 +362,11 @@ impl BatchSpanProcessor {
 impl SpanProcessor for BatchSpanProcessor {
     /// Queues the batch as it is: the background thread converts it.
     fn on_end(&self, mut batch: SpanBatch) {
+        if self.shared.service.get().is_none()
+            && let Some(service) = batch.service()
+        {
+            let _ = self.shared.service.set(service.clone());
+        }
         let dropped = &self.shared.counters.dropped;
         if self.shared.shutting_down.load(Ordering::Relaxed) {
             dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -322,8 +389,10 @@ impl SpanProcessor for BatchSpanProcessor {
         }
         // Counted before the send, so the worker never counts below zero.
         let queued = self.shared.queued.fetch_add(count, Ordering::Relaxed) + count;
+        self.shared.pending.fetch_add(count as u64, Ordering::Relaxed);
         if self.sender.try_send(Message::Spans(batch)).is_err() {
             self.shared.queued.fetch_sub(count, Ordering::Relaxed);
+            self.shared.pending.fetch_sub(count as u64, Ordering::Relaxed);
             dropped.fetch_add(count as u64, Ordering::Relaxed);
         } else if queued >= self.shared.config.max_export_batch_size
             && queued - count < self.shared.config.max_export_batch_size
@@ -338,6 +407,14 @@ impl SpanProcessor for BatchSpanProcessor {
 
     fn shutdown(&self) {
         self.shutdown_with_timeout(self.shared.config.flush_timeout);
+    }
+
+    fn flush_with_timeout(&self, timeout: Duration) -> bool {
+        BatchSpanProcessor::flush_with_timeout(self, timeout)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> bool {
+        BatchSpanProcessor::shutdown_with_timeout(self, timeout)
     }
 }
 
@@ -414,10 +491,15 @@ impl Worker {
             eprintln!("trace-runtime: the span exporter panicked while shutting down");
         }
         self.report(true);
-        // Spans queued after the drain above are dropped with the receiver:
-        // only a span closed while `shutdown` runs can be caught there.
+        // Spans queued after the drain above (closed while `shutdown` ran)
+        // are dropped with the receiver, and counted.
         drop(receiver);
-        self.shared.lock().stopped = true;
+        let mut progress = self.shared.lock();
+        if !progress.abandoned {
+            self.shared.drop_pending(&mut progress);
+        }
+        progress.stopped = true;
+        drop(progress);
         self.shared.changed.notify_all();
     }
 
@@ -459,24 +541,17 @@ impl Worker {
             return;
         }
         let count = self.batch.len() as u64;
-        let counters = &self.shared.counters;
-        match self.send_with_retries() {
+        let outcome = self.send_with_retries();
+        // Spans the receiver refused in an accepted batch (OTLP partial
+        // success) are dropped, not exported.
+        let rejected = match outcome {
             Ok(()) => {
-                // Spans the receiver refused in an accepted batch (OTLP
-                // partial success) are dropped, not exported.
                 let exporter = &self.exporter;
-                let rejected = catch_unwind(AssertUnwindSafe(|| exporter.take_rejected()))
-                    .unwrap_or(0)
-                    .min(count);
-                counters.exported.fetch_add(count - rejected, Ordering::Relaxed);
-                counters.dropped.fetch_add(rejected, Ordering::Relaxed);
+                catch_unwind(AssertUnwindSafe(|| exporter.take_rejected())).unwrap_or(0)
             }
-            Err(error) => {
-                counters.failed_exports.fetch_add(1, Ordering::Relaxed);
-                counters.failed_spans.fetch_add(count, Ordering::Relaxed);
-                self.shared.lock().last_error = Some(error.to_string());
-            }
-        }
+            Err(_) => 0,
+        };
+        self.shared.settle(count, outcome, rejected);
         self.batch.clear();
     }
 
@@ -524,8 +599,8 @@ impl Worker {
         }
         let error = self.shared.lock().last_error.clone();
         match error {
-            Some(error) => eprintln!("trace-runtime: export: {stats}; last error: {error}"),
-            None => eprintln!("trace-runtime: export: {stats}"),
+            Some(error) => eprintln!("{}: export: {stats}; last error: {error}", self.shared.who()),
+            None => eprintln!("{}: export: {stats}", self.shared.who()),
         }
         self.reported = trouble;
         self.last_report = Some(Instant::now());
@@ -799,5 +874,30 @@ mod tests {
         let stats = processor.stats();
         assert_eq!((stats.retries, stats.failed_exports), (1, 1));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_shutdown_that_runs_out_of_time_counts_what_it_could_not_export_as_dropped() {
+        let (entered, entered_rx) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let gate =
+            Gate { entered, release: Mutex::new(release_rx), collector: InMemoryCollector::new() };
+        let config = BatchConfig { max_export_batch_size: 1, ..quick_config() };
+        let processor = BatchSpanProcessor::with_config(gate, config);
+        feed(&processor, &[sample_span("stuck")]);
+        entered_rx.recv().unwrap();
+        feed(&processor, &[sample_span("queued 1"), sample_span("queued 2")]);
+
+        // The exporter hangs on the first span: nothing more can leave.
+        assert!(!processor.shutdown_with_timeout(Duration::from_millis(50)));
+        let stats = processor.stats();
+        assert_eq!((stats.exported, stats.dropped, stats.failed_spans), (0, 3, 0));
+
+        // The hung export returning late changes no figure: each span is
+        // counted once.
+        release.send(()).unwrap();
+        drop(release);
+        processor.worker.lock().unwrap().take().unwrap().join().unwrap();
+        assert_eq!(processor.stats(), stats);
     }
 }

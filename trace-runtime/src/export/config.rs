@@ -33,7 +33,10 @@ pub struct BatchConfig {
     /// `OTEL_BSP_EXPORT_TIMEOUT`).
     pub export_timeout: Duration,
     /// Longest [`flush`](crate::SpanProcessor::flush) and
-    /// [`shutdown`](crate::SpanProcessor::shutdown) block the caller (default 30 s).
+    /// [`shutdown`](crate::SpanProcessor::shutdown) block the caller (default 30 s;
+    /// `OTEL_BSP_EXPORT_TIMEOUT` sets both this and `export_timeout`). When a
+    /// shutdown runs out of it, the spans not yet exported are counted as
+    /// dropped.
     pub flush_timeout: Duration,
     /// How failed batches are retried.
     pub retry: RetryPolicy,
@@ -89,7 +92,10 @@ impl BatchConfig {
             config.scheduled_delay = delay;
         }
         if let Some(timeout) = env.millis("OTEL_BSP_EXPORT_TIMEOUT") {
+            // One budget for a batch's retries and for a flush or shutdown
+            // as a whole: a hung collector delays neither beyond it.
             config.export_timeout = timeout;
+            config.flush_timeout = timeout;
         }
         if let Some(size) = env.positive("OTEL_BSP_MAX_QUEUE_SIZE") {
             config.max_queue_size = size;

@@ -1,19 +1,28 @@
 //! Reading the standard `OTEL_*` environment variables.
 //!
 //! Every reader takes a lookup function (`|name| std::env::var(name).ok()`
-//! in production, a map in tests). A malformed value is never fatal: it is
-//! ignored, the default stays, and one line saying so goes to stderr.
+//! in production, a map in tests). A malformed value that only tunes the
+//! exporter (a timeout, one header) is ignored: the default stays, and one
+//! line saying so goes to stderr. A setting that decides where spans go or
+//! how they are sent (an endpoint, a protocol) and cannot be honoured is a
+//! refusal: the reader returns a [`ConfigError`] naming the variable, and
+//! nothing is exported, rather than sending spans somewhere the user did
+//! not configure.
+
+use crate::export::ConfigError;
 
 /// Reads variables through a lookup function and collects complaints about
 /// malformed values, printed to stderr by [`finish`](Self::finish).
 pub(crate) struct EnvReader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(crate) warnings: Vec<String>,
+    /// Settings that cannot be honoured, each naming its variable.
+    pub(crate) refusals: Vec<String>,
 }
 
 impl<'a> EnvReader<'a> {
     pub(crate) fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Self { lookup, warnings: Vec::new() }
+        Self { lookup, warnings: Vec::new(), refusals: Vec::new() }
     }
 
     /// The trimmed value of `name`; unset and blank are both `None`.
@@ -94,6 +103,19 @@ impl<'a> EnvReader<'a> {
         let value = read(&mut env);
         env.finish();
         value
+    }
+
+    /// Like [`read_with`](Self::read_with), for a reader whose settings
+    /// decide where spans go: any refusal makes the whole reading an error.
+    pub(crate) fn read_or_refuse<T>(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        read: impl FnOnce(&mut EnvReader<'_>) -> T,
+    ) -> Result<T, ConfigError> {
+        let mut env = EnvReader::new(lookup);
+        let value = read(&mut env);
+        let refusals = std::mem::take(&mut env.refusals);
+        env.finish();
+        if refusals.is_empty() { Ok(value) } else { Err(ConfigError::new(refusals.join("; "))) }
     }
 
     pub(crate) fn finish(self) {

@@ -77,6 +77,24 @@ impl<E: SpanExporter + Sync + ?Sized> SpanExporter for std::sync::Arc<E> {
     }
 }
 
+impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        (**self).export(batch)
+    }
+
+    fn take_rejected(&self) -> u64 {
+        (**self).take_rejected()
+    }
+
+    fn flush(&self) {
+        (**self).flush();
+    }
+
+    fn shutdown(&self) {
+        (**self).shutdown();
+    }
+}
+
 impl SpanExporter for InMemoryCollector {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         self.extend(batch);

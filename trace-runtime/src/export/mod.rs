@@ -26,13 +26,13 @@ pub use console::ConsoleExporter;
 pub use env::{service_name_from_env, service_name_from_lookup};
 pub use exporter::{ExportError, SpanExporter};
 pub use http::ConfigError;
-pub use jsonl::JsonLinesExporter;
+pub use jsonl::{JsonLinesExporter, write_jsonl_line};
 pub use memory::InMemoryCollector;
 #[cfg(feature = "grpc")]
 pub use otlp::OtlpGrpcExporter;
-pub(crate) use otlp::batch_processor_from_lookup as otlp_batch_processor_from_lookup;
 #[cfg(feature = "protobuf")]
 pub use otlp::encode_otlp_protobuf;
+pub(crate) use otlp::exporter_from_lookup as otlp_exporter_from_lookup;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 pub use processor::{SimpleSpanProcessor, SpanProcessor};
 pub use span_batch::SpanBatch;

@@ -2,6 +2,7 @@
 //! [`SimpleSpanProcessor`] that exports them on the spot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::export::{SpanBatch, SpanExporter};
 
@@ -43,6 +44,24 @@ pub trait SpanProcessor: Send + Sync + 'static {
     fn shutdown(&self) {
         self.flush();
     }
+
+    /// [`flush`](Self::flush), waiting at most `timeout`; returns whether
+    /// everything was delivered in time. The default flushes and returns
+    /// `true`: override it in a processor that waits on I/O.
+    fn flush_with_timeout(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        self.flush();
+        true
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting at most `timeout`; returns
+    /// whether it finished in time. The default shuts down and returns
+    /// `true`: override it in a processor that waits on I/O.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        self.shutdown();
+        true
+    }
 }
 
 impl<P: SpanProcessor + ?Sized> SpanProcessor for std::sync::Arc<P> {
@@ -56,6 +75,14 @@ impl<P: SpanProcessor + ?Sized> SpanProcessor for std::sync::Arc<P> {
 
     fn shutdown(&self) {
         (**self).shutdown();
+    }
+
+    fn flush_with_timeout(&self, timeout: Duration) -> bool {
+        (**self).flush_with_timeout(timeout)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> bool {
+        (**self).shutdown_with_timeout(timeout)
     }
 }
 
@@ -139,5 +166,31 @@ mod tests {
         let refusing = SimpleSpanProcessor::new(Refuses);
         refusing.on_end(sample_trace().into());
         assert_eq!(refusing.dropped(), sample_trace().len() as u64);
+    }
+
+    /// Never returns from `shutdown` until told to.
+    struct Hangs(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl SpanProcessor for Hangs {
+        fn on_end(&self, _: SpanBatch) {}
+
+        fn shutdown(&self) {
+            let _ = self.0.lock().unwrap().recv();
+        }
+    }
+
+    #[test]
+    fn one_hung_processor_does_not_keep_the_others_from_shutting_down() {
+        let (release, hold) = std::sync::mpsc::channel();
+        let collector = InMemoryCollector::new();
+        let batched = crate::export::BatchSpanProcessor::new(collector.clone());
+        let tracer = crate::Tracer::builder("svc")
+            .span_processor(Hangs(std::sync::Mutex::new(hold)))
+            .span_processor(batched)
+            .build();
+        tracer.in_scope(|| drop(crate::span("request").start()));
+        assert!(!tracer.shutdown_with_timeout(Duration::from_millis(200)));
+        assert_eq!(collector.spans().len(), 1, "the batch processor shut down beside the hung one");
+        release.send(()).unwrap();
     }
 }

@@ -60,6 +60,15 @@ impl SpanBatch {
         }
     }
 
+    /// The service whose spans these are (the first span's, for a batch
+    /// made from [`SpanData`]).
+    pub(crate) fn service(&self) -> Option<&Arc<str>> {
+        match &self.0 {
+            Contents::Recorded { source, .. } => Some(&source.service),
+            Contents::Converted(spans) => spans.first().map(|span| &span.service),
+        }
+    }
+
     /// Whether the batch holds no span.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

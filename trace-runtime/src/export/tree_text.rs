@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use crate::analysis::format_duration;
 use crate::span::{SpanData, SpanKind, Status};
 
 /// Writes `name [kind] duration key=value … (status)` at `depth`, then a
@@ -46,5 +45,31 @@ pub(crate) fn write_span(out: &mut String, depth: usize, span: &SpanData, timed:
 fn write_tags(out: &mut String, tags: &[crate::value::Tag]) {
     for (key, value) in tags {
         let _ = write!(out, " {key}={value}");
+    }
+}
+
+/// A duration with three significant figures at most: `999 ns`, `1.5 µs`,
+/// `12.3 ms`, `2.50 s` (the units and rounding `trace-report` prints).
+fn format_duration(nanos: u64) -> String {
+    let n = nanos as f64;
+    match nanos {
+        0..1_000 => format!("{nanos} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", n / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", n / 1e6),
+        _ => format!("{:.2} s", n / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration;
+
+    #[test]
+    fn durations_have_three_significant_figures_at_most() {
+        let cases = [(999, "999 ns"), (1_500, "1.5 µs"), (12_345_678, "12.3 ms")];
+        for (nanos, text) in cases {
+            assert_eq!(format_duration(nanos), text);
+        }
+        assert_eq!(format_duration(2_500_000_000), "2.50 s");
     }
 }

@@ -151,14 +151,20 @@ impl ZipkinExporter {
     /// Configured by `OTEL_EXPORTER_ZIPKIN_ENDPOINT` (default
     /// `http://localhost:9411/api/v2/spans`) and `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
     /// (milliseconds, default 10000).
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `OTEL_EXPORTER_ZIPKIN_ENDPOINT` if it cannot
+    /// be used; a malformed timeout is ignored with a message on stderr.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    /// Malformed values are ignored with a message on stderr.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        EnvReader::read_with(&lookup, Self::read)
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        EnvReader::read_or_refuse(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
@@ -166,9 +172,7 @@ impl ZipkinExporter {
         let mut exporter = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
             None => default(),
             Some(url) => Self::new(&url).unwrap_or_else(|error| {
-                env.warnings.push(format!(
-                    "trace-runtime: ignoring OTEL_EXPORTER_ZIPKIN_ENDPOINT: {error}; sending to {DEFAULT_URL}"
-                ));
+                env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
                 default()
             }),
         };
@@ -270,10 +274,11 @@ mod tests {
         let zipkin = ZipkinExporter::read(&mut env);
         assert_eq!(zipkin.endpoint, Endpoint::parse("http://zipkin:9411/api/v2/spans").unwrap());
         assert_eq!(zipkin.timeout, Duration::from_millis(250));
-        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "https://zipkin")]);
-        let mut env = EnvReader::new(&bad);
-        let zipkin = ZipkinExporter::read(&mut env);
-        assert_eq!(zipkin.endpoint, Endpoint::parse(DEFAULT_URL).unwrap());
-        assert_eq!(env.warnings.len(), 1);
+        let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin")]);
+        let error = ZipkinExporter::from_lookup(bad).unwrap_err();
+        assert!(
+            error.to_string().starts_with("OTEL_EXPORTER_ZIPKIN_ENDPOINT=\"ftp://zipkin\""),
+            "{error}"
+        );
     }
 }

@@ -21,36 +21,18 @@ impl Boxes {
         Self(Vec::new())
     }
 
-    /// `carried` in a box, reused if one is spare.
+    /// An empty box to fill, reused if one is spare.
     #[inline]
-    pub(crate) fn make(&mut self, carried: Carried) -> Box<Carried> {
-        match self.0.pop() {
-            Some(spare) => {
-                let raw = Box::into_raw(spare).cast::<Carried>();
-                // SAFETY: `raw` is a live allocation with `Carried`'s
-                // layout; writing the value makes it a valid `Box<Carried>`.
-                unsafe {
-                    raw.write(carried);
-                    Box::from_raw(raw)
-                }
-            }
-            None => Box::new(carried),
-        }
+    pub(crate) fn empty(&mut self) -> Box<MaybeUninit<Carried>> {
+        self.0.pop().unwrap_or_else(|| Box::new(MaybeUninit::uninit()))
     }
 
-    /// What `boxed` holds; the box is kept for reuse.
+    /// Keeps an emptied box for reuse.
     #[inline]
-    pub(crate) fn take(&mut self, boxed: Box<Carried>) -> Carried {
-        let raw = Box::into_raw(boxed);
-        // SAFETY: `raw` comes from a live `Box<Carried>`: reading the value
-        // out leaves the allocation uninitialised, which is what a
-        // `Box<MaybeUninit<Carried>>` of the same layout may hold.
-        let (carried, empty) =
-            unsafe { (raw.read(), Box::from_raw(raw.cast::<MaybeUninit<Carried>>())) };
+    pub(crate) fn keep(&mut self, empty: Box<MaybeUninit<Carried>>) {
         if self.0.len() < MAX_SPARE {
             self.0.push(empty);
         }
-        carried
     }
 }
 
@@ -63,6 +45,7 @@ mod tests {
     use crate::flags::TraceFlags;
     use crate::id::{SpanId, TraceId};
     use crate::local::buffer::Buffer;
+    use crate::record::Record;
     use crate::span::SpanKind;
     use crate::tracer::Tracer;
 
@@ -78,14 +61,20 @@ mod tests {
             TraceFlags::RANDOM,
         );
         let index = buffer.open_record(ids, Cow::Borrowed("span"), SpanKind::Internal, None);
-        let (record, owner) = buffer.take_out(index);
         let mut boxes = Boxes::new();
-        let boxed = boxes.make(Carried { tracer: owner.unwrap(), record });
+        let mut boxed = boxes.empty();
+        let raw = boxed.as_mut_ptr();
+        // SAFETY: the record field of the uninitialised box, written by `move_out`.
+        let record = unsafe { &mut *(&raw mut (*raw).record).cast::<MaybeUninit<Record>>() };
+        let owner = buffer.move_out(index, record);
+        assert!(owner.is_some_and(|owner| owner.same_as(&tracer)));
+        // SAFETY: initialised by `move_out`.
+        let record = unsafe { record.assume_init_read() };
+        assert_eq!(record.span_id.to_u64(), 7);
         let address = std::ptr::from_ref(&*boxed) as usize;
-        let carried = boxes.take(boxed);
-        assert_eq!(carried.record.span_id.to_u64(), 7);
+        boxes.keep(boxed);
         assert_eq!(boxes.0.len(), 1);
-        let again = boxes.make(carried);
+        let again = boxes.empty();
         assert_eq!(std::ptr::from_ref(&*again) as usize, address, "the same allocation");
     }
 }

@@ -14,6 +14,7 @@
 //! costs no reference count of its own.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use super::frame::Entry;
 use crate::flags::TraceFlags;
@@ -184,35 +185,69 @@ impl Buffer {
         self.open -= 1;
     }
 
-    /// Takes the open record at `index` out (its span follows a future),
-    /// with its tracer.
+    /// [`move_out`](Self::move_out) into a value, for the tests.
+    #[cfg(test)]
     pub(crate) fn take_out(&mut self, index: u32) -> (Record, Option<Tracer>) {
+        let mut record = MaybeUninit::uninit();
+        let tracer = self.move_out(index, &mut record);
+        // SAFETY: `move_out` initialised it.
+        (unsafe { record.assume_init() }, tracer)
+    }
+
+    /// [`take_out`](Self::take_out) straight into `to` (a future's box):
+    /// the record is copied once, where moving it through locals would copy
+    /// its two hundred bytes several times per span.
+    #[inline]
+    pub(crate) fn move_out(&mut self, index: u32, to: &mut MaybeUninit<Record>) -> Option<Tracer> {
         let at = index as usize;
+        assert!(at < self.records.len(), "the record at `index`");
         let tracer = match self.foreign.iter().position(|(i, _)| *i == index) {
             Some(position) => Some(self.foreign.remove(position).1),
             None => self.tracer.clone(),
         };
-        // Mostly the last record: an `async fn` hands its span to its
-        // future right after opening it.
-        let record = if at + 1 == self.records.len() {
-            self.records.pop().expect("the record at `index`")
-        } else {
-            let slot = &mut self.records[at];
-            let moved = slot.moved();
-            self.moved += 1;
-            std::mem::replace(slot, moved)
-        };
+        // SAFETY: `at` is in bounds (checked above). The record is copied
+        // bitwise into `to` and its slot then forgotten (the vector
+        // shortened past it) or overwritten without a drop (a moved-out
+        // marker), so it has exactly one owner, `to`, afterwards.
+        unsafe {
+            let slot = self.records.as_mut_ptr().add(at);
+            if at + 1 == self.records.len() {
+                to.as_mut_ptr().copy_from_nonoverlapping(slot, 1);
+                self.records.set_len(at);
+            } else {
+                let moved = (*slot).moved();
+                to.as_mut_ptr().copy_from_nonoverlapping(slot, 1);
+                slot.write(moved);
+                self.moved += 1;
+            }
+        }
         self.open -= 1;
-        (record, tracer)
+        tracer
     }
 
-    /// Adds a closed record of `tracer` brought from elsewhere (a future's
-    /// span); may return a batch of the buffer's previous tracer.
-    pub(crate) fn push_closed(&mut self, record: Record, tracer: &Tracer) -> Option<Batch> {
+    /// [`push_closed`](Self::push_closed) of the record at `from`, copied
+    /// once into its place.
+    ///
+    /// # Safety
+    /// `from` points to a valid record the caller gives up: it must not be
+    /// used or dropped afterwards.
+    #[inline]
+    pub(crate) unsafe fn push_closed_from(
+        &mut self,
+        from: *const Record,
+        tracer: &Tracer,
+    ) -> Option<Batch> {
         let (foreign, previous) =
             if self.owned_by(tracer) { (false, None) } else { self.adopt(tracer) };
-        let index = u32::try_from(self.records.len()).expect("fewer than 2^32 records per thread");
-        self.records.push(record);
+        let len = self.records.len();
+        let index = u32::try_from(len).expect("fewer than 2^32 records per thread");
+        self.records.reserve(1);
+        // SAFETY: room for one more was reserved; the caller hands the
+        // record over, so it is owned once, by the vector.
+        unsafe {
+            self.records.as_mut_ptr().add(len).copy_from_nonoverlapping(from, 1);
+            self.records.set_len(len + 1);
+        }
         if foreign {
             self.foreign.push((index, tracer.clone()));
         }

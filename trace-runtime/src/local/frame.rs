@@ -75,6 +75,14 @@ impl Frame {
     }
 
     /// Access to the record a frame carries.
+    /// The tracer of the record this frame carries, if it carries one.
+    pub(crate) fn carried_tracer(&self) -> Option<&Tracer> {
+        match &self.record {
+            Slot::Carried(carried) => Some(&carried.tracer),
+            _ => None,
+        }
+    }
+
     pub(crate) fn carried(&mut self) -> Option<OpenSpan<'_>> {
         match &mut self.record {
             Slot::Carried(carried) => {

@@ -30,6 +30,7 @@ mod ids;
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use boxes::Boxes;
@@ -40,7 +41,7 @@ use ids::IdSource;
 
 use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
-use crate::record::OpenSpan;
+use crate::record::{OpenSpan, Record};
 use crate::span::{Extras, SpanContext, SpanKind, Status};
 use crate::tracer::Tracer;
 
@@ -446,18 +447,11 @@ pub(crate) fn trace_id_of(span_id: SpanId) -> Option<TraceId> {
 /// Removes the entry of the span `span_id` from this thread's stack, and
 /// returns it as a frame that carries its record.
 pub(crate) fn take(span_id: SpanId) -> Option<Frame> {
-    with_local(|local| {
-        let (mut frame, carried) = local.take(span_id)?;
-        if let Some(carried) = carried {
-            frame.record = Slot::Carried(local.boxes.make(carried));
-        }
-        Some(frame)
-    })
-    .flatten()
+    with_local(|local| local.take(span_id)).flatten()
 }
 
 impl Local {
-    fn take(&mut self, span_id: SpanId) -> Option<(Frame, Option<Carried>)> {
+    fn take(&mut self, span_id: SpanId) -> Option<Frame> {
         // Mostly the span just opened (an `async fn`), on top.
         let position = match self.stack.last() {
             Some(&Entry::Buffered(index))
@@ -477,15 +471,42 @@ impl Local {
             self.remove(span_id, false)?.1
         };
         match entry {
-            Entry::Frame(frame) => Some((frame, None)),
+            Entry::Frame(frame) => Some(frame),
             Entry::Buffered(index) => {
-                let (record, tracer) = self.buffer.take_out(index);
-                let (trace_id, span_id, flags) = (record.trace_id, record.span_id, record.flags);
-                let carried = tracer.map(|tracer| Carried { tracer, record });
-                let (origin, record) = (Origin::Span, Slot::None);
-                let frame =
-                    Frame { trace_id, span_id, sampled: true, flags, origin, record, extras };
-                Some((frame, carried))
+                let in_place = &self.buffer.records[index as usize];
+                let (trace_id, span_id, flags) =
+                    (in_place.trace_id, in_place.span_id, in_place.flags);
+                let record = self.carry(index);
+                let origin = Origin::Span;
+                Some(Frame { trace_id, span_id, sampled: true, flags, origin, record, extras })
+            }
+        }
+    }
+
+    /// Moves the record at `index` out of the buffer into a box that goes
+    /// with its span (a future's), copying it once.
+    fn carry(&mut self, index: u32) -> Slot {
+        let mut boxed = self.boxes.empty();
+        let raw = boxed.as_mut_ptr();
+        // SAFETY: a field of the uninitialised `Carried` in the box, viewed
+        // as uninitialised: nothing is read through it.
+        let record = unsafe { &mut *(&raw mut (*raw).record).cast::<MaybeUninit<Record>>() };
+        match self.buffer.move_out(index, record) {
+            Some(tracer) => {
+                // SAFETY: `move_out` initialised the record and this the
+                // tracer: the box holds a whole `Carried`, and
+                // `MaybeUninit<Carried>` has its layout.
+                unsafe {
+                    (&raw mut (*raw).tracer).write(tracer);
+                    Slot::Carried(Box::from_raw(Box::into_raw(boxed).cast::<Carried>()))
+                }
+            }
+            None => {
+                // No tracer to take it (one that was never set): drop it.
+                // SAFETY: `move_out` initialised it.
+                unsafe { record.assume_init_drop() };
+                self.boxes.keep(boxed);
+                Slot::None
             }
         }
     }
@@ -535,10 +556,19 @@ pub(crate) fn finish(frame: Frame) {
     let Slot::Carried(carried) = frame.record else { return };
     let mut pending = Some(carried);
     let handed = with_local(|local| {
-        let carried = pending.take().expect("taken once");
-        let Carried { tracer, mut record } = local.boxes.take(carried);
-        record.close();
-        let previous = local.buffer.push_closed(record, &tracer);
+        let raw = Box::into_raw(pending.take().expect("taken once"));
+        // SAFETY: `raw` is a live `Carried` from its box. Its tracer is
+        // read out and its record copied into the buffer, after which the
+        // allocation is treated as uninitialised (kept for reuse, never
+        // dropped as a `Carried`): each field has one owner.
+        let (tracer, previous) = unsafe {
+            (*raw).record.close();
+            let tracer = (&raw const (*raw).tracer).read();
+            let previous = local.buffer.push_closed_from(&raw const (*raw).record, &tracer);
+            local.boxes.keep(Box::from_raw(raw.cast::<MaybeUninit<Carried>>()));
+            (tracer, previous)
+        };
+        drop(tracer);
         if previous.is_some() {
             local.note_tracer();
         }
@@ -573,14 +603,22 @@ pub(crate) struct Restore(Option<Option<Tracer>>);
 /// costs no reference count, on each poll).
 pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
     with_local(|local| {
-        local.push(frame);
-        match tracer {
+        // A frame carrying a record brings the record's tracer: a future
+        // need not hold a second reference to it.
+        let switch = match tracer.or_else(|| frame.carried_tracer()) {
             Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
-                let previous = local.tracer.replace(tracer.clone());
+                Some(tracer.clone())
+            }
+            _ => None,
+        };
+        local.push(frame);
+        match switch {
+            Some(tracer) => {
+                let previous = local.tracer.replace(tracer);
                 local.note_tracer();
                 Restore(Some(previous))
             }
-            _ => Restore(None),
+            None => Restore(None),
         }
     })
     .unwrap_or(Restore(None))

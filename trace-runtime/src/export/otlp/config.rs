@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
-use crate::export::http::{self, Endpoint};
+use crate::export::http::{self, ConfigError, Endpoint};
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 /// Where OTLP/gRPC goes by default.
@@ -93,7 +93,11 @@ impl OtlpConfig {
     }
 
     /// The defaults, overridden by the standard environment variables.
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable, for an endpoint or protocol
+    /// that cannot be used; see [`from_lookup`](Self::from_lookup).
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
@@ -113,11 +117,15 @@ impl OtlpConfig {
     ///   `http://localhost:4317` and `OTEL_EXPORTER_OTLP_ENDPOINT` is used
     ///   as it is).
     ///
-    /// Malformed values are ignored with a message on stderr, as is a
-    /// protocol this build does not speak (`http/protobuf` without the
-    /// feature). `grpc` is kept even without the `grpc` feature, with a
-    /// warning naming the variable and the feature: exporters refuse it, so
-    /// no span goes to an HTTP receiver the user did not name.
+    /// A malformed timeout or header entry is ignored with a message on
+    /// stderr, the rest kept.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable for an endpoint this exporter
+    /// cannot send to or a protocol this build does not speak (`grpc`
+    /// without the `grpc` feature, `http/protobuf` without the `protobuf`
+    /// feature): spans never go to a destination, or in an encoding, that
+    /// was not asked for.
     ///
     /// ```
     /// use std::time::Duration;
@@ -128,13 +136,14 @@ impl OtlpConfig {
     ///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("api-key=s%3Dcret".into()),
     ///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".into()),
     ///     _ => None,
-    /// });
+    /// })
+    /// .unwrap();
     /// assert_eq!(config.traces_endpoint, "http://otel:4318/v1/traces");
     /// assert_eq!(config.headers, [("api-key".to_owned(), "s=cret".to_owned())]);
     /// assert_eq!(config.timeout, Duration::from_millis(2500));
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        EnvReader::read_with(&lookup, Self::read)
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        EnvReader::read_or_refuse(&lookup, Self::read)
     }
 
     fn read(env: &mut EnvReader<'_>) -> Self {
@@ -148,12 +157,22 @@ impl OtlpConfig {
             Some((_name, "grpc")) => {
                 config = Self::grpc(DEFAULT_GRPC);
                 #[cfg(not(feature = "grpc"))]
-                env.warnings.push(format!(
-                    "trace-runtime: {_name}=\"grpc\" needs the `grpc` feature of trace-runtime, which this build lacks; no spans will be sent over OTLP"
+                env.refusals.push(format!(
+                    "{_name}=\"grpc\": OTLP/gRPC needs the `grpc` feature of trace-runtime, which this build lacks"
                 ));
             }
-            Some((name, other)) => env.warnings.push(format!(
-                "trace-runtime: {name}={other:?} is not supported; sending OTLP http/json"
+            Some((name, other)) => env.refusals.push(format!(
+                "{name}={other:?}: this build speaks http/json{}{}",
+                if cfg!(feature = "protobuf") {
+                    ", http/protobuf"
+                } else {
+                    " (http/protobuf needs the `protobuf` feature)"
+                },
+                if cfg!(feature = "grpc") {
+                    " and grpc"
+                } else {
+                    " (grpc needs the `grpc` feature)"
+                }
             )),
         }
         let grpc = config.protocol == OtlpProtocol::Grpc;
@@ -172,10 +191,7 @@ impl OtlpConfig {
             let checked = if grpc { Ok(()) } else { Endpoint::parse(&url).map(drop) };
             match checked {
                 Ok(_) => config.traces_endpoint = url,
-                Err(error) => env.warnings.push(format!(
-                    "trace-runtime: ignoring {name}: {error}; sending to {}",
-                    config.traces_endpoint
-                )),
+                Err(error) => env.refusals.push(format!("{name}={url:?}: {error}")),
             }
         }
         for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
@@ -216,14 +232,16 @@ mod tests {
         let base = OtlpConfig::from_lookup(vars(&[(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "http://otel:4318/base/",
-        )]));
+        )]))
+        .unwrap();
         assert_eq!(base.traces_endpoint, "http://otel:4318/base/v1/traces");
         let exact = OtlpConfig::from_lookup(vars(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://tempo:4318/custom"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(exact.traces_endpoint, "http://tempo:4318/custom");
-        assert_eq!(OtlpConfig::from_lookup(vars(&[])), OtlpConfig::default());
+        assert_eq!(OtlpConfig::from_lookup(vars(&[])), Ok(OtlpConfig::default()));
         assert_eq!(OtlpConfig::default().traces_endpoint, "http://localhost:4318/v1/traces");
     }
 
@@ -235,7 +253,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"),
             ("OTEL_RESOURCE_ATTRIBUTES", "service.name=x,host.name=h1"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(
             config.headers,
             [("x-team".to_owned(), "a,b".to_owned()), ("API-KEY".to_owned(), "two".to_owned())]
@@ -245,32 +264,32 @@ mod tests {
     }
 
     #[test]
-    fn malformed_variables_are_ignored_with_warnings() {
+    fn malformed_tuning_variables_are_ignored_with_warnings() {
         let lookup = vars(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x=%0D%0AEvil: 1,ok=1"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
         ]);
         let mut env = EnvReader::new(&lookup);
         let config = OtlpConfig::read(&mut env);
-        assert_eq!(config.traces_endpoint, OtlpConfig::default().traces_endpoint);
         assert_eq!(config.headers, [("ok".to_owned(), "1".to_owned())]);
         assert_eq!(config.timeout, Duration::from_secs(10));
-        assert_eq!(env.warnings.len(), 4, "{:#?}", env.warnings);
+        assert_eq!(env.warnings.len(), 2, "{:#?}", env.warnings);
+        assert!(env.refusals.is_empty());
         assert!(OtlpHttpExporter::new(config).is_ok());
     }
 
     #[test]
     fn grpc_defaults_to_port_4317_and_takes_the_endpoint_as_it_is() {
-        let config = OtlpConfig::from_lookup(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]));
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
         assert_eq!(config.protocol, OtlpProtocol::Grpc);
         assert_eq!(config.traces_endpoint, "http://localhost:4317");
-        let config = OtlpConfig::from_lookup(vars(&[
+        let lookup = vars(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
-        ]));
+        ]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
         assert_eq!(config, OtlpConfig::grpc("http://otel:4317"));
         // The HTTP exporter never sends a gRPC configuration as JSON.
         let error = OtlpHttpExporter::new(config).unwrap_err();
@@ -279,17 +298,31 @@ mod tests {
 
     #[cfg(not(feature = "grpc"))]
     #[test]
-    fn grpc_without_the_feature_is_a_warning_and_no_export() {
+    fn grpc_without_the_feature_is_refused_naming_the_variable_and_the_feature() {
         let lookup = vars(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
-        let mut env = EnvReader::new(&lookup);
-        let config = OtlpConfig::read(&mut env);
-        assert_eq!(env.warnings.len(), 1, "{:?}", env.warnings);
-        let warning = &env.warnings[0];
-        assert!(warning.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{warning}");
-        assert!(warning.contains("`grpc` feature"), "{warning}");
-        let error = OtlpHttpExporter::new(config).unwrap_err();
+        let error = OtlpConfig::from_lookup(&lookup).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{error}");
+        assert!(error.contains("`grpc` feature"), "{error}");
+        // No exporter at all: never HTTP JSON to the gRPC port.
+        let error = super::super::exporter_from_lookup(&lookup).err().unwrap().to_string();
+        assert!(error.contains("`grpc` feature"), "{error}");
+        let error = OtlpHttpExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap_err();
         assert!(error.to_string().contains("`grpc` feature"), "{error}");
-        let batch = crate::export::BatchConfig::default();
-        assert!(super::super::batch_processor_from_lookup(&lookup, batch).is_none());
+    }
+
+    #[test]
+    fn an_endpoint_or_protocol_that_cannot_be_used_refuses_and_names_the_variable() {
+        let bad_endpoint = OtlpConfig::from_lookup(vars(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "ftp://collector:4318",
+        )]))
+        .unwrap_err();
+        assert!(bad_endpoint.to_string().contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+        let unknown = OtlpConfig::from_lookup(vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")]))
+            .unwrap_err();
+        assert!(
+            unknown.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"thrift\""),
+            "{unknown}"
+        );
     }
 }

@@ -119,10 +119,12 @@ impl OtlpGrpcExporter {
     }
 
     /// An exporter configured by the standard environment variables
-    /// ([`OtlpConfig::from_env`]) with the protocol `grpc`.
+    /// ([`OtlpConfig::from_env`]), the protocol being `grpc` whatever
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` says.
     ///
     /// # Errors
-    /// As [`new`](Self::new).
+    /// [`ConfigError`] naming the variable for a setting that cannot be
+    /// honoured, or as [`new`](Self::new).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
@@ -130,11 +132,12 @@ impl OtlpGrpcExporter {
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     ///
     /// # Errors
-    /// As [`new`](Self::new).
+    /// As [`from_env`](Self::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut config = OtlpConfig::from_lookup(lookup);
-        config.protocol = OtlpProtocol::Grpc;
-        Self::new(config)
+        Self::new(OtlpConfig::from_lookup(|name| match name {
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => Some("grpc".to_owned()),
+            _ => lookup(name),
+        })?)
     }
 
     /// The configuration in use.

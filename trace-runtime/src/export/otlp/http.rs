@@ -14,7 +14,7 @@ use crate::span::SpanData;
 /// receiver) as OTLP/HTTP, JSON by default (see [`OtlpProtocol`]).
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor), which sends from a background
+/// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor), which sends from a background
 /// thread and retries. Only `http://` endpoints are supported (no TLS).
 ///
 /// ```
@@ -22,10 +22,11 @@ use crate::span::SpanData;
 /// use trace_runtime::export::{BatchSpanProcessor, OtlpHttpExporter};
 ///
 /// // OTEL_EXPORTER_OTLP_ENDPOINT etc., defaulting to http://localhost:4318.
-/// let otlp = BatchSpanProcessor::from_env(OtlpHttpExporter::from_env());
+/// let otlp = BatchSpanProcessor::from_env(OtlpHttpExporter::from_env()?);
 /// let tracer = Tracer::builder("checkout").span_processor(otlp).build();
 /// // ... at the end of main:
 /// tracer.shutdown();
+/// # Ok::<(), trace_runtime::export::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
@@ -54,16 +55,19 @@ impl OtlpHttpExporter {
 
     /// An exporter configured by the standard environment variables
     /// ([`OtlpConfig::from_env`]).
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable whose setting cannot be honoured.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        // `from_lookup` keeps only values that `new` accepts.
-        Self::new(OtlpConfig::from_lookup(lookup))
-            .or_else(|_| Self::new(OtlpConfig::default()))
-            .expect("the default OTLP configuration is valid")
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::new(OtlpConfig::from_lookup(lookup)?)
     }
 
     /// The configuration in use.

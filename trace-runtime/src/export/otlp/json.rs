@@ -372,28 +372,4 @@ mod tests {
         assert_eq!(span["status"], json!({ "code": 2 }));
         assert_eq!(encode_otlp_json(&[]), r#"{"resourceSpans":[]}"#);
     }
-
-    #[test]
-    fn the_analysis_reader_reads_what_the_encoder_writes() {
-        let spans = sample_trace();
-        let outcome = crate::analysis::read_otlp_json(encode_otlp_json(&spans).as_bytes()).unwrap();
-        assert_eq!(outcome.malformed_lines, 0, "{:?}", outcome.first_error);
-        assert_eq!(outcome.spans.len(), spans.len());
-        for (read, written) in outcome.spans.iter().zip(&spans) {
-            assert_eq!(
-                (read.trace_id, read.span_id, read.parent_id, &read.name, read.kind),
-                (written.trace_id, written.span_id, written.parent_id, &written.name, written.kind)
-            );
-            assert_eq!(
-                (read.start_unix_nanos, read.duration_nanos),
-                (written.start_unix_nanos, written.duration_nanos)
-            );
-            assert_eq!(
-                (&read.tags, &read.events, &read.status),
-                (&written.tags, &written.events, &written.status)
-            );
-            assert_eq!(&*read.service, &*written.service);
-            assert_eq!(read.links.len(), written.links.len());
-        }
-    }
 }

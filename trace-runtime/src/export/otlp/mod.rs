@@ -21,36 +21,25 @@ pub use json::encode_otlp_json;
 #[cfg(feature = "protobuf")]
 pub use proto::encode_otlp_protobuf;
 
-use crate::export::{BatchConfig, BatchSpanProcessor};
+use crate::export::{ConfigError, SpanExporter};
 
 /// The instrumentation scope named in every payload.
 const SCOPE_NAME: &str = "trace-runtime";
 
-/// The OTLP exporter the environment asks for (`OTEL_EXPORTER_OTLP_*`),
-/// behind a batch processor; `None`, after a message on stderr, when the
-/// protocol asked for cannot be sent by this build: spans then go nowhere
-/// rather than to a receiver the user did not name.
-pub(crate) fn batch_processor_from_lookup(
+/// The OTLP exporter the environment asks for (`OTEL_EXPORTER_OTLP_*`):
+/// HTTP, or gRPC with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`.
+///
+/// # Errors
+/// [`ConfigError`] naming the variable when the configuration cannot be
+/// honoured (for example `grpc` without the `grpc` feature): then nothing
+/// is exported, rather than sent somewhere the user did not name.
+pub(crate) fn exporter_from_lookup(
     lookup: &dyn Fn(&str) -> Option<String>,
-    batch: BatchConfig,
-) -> Option<BatchSpanProcessor> {
-    let config = OtlpConfig::from_lookup(lookup);
-    if config.protocol != OtlpProtocol::Grpc {
-        // `from_lookup` keeps only values that `new` accepts.
-        let exporter = OtlpHttpExporter::new(config)
-            .or_else(|_| OtlpHttpExporter::new(OtlpConfig::default()))
-            .expect("the default OTLP configuration is valid");
-        return Some(BatchSpanProcessor::with_config(exporter, batch));
-    }
+) -> Result<Box<dyn SpanExporter>, ConfigError> {
+    let config = OtlpConfig::from_lookup(lookup)?;
     #[cfg(feature = "grpc")]
-    match OtlpGrpcExporter::new(config) {
-        Ok(exporter) => Some(BatchSpanProcessor::with_config(exporter, batch)),
-        Err(error) => {
-            eprintln!("trace-runtime: no OTLP export: {error}");
-            None
-        }
+    if config.protocol == OtlpProtocol::Grpc {
+        return Ok(Box::new(OtlpGrpcExporter::new(config)?));
     }
-    // `OtlpConfig::from_lookup` said why, naming the variable and the feature.
-    #[cfg(not(feature = "grpc"))]
-    None
+    Ok(Box::new(OtlpHttpExporter::new(config)?))
 }

@@ -272,7 +272,8 @@ mod tests {
         use crate::export::{OtlpConfig, OtlpProtocol};
         let config = OtlpConfig::from_lookup(|name| {
             (name == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").then(|| "http/protobuf".to_owned())
-        });
+        })
+        .unwrap();
         assert_eq!(config.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(OtlpConfig::default().protocol, OtlpProtocol::HttpJson);
     }
