@@ -165,3 +165,28 @@ impl fmt::Display for ExportError {
 }
 
 impl std::error::Error for ExportError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rejects two spans of every batch it takes.
+    struct Rejecting;
+
+    impl SpanExporter for Rejecting {
+        fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
+            Ok(())
+        }
+
+        fn take_rejected(&self) -> u64 {
+            2
+        }
+    }
+
+    #[test]
+    fn boxed_and_shared_exporters_pass_rejected_spans_on() {
+        let boxed: Box<dyn SpanExporter> = Box::new(Rejecting);
+        assert_eq!(boxed.take_rejected(), 2);
+        assert_eq!(std::sync::Arc::new(Rejecting).take_rejected(), 2);
+    }
+}
