@@ -151,8 +151,9 @@ impl Tracer {
     ///   `OTEL_RESOURCE_ATTRIBUTES`, else `default_service`;
     /// - `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` ([`Sampler::from_lookup`]);
     /// - `OTEL_TRACES_EXPORTER`: `otlp` (the default: OTLP/HTTP JSON to
-    ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, see
-    ///   [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, or the protocol
+    ///   `OTEL_EXPORTER_OTLP_PROTOCOL` names, `grpc` with the `grpc` feature;
+    ///   see [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
     ///   `zipkin`, `console` or `none`, behind a
     ///   [`BatchSpanProcessor`](crate::export::BatchSpanProcessor) configured by `OTEL_BSP_*`.
     ///
@@ -178,8 +179,8 @@ impl Tracer {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> TracerBuilder {
         use crate::export::{
-            BatchConfig, BatchSpanProcessor, ConfigError, ConsoleExporter, OtlpHttpExporter,
-            ZipkinExporter, service_name_from_lookup,
+            BatchConfig, BatchSpanProcessor, ConfigError, ConsoleExporter, ZipkinExporter,
+            service_name_from_lookup,
         };
         let service =
             service_name_from_lookup(&lookup).unwrap_or_else(|| default_service.to_owned());
@@ -192,7 +193,7 @@ impl Tracer {
         for kind in kinds.split(',').map(str::trim).filter(|kind| !kind.is_empty()) {
             let exporter: Result<Box<dyn SpanExporter>, ConfigError> = match kind {
                 "none" => continue,
-                "otlp" => OtlpHttpExporter::from_lookup(&lookup).map(|e| Box::new(e) as _),
+                "otlp" => crate::export::otlp_exporter_from_lookup(&lookup),
                 "zipkin" => ZipkinExporter::from_lookup(&lookup).map(|e| Box::new(e) as _),
                 "console" => Ok(Box::new(ConsoleExporter::new())),
                 other => Err(ConfigError::new(format!(

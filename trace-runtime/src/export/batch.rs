@@ -76,7 +76,9 @@ pub struct BatchSpanProcessor {
 pub struct BatchStats {
     /// Spans the exporter accepted.
     pub exported: u64,
-    /// Spans dropped because the queue was full or the processor had shut down.
+    /// Spans dropped because the queue was full or the exporter had shut
+    /// down, or rejected by the receiver in an otherwise accepted batch (an
+    /// OTLP partial success; see [`SpanExporter::take_rejected`]).
     pub dropped: u64,
     /// Batches given up on: a permanent failure, or retries exhausted.
     pub failed_exports: u64,
@@ -90,7 +92,7 @@ impl fmt::Display for BatchStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} spans exported, {} dropped (queue full), {} failed exports ({} spans), {} retries",
+            "{} spans exported, {} dropped (queue full or rejected), {} failed exports ({} spans), {} retries",
             self.exported, self.dropped, self.failed_exports, self.failed_spans, self.retries
         )
     }
@@ -186,7 +188,7 @@ impl Shared {
 
     /// Counts `count` spans of the worker's as exported (or failed), unless
     /// a shutdown that ran out of time already counted them as dropped.
-    fn settle(&self, count: u64, outcome: Result<(), ExportError>) {
+    fn settle(&self, count: u64, outcome: Result<(), ExportError>, rejected: u64) {
         let mut progress = self.lock();
         if progress.abandoned {
             return;
@@ -194,7 +196,9 @@ impl Shared {
         self.pending.fetch_sub(count, Ordering::Relaxed);
         match outcome {
             Ok(()) => {
-                self.counters.exported.fetch_add(count, Ordering::Relaxed);
+                let rejected = rejected.min(count);
+                self.counters.exported.fetch_add(count - rejected, Ordering::Relaxed);
+                self.counters.dropped.fetch_add(rejected, Ordering::Relaxed);
             }
             Err(error) => {
                 self.counters.failed_exports.fetch_add(1, Ordering::Relaxed);
@@ -538,7 +542,16 @@ impl Worker {
         }
         let count = self.batch.len() as u64;
         let outcome = self.send_with_retries();
-        self.shared.settle(count, outcome);
+        // Spans the receiver refused in an accepted batch (OTLP partial
+        // success) are dropped, not exported.
+        let rejected = match outcome {
+            Ok(()) => {
+                let exporter = &self.exporter;
+                catch_unwind(AssertUnwindSafe(|| exporter.take_rejected())).unwrap_or(0)
+            }
+            Err(_) => 0,
+        };
+        self.shared.settle(count, outcome, rejected);
         self.batch.clear();
     }
 

@@ -42,6 +42,14 @@ pub trait SpanExporter: Send + 'static {
     /// An [`ExportError`] saying why, and whether trying again may help.
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError>;
 
+    /// Spans the receiver refused in batches it otherwise accepted since the
+    /// last call (an OTLP partial success); the default is none. The
+    /// [`BatchSpanProcessor`](super::BatchSpanProcessor) asks after every delivered
+    /// batch and counts them as dropped.
+    fn take_rejected(&self) -> u64 {
+        0
+    }
+
     /// Makes everything exported so far durable (for example, flushes a file).
     fn flush(&self) {}
 
@@ -56,6 +64,10 @@ impl<E: SpanExporter + Sync + ?Sized> SpanExporter for std::sync::Arc<E> {
         (**self).export(batch)
     }
 
+    fn take_rejected(&self) -> u64 {
+        (**self).take_rejected()
+    }
+
     fn flush(&self) {
         (**self).flush();
     }
@@ -68,6 +80,10 @@ impl<E: SpanExporter + Sync + ?Sized> SpanExporter for std::sync::Arc<E> {
 impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         (**self).export(batch)
+    }
+
+    fn take_rejected(&self) -> u64 {
+        (**self).take_rejected()
     }
 
     fn flush(&self) {
@@ -149,3 +165,28 @@ impl fmt::Display for ExportError {
 }
 
 impl std::error::Error for ExportError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rejects two spans of every batch it takes.
+    struct Rejecting;
+
+    impl SpanExporter for Rejecting {
+        fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
+            Ok(())
+        }
+
+        fn take_rejected(&self) -> u64 {
+            2
+        }
+    }
+
+    #[test]
+    fn boxed_and_shared_exporters_pass_rejected_spans_on() {
+        let boxed: Box<dyn SpanExporter> = Box::new(Rejecting);
+        assert_eq!(boxed.take_rejected(), 2);
+        assert_eq!(std::sync::Arc::new(Rejecting).take_rejected(), 2);
+    }
+}

@@ -30,8 +30,11 @@ pub use exporter::{ExportError, SpanExporter};
 pub use http::{Compression, ConfigError, TlsFiles};
 pub use jsonl::{JsonLinesExporter, write_jsonl_line};
 pub use memory::InMemoryCollector;
+#[cfg(feature = "grpc")]
+pub use otlp::OtlpGrpcExporter;
 #[cfg(feature = "protobuf")]
 pub use otlp::encode_otlp_protobuf;
+pub(crate) use otlp::exporter_from_lookup as otlp_exporter_from_lookup;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 pub use processor::{SimpleSpanProcessor, SpanProcessor};
 pub use span_batch::SpanBatch;

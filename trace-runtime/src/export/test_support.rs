@@ -150,6 +150,8 @@ pub(crate) enum Reply {
     Status(u16, Vec<(&'static str, &'static str)>),
     /// Read the request, never answer, keep the connection open.
     Hang,
+    /// 200 with this JSON body.
+    Json(&'static str),
 }
 
 /// A server on 127.0.0.1 answering connections in order with scripted
@@ -176,9 +178,12 @@ impl TestServer {
                 let reply = replies.next().unwrap_or(Reply::Status(200, Vec::new()));
                 // The test may have finished and dropped the receiver.
                 let _ = sender.send(request);
+                let (reply, body) = match reply {
+                    Reply::Json(body) => (Reply::Status(200, Vec::new()), body),
+                    other => (other, "{}"),
+                };
                 match reply {
                     Reply::Status(code, headers) => {
-                        let body = "{}";
                         let mut head = format!(
                             "HTTP/1.1 {code} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
                             body.len()
@@ -191,6 +196,7 @@ impl TestServer {
                         let _ = stream.write_all(body.as_bytes());
                     }
                     Reply::Hang => hung.push(stream),
+                    Reply::Json(_) => unreachable!("turned into a status above"),
                 }
             }
         });

@@ -7,8 +7,11 @@ use crate::export::env::{EnvReader, process_env, resource_attributes};
 use crate::export::http::{self, Compression, ConfigError, Endpoint, HttpSettings, TlsFiles};
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
+/// Where OTLP/gRPC goes by default.
+const DEFAULT_GRPC: &str = "http://localhost:4317";
 
-/// Where and how an [`OtlpHttpExporter`](crate::export::OtlpHttpExporter) sends.
+/// Where and how an [`OtlpHttpExporter`](super::OtlpHttpExporter) or
+/// [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter) sends.
 ///
 /// ```
 /// use trace_runtime::export::OtlpConfig;
@@ -51,6 +54,10 @@ pub enum OtlpProtocol {
     /// `http/protobuf` (feature `protobuf`): smaller and cheaper to decode.
     #[cfg(feature = "protobuf")]
     HttpProtobuf,
+    /// `grpc`: the `TraceService/Export` call, sent by an
+    /// [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter) (feature
+    /// `grpc`). Without the feature, a configuration asking for it is refused.
+    Grpc,
 }
 
 impl Default for OtlpConfig {
@@ -71,6 +78,24 @@ impl OtlpConfig {
             compression: Compression::None,
             tls: TlsFiles::default(),
             proxy: None,
+        }
+    }
+
+    /// OTLP/gRPC to a receiver such as `http://localhost:4317`, the URL
+    /// used as it is (gRPC has a fixed path).
+    ///
+    /// ```
+    /// use trace_runtime::export::{OtlpConfig, OtlpProtocol};
+    ///
+    /// let config = OtlpConfig::grpc("http://collector:4317");
+    /// assert_eq!(config.traces_endpoint, "http://collector:4317");
+    /// assert_eq!(config.protocol, OtlpProtocol::Grpc);
+    /// ```
+    pub fn grpc(url: &str) -> Self {
+        Self {
+            traces_endpoint: url.to_owned(),
+            protocol: OtlpProtocol::Grpc,
+            ..Self::with_endpoint(DEFAULT_BASE)
         }
     }
 
@@ -129,8 +154,10 @@ impl OtlpConfig {
     /// - `OTEL_RESOURCE_ATTRIBUTES` (`service.name` there is left to the tracer).
     ///
     /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
-    ///   `http/json` (the default here), or `http/protobuf` with the
-    ///   `protobuf` feature;
+    ///   `http/json` (the default here), `http/protobuf` with the
+    ///   `protobuf` feature, or `grpc` with the `grpc` feature (then the
+    ///   endpoint defaults to `http://localhost:4317` and
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT` is used as it is);
     /// - `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
     ///   `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`;
     /// - `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else
@@ -146,11 +173,12 @@ impl OtlpConfig {
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable for an endpoint this exporter
-    /// cannot send to, a protocol this build does not speak (`grpc`, or
-    /// `http/protobuf` without the feature), a compression other than
-    /// `gzip`/`none`, a certificate or key file that cannot be read or
-    /// parsed (or a client certificate without its key), or a proxy URL that
-    /// cannot be used: spans never go to a destination, or in a form, that
+    /// cannot send to, a protocol this build does not speak (`grpc`
+    /// without the `grpc` feature, `http/protobuf` without the `protobuf`
+    /// feature), a compression other than `gzip`/`none`, a certificate or
+    /// key file that cannot be read or parsed (or a client certificate
+    /// without its key), or a proxy URL that cannot be used: spans never go
+    /// to a destination, or in a form, that
     /// was not asked for.
     ///
     /// ```
@@ -174,16 +202,48 @@ impl OtlpConfig {
 
     fn read(env: &mut EnvReader<'_>) -> Self {
         let mut config = Self::default();
+        let protocol =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
+        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
+            None | Some((_, "http/json")) => {}
+            #[cfg(feature = "protobuf")]
+            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
+            Some((_name, "grpc")) => {
+                config = Self::grpc(DEFAULT_GRPC);
+                #[cfg(not(feature = "grpc"))]
+                env.refusals.push(format!(
+                    "{_name}=\"grpc\": OTLP/gRPC needs the `grpc` feature of trace-runtime, which this build lacks"
+                ));
+            }
+            Some((name, other)) => env.refusals.push(format!(
+                "{name}={other:?}: this build speaks http/json{}{}",
+                if cfg!(feature = "protobuf") {
+                    ", http/protobuf"
+                } else {
+                    " (http/protobuf needs the `protobuf` feature)"
+                },
+                if cfg!(feature = "grpc") {
+                    " and grpc"
+                } else {
+                    " (grpc needs the `grpc` feature)"
+                }
+            )),
+        }
+        let grpc = config.protocol == OtlpProtocol::Grpc;
         let endpoint = env
             .string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .map(|url| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url))
             .or_else(|| {
                 let base = env.string("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-                let url = Self::with_endpoint(&base).traces_endpoint;
+                // gRPC's path is fixed: the base is the whole URL.
+                let url = if grpc { base } else { Self::with_endpoint(&base).traces_endpoint };
                 Some(("OTEL_EXPORTER_OTLP_ENDPOINT", url))
             });
         if let Some((name, url)) = endpoint {
-            match Endpoint::parse(&url) {
+            // gRPC URLs are checked by the gRPC exporter (which may speak
+            // TLS); an https:// one is kept, never swapped for the default.
+            let checked = if grpc { Ok(()) } else { Endpoint::parse(&url).map(drop) };
+            match checked {
                 Ok(_) => config.traces_endpoint = url,
                 Err(error) => env.refusals.push(format!("{name}={url:?}: {error}")),
             }
@@ -206,21 +266,6 @@ impl OtlpConfig {
             .or_else(|| env.millis("OTEL_EXPORTER_OTLP_TIMEOUT"));
         if let Some(timeout) = timeout {
             config.timeout = timeout;
-        }
-        let protocol =
-            env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]);
-        match protocol.as_ref().map(|(name, p)| (name.as_str(), p.as_str())) {
-            None | Some((_, "http/json")) => {}
-            #[cfg(feature = "protobuf")]
-            Some((_, "http/protobuf")) => config.protocol = OtlpProtocol::HttpProtobuf,
-            Some((name, other)) => env.refusals.push(format!(
-                "{name}={other:?}: this build speaks http/json{}",
-                if cfg!(feature = "protobuf") {
-                    " and http/protobuf"
-                } else {
-                    " (http/protobuf needs the `protobuf` feature)"
-                }
-            )),
         }
         config.resource_attributes = resource_attributes(env);
         if let Some((name, value)) =
@@ -405,6 +450,38 @@ mod tests {
         assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
         assert!(OtlpHttpExporter::new(config).is_ok());
         let _ = std::fs::remove_file(ca);
+    }
+
+    #[test]
+    fn grpc_defaults_to_port_4317_and_takes_the_endpoint_as_it_is() {
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
+        assert_eq!(config.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.traces_endpoint, "http://localhost:4317");
+        let lookup = vars(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
+        ]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
+        assert_eq!(config, OtlpConfig::grpc("http://otel:4317"));
+        // The HTTP exporter never sends a gRPC configuration as JSON.
+        let error = OtlpHttpExporter::new(config).unwrap_err();
+        assert!(error.to_string().contains("gRPC"), "{error}");
+    }
+
+    #[cfg(not(feature = "grpc"))]
+    #[test]
+    fn grpc_without_the_feature_is_refused_naming_the_variable_and_the_feature() {
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+        let error = OtlpConfig::from_lookup(&lookup).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{error}");
+        assert!(error.contains("`grpc` feature"), "{error}");
+        // No exporter at all: never HTTP JSON to the gRPC port.
+        let error = super::super::exporter_from_lookup(&lookup).err().unwrap().to_string();
+        assert!(error.contains("`grpc` feature"), "{error}");
+        let error = OtlpHttpExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap_err();
+        assert!(error.to_string().contains("`grpc` feature"), "{error}");
     }
 
     #[test]

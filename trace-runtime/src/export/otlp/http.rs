@@ -1,5 +1,7 @@
 //! The OTLP/HTTP exporter: posts each batch to a collector's `/v1/traces`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value as Json;
 
 use crate::export::env::process_env;
@@ -32,6 +34,8 @@ pub struct OtlpHttpExporter {
     /// One connection pool for every batch (keep-alive).
     client: HttpClient,
     config: OtlpConfig,
+    /// Spans the receiver rejected since the batch processor last asked.
+    rejected: AtomicU64,
 }
 
 impl OtlpHttpExporter {
@@ -41,10 +45,16 @@ impl OtlpHttpExporter {
     /// [`ConfigError`] for an endpoint that is not an `http://` or
     /// `https://` URL (`https` needs the feature `tls`, on by default), a
     /// header that is not a valid HTTP header, a certificate or key file
-    /// that cannot be read or parsed, or a proxy URL that cannot be used.
+    /// that cannot be read or parsed, a proxy URL that cannot be used, or
+    /// the protocol [`OtlpProtocol::Grpc`] (an
+    /// [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter) sends that,
+    /// with the `grpc` feature).
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
+        if config.protocol == OtlpProtocol::Grpc {
+            return Err(ConfigError::new(grpc_refusal()));
+        }
         let client = HttpClient::new(&config.traces_endpoint, &config.http_settings())?;
-        Ok(Self { client, config })
+        Ok(Self { client, config, rejected: AtomicU64::new(0) })
     }
 
     /// An exporter configured by the standard environment variables
@@ -81,30 +91,60 @@ impl SpanExporter for OtlpHttpExporter {
             OtlpProtocol::HttpProtobuf => {
                 ("application/x-protobuf", super::proto::encode(batch, resource))
             }
+            // `new` refuses it.
+            OtlpProtocol::Grpc => return Err(ExportError::permanent(grpc_refusal())),
         };
         let response = self.client.send(content_type, &body)?;
-        if self.config.protocol == OtlpProtocol::HttpJson {
-            report_partial_success(&response.body, batch);
+        let partial = match self.config.protocol {
+            #[cfg(feature = "protobuf")]
+            OtlpProtocol::HttpProtobuf => super::proto::partial_success(&response.body),
+            _ => partial_success(&response.body),
+        };
+        if let Some((rejected, message)) = partial {
+            report_rejected(&self.rejected, rejected, &message, batch);
         }
         Ok(())
     }
+
+    fn take_rejected(&self) -> u64 {
+        self.rejected.swap(0, Ordering::Relaxed)
+    }
 }
 
-/// A receiver may accept a request yet reject some spans; say so on stderr.
-fn report_partial_success(body: &[u8], batch: &[SpanData]) {
-    let Ok(reply) = serde_json::from_slice::<Json>(body) else {
-        return;
-    };
+/// What [`OtlpHttpExporter::new`] says to a gRPC configuration.
+fn grpc_refusal() -> String {
+    if cfg!(feature = "grpc") {
+        "OTLP/gRPC is sent by OtlpGrpcExporter, not OtlpHttpExporter".to_owned()
+    } else {
+        "OTLP/gRPC needs the `grpc` feature of trace-runtime, which this build lacks".to_owned()
+    }
+}
+
+/// The rejected span count and message of an OTLP/JSON reply's
+/// `partialSuccess`, if it rejected any.
+fn partial_success(body: &[u8]) -> Option<(u64, String)> {
+    let reply = serde_json::from_slice::<Json>(body).ok()?;
     let partial = &reply["partialSuccess"];
     let rejected = match &partial["rejectedSpans"] {
         Json::String(s) => s.parse().unwrap_or(0),
         other => other.as_u64().unwrap_or(0),
     };
-    if rejected > 0 {
-        let message = partial["errorMessage"].as_str().unwrap_or_default();
-        let service = batch.first().map(|span| format!(" [{}]", span.service)).unwrap_or_default();
-        eprintln!("trace-runtime{service}: the OTLP receiver rejected {rejected} spans: {message}");
-    }
+    let message = partial["errorMessage"].as_str().unwrap_or_default().to_owned();
+    (rejected > 0).then_some((rejected, message))
+}
+
+/// A receiver may accept a request yet reject some spans: they are counted
+/// (the batch processor reads them as dropped) and said on stderr, with
+/// the service whose spans they were.
+pub(super) fn report_rejected(
+    counter: &AtomicU64,
+    rejected: u64,
+    message: &str,
+    batch: &[SpanData],
+) {
+    counter.fetch_add(rejected, Ordering::Relaxed);
+    let service = batch.first().map(|span| format!(" [{}]", span.service)).unwrap_or_default();
+    eprintln!("trace-runtime{service}: the OTLP receiver rejected {rejected} spans: {message}");
 }
 
 #[cfg(test)]
@@ -158,6 +198,19 @@ mod tests {
             report_interval: None,
             ..BatchConfig::default()
         }
+    }
+
+    #[test]
+    fn rejected_spans_of_a_partial_success_are_counted_as_dropped() {
+        let server = TestServer::start(vec![Reply::Json(
+            r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"too old"}}"#,
+        )]);
+        let otlp = OtlpHttpExporter::new(OtlpConfig::with_endpoint(&server.url())).unwrap();
+        let exporter = BatchSpanProcessor::with_config(otlp, fast_batches());
+        exporter.on_end(sample_trace().into());
+        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let stats = exporter.stats();
+        assert_eq!((stats.exported, stats.dropped, stats.failed_spans), (1, 2, 0));
     }
 
     #[test]

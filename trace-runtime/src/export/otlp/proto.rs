@@ -132,6 +132,28 @@ mod any_value {
     }
 }
 
+#[derive(Clone, PartialEq, Message)]
+struct ExportTraceServiceResponse {
+    #[prost(message, optional, tag = "1")]
+    partial_success: Option<ExportTracePartialSuccess>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ExportTracePartialSuccess {
+    #[prost(int64, tag = "1")]
+    rejected_spans: i64,
+    #[prost(string, tag = "2")]
+    error_message: String,
+}
+
+/// The rejected span count and message of a binary OTLP reply's
+/// `partial_success`, if it rejected any.
+pub(super) fn partial_success(body: &[u8]) -> Option<(u64, String)> {
+    let partial = ExportTraceServiceResponse::decode(body).ok()?.partial_success?;
+    let rejected = u64::try_from(partial.rejected_spans).ok().filter(|&n| n > 0)?;
+    Some((rejected, partial.error_message))
+}
+
 /// Spans as a binary OTLP `ExportTraceServiceRequest`: one resource per
 /// service (with `service.name`), one instrumentation scope.
 ///
