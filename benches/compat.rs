@@ -34,7 +34,7 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::layer::SubscriberExt;
 
 use trace_runtime::compat::TracingLayer;
-use trace_runtime::export::{BatchConfig, BatchExporter, ExportError, SpanSink};
+use trace_runtime::export::{BatchConfig, BatchSpanProcessor, ExportError, SpanExporter};
 use trace_runtime::{Sampler, SpanData, Tracer};
 
 const CHILDREN: u64 = 100;
@@ -76,8 +76,8 @@ fn root() {
 /// A sink that drops what it is sent.
 struct Discard;
 
-impl SpanSink for Discard {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for Discard {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         black_box(batch);
         Ok(())
     }
@@ -157,9 +157,9 @@ fn child_run(row: &str, spans: u64) -> (u64, u64, u64) {
             let sampler = if row == "ours" { Sampler::AlwaysOn } else { Sampler::AlwaysOff };
             let mut config = BatchConfig::default();
             config.report_interval = None;
-            let exporter = Arc::new(BatchExporter::with_config(Discard, config));
+            let exporter = Arc::new(BatchSpanProcessor::with_config(Discard, config));
             let tracer =
-                Tracer::builder("bench").sampler(sampler).exporter(exporter.clone()).build();
+                Tracer::builder("bench").sampler(sampler).span_processor(exporter.clone()).build();
             tracer.install().expect("the only tracer in this process");
             drive(traces, tracing::Dispatch::new(Registry::default().with(TracingLayer::new())));
             tracer.shutdown();

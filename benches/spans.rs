@@ -263,7 +263,7 @@ fn in_process(passes: u64) -> Vec<(String, f64)> {
         lowest
     };
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("bench").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("bench").span_processor(collector.clone()).build();
     tracer.in_scope(|| (0..5).for_each(|_| ours::root_tags2()));
     let spans = collector.spans();
     let clock = quanta::Clock::new();

@@ -246,7 +246,7 @@ fn profile(library: &str, shape: &str, traces: u64) -> Value {
         ("ours", "otlp_json") => {
             let collector = trace_runtime::InMemoryCollector::new();
             let tracer =
-                trace_runtime::Tracer::builder("bench").exporter(collector.clone()).build();
+                trace_runtime::Tracer::builder("bench").span_processor(collector.clone()).build();
             tracer.in_scope(|| (0..traces).for_each(|_| ours::root_tags2()));
             let batch = collector.spans();
             let mut bytes = 0;

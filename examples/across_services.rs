@@ -30,7 +30,7 @@ fn main() {
         Box::new(B3Propagator::new(B3Encoding::Single)),
     ]));
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("across-services").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("across-services").span_processor(collector.clone()).build();
     tracer.install().expect("the first tracer of this process");
 
     let runtime =

@@ -48,7 +48,7 @@ fn charge(order_id: u64, cents: u64) -> Result<(), String> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("checkout").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("checkout").span_processor(collector.clone()).build();
     tracer.install().expect("first tracer of this process");
 
     handle_request(42).expect("order accepted");

@@ -40,7 +40,7 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
 
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("uploads").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("uploads").span_processor(collector.clone()).build();
     let request = tracer.in_scope(|| handle_upload().in_current_context());
     runtime.block_on(request);
     println!("one request across a thread, a pool and two tasks:\n{}", collector.render());
@@ -48,7 +48,7 @@ fn main() {
     let sampled = InMemoryCollector::new();
     let tracer = Tracer::builder("uploads")
         .sampler(Sampler::parent_based(Sampler::ratio(0.25)))
-        .exporter(sampled.clone())
+        .span_processor(sampled.clone())
         .build();
     for _ in 0..1_000 {
         tracer.in_scope(|| resize(0));

@@ -54,7 +54,7 @@ where
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
     tracer.install().expect("first tracer of this process");
 
     // The setup (the README's three lines), with the IDs in both formats.

@@ -366,7 +366,7 @@ fn charge() -> Result<(), String> {
 #[test]
 fn spans_from_the_runtime_round_trip_and_analyse() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
     let _ = tracer.in_scope(handle);
     let mut text = String::new();
     for span in collector.spans() {

@@ -9,7 +9,7 @@ use trace_runtime::{InMemoryCollector, SpanData, Status, Tracer, Value, traced};
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("async-test").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("async-test").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 

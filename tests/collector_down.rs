@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trace_integration::rss_kib;
-use trace_runtime::export::{BatchExporter, OtlpConfig, OtlpHttpExporter};
+use trace_runtime::export::{BatchSpanProcessor, OtlpConfig, OtlpHttpExporter};
 use trace_runtime::{Tracer, traced};
 
 #[traced(tags(order = 7, region = "eu"))]
@@ -34,8 +34,8 @@ fn a_collector_down_for_the_whole_run_costs_bounded_memory_and_loses_nothing_sil
         std::env::var("COLLECTOR_DOWN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let endpoint = format!("http://127.0.0.1:{}", closed_port());
     let otlp = OtlpHttpExporter::new(OtlpConfig::with_endpoint(&endpoint)).unwrap();
-    let batch = Arc::new(BatchExporter::new(otlp));
-    let tracer = Tracer::builder("down").exporter(Arc::clone(&batch)).build();
+    let batch = Arc::new(BatchSpanProcessor::new(otlp));
+    let tracer = Tracer::builder("down").span_processor(Arc::clone(&batch)).build();
     let _scope = tracer.set_default();
 
     let start = Instant::now();

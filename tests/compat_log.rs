@@ -57,7 +57,7 @@ fn install() {
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("compat").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("compat").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 

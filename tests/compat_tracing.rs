@@ -24,7 +24,7 @@ use trace_runtime::{
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("compat").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("compat").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 
@@ -491,7 +491,7 @@ fn fields_are_subject_to_the_tracers_limits_and_redaction() {
     let tracer = Tracer::builder("compat")
         .limits(Limits { max_tags_per_span: 2, ..Limits::default() })
         .redact(|key, value| (key != "password").then_some(value))
-        .exporter(collector.clone())
+        .span_processor(collector.clone())
         .build();
     let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
     tracing::subscriber::with_default(subscriber, || {
@@ -506,8 +506,10 @@ fn fields_are_subject_to_the_tracers_limits_and_redaction() {
 #[test]
 fn an_unsampled_trace_records_nothing_across_threads_and_adds_no_roots() {
     let collector = InMemoryCollector::new();
-    let tracer =
-        Tracer::builder("compat").sampler(Sampler::AlwaysOff).exporter(collector.clone()).build();
+    let tracer = Tracer::builder("compat")
+        .sampler(Sampler::AlwaysOff)
+        .span_processor(collector.clone())
+        .build();
     let dispatch = dispatch(TracingLayer::new());
     let runtime = runtime(&tracer, &dispatch);
     let scope = scope(&tracer, &dispatch);

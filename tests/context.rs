@@ -5,7 +5,7 @@ use trace_runtime::{Context, FutureExt, InMemoryCollector, SpanData, Tracer, tra
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("context-test").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("context-test").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 

@@ -64,7 +64,7 @@ async fn fetch_checked(id: u64) -> Result<u64, String> {
 #[test]
 fn lint_clean_forms_run() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("lints").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("lints").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let mut store = Store::default();
         store.add(1);

@@ -11,7 +11,7 @@ use trace_runtime::{InMemoryCollector, Tracer, traced};
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("macro-cases").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("macro-cases").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 

@@ -15,7 +15,7 @@ fn explode(message: &'static str) {
 #[test]
 fn later_hooks_that_chain_keep_messages_and_replacing_hooks_drop_them() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("panic-hook").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("panic-hook").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         catch_unwind(AssertUnwindSafe(|| explode("first"))).unwrap_err();
         // A logger that calls the hook before it.

@@ -114,7 +114,7 @@ fn downstream_call() -> HashMap<String, String> {
 #[test]
 fn a_request_continues_the_callers_trace_and_forwards_its_state() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
     let incoming = HashMap::from([
         (
             "traceparent".to_owned(),
@@ -217,7 +217,7 @@ mod http_helpers {
     #[test]
     fn server_span_records_the_standard_tags_and_5xx_as_error() {
         let collector = InMemoryCollector::new();
-        let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+        let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
         tracer.in_scope(|| {
             let span = ServerSpan::start(&request("/orders/7?token=abc"), "/orders/{id}");
             load();
@@ -246,7 +246,7 @@ mod http_helpers {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tower_layer_and_client_call_link_a_request_end_to_end() {
         let collector = InMemoryCollector::new();
-        let tracer = Tracer::builder("gateway").exporter(collector.clone()).build();
+        let tracer = Tracer::builder("gateway").span_processor(collector.clone()).build();
         let service = tower::service_fn(|req: Request<()>| async move {
             query().await;
             // The handler calls the next service: the client span is a child
@@ -475,7 +475,7 @@ mod http_helpers {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn server_call_keeps_the_span_across_awaits_on_any_worker() {
         let collector = InMemoryCollector::new();
-        let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+        let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
         let handler = tracer.in_scope(|| {
             ServerCall::start(&request("/fail"), "/fail").run(async {
                 query().await;

@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use trace_runtime::export::SpanBatch;
 use trace_runtime::{
-    Context, Exporter, InMemoryCollector, Limits, SpanData, Status, Tracer, Value, traced,
+    Context, InMemoryCollector, Limits, SpanData, SpanProcessor, Status, Tracer, Value, traced,
 };
 
 #[test]
@@ -21,7 +22,7 @@ fn limits_drop_and_truncate_and_count() {
         max_name_bytes: 5,
         max_spans_buffered_per_thread: 64,
     };
-    let tracer = Tracer::builder("limits").limits(limits).exporter(collector.clone()).build();
+    let tracer = Tracer::builder("limits").limits(limits).span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let other = trace_runtime::span("other").start();
         let link = Context::current().span_context().unwrap();
@@ -59,10 +60,10 @@ struct Flaky {
     kept: InMemoryCollector,
 }
 
-impl Exporter for Flaky {
-    fn export(&self, batch: &[SpanData]) {
+impl SpanProcessor for Flaky {
+    fn on_end(&self, batch: SpanBatch) {
         assert!(self.calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2), "exporter bug");
-        self.kept.export(batch);
+        self.kept.on_end(batch);
     }
 }
 
@@ -72,7 +73,7 @@ fn request() {}
 #[test]
 fn a_panicking_exporter_is_contained_and_counted() {
     let flaky = Flaky::default();
-    let tracer = Tracer::builder("faults").exporter(flaky.clone()).build();
+    let tracer = Tracer::builder("faults").span_processor(flaky.clone()).build();
     tracer.in_scope(|| {
         for _ in 0..4 {
             request();
@@ -100,7 +101,7 @@ fn takes_bomb(bomb: &Bomb, n: u32) -> u32 {
 #[test]
 fn a_panicking_debug_in_a_recorded_argument_does_not_fail_the_call() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("faults").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("faults").span_processor(collector.clone()).build();
     assert_eq!(tracer.in_scope(|| takes_bomb(&Bomb, 1)), 2);
     assert_eq!(collector.render(), "takes_bomb bomb=\"<Debug panicked>\" n=1\n");
 }
@@ -119,7 +120,7 @@ impl fmt::Display for Bomb {
 #[test]
 fn a_panicking_display_of_an_error_still_sets_error_status() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("faults").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("faults").span_processor(collector.clone()).build();
     assert!(tracer.in_scope(fails_with_display_panic).is_err());
     assert_eq!(collector.spans()[0].status, Status::Error("<Display panicked>".into()));
 }
@@ -136,7 +137,7 @@ fn the_redaction_hook_sees_every_tag_of_spans_and_events() {
         .redact(
             |key, value| if key == "email" { Some(Value::from("[redacted]")) } else { Some(value) },
         )
-        .exporter(collector.clone())
+        .span_processor(collector.clone())
         .build();
     tracer.in_scope(|| sign_up("ada@example.com", "pro"));
     let rendered = collector.render();
@@ -150,8 +151,8 @@ fn the_redaction_hook_sees_every_tag_of_spans_and_events() {
 #[derive(Default, Clone)]
 struct Batches(Arc<std::sync::Mutex<Vec<usize>>>);
 
-impl Exporter for Batches {
-    fn export(&self, batch: &[SpanData]) {
+impl SpanProcessor for Batches {
+    fn on_end(&self, batch: SpanBatch) {
         self.0.lock().unwrap().push(batch.len());
     }
 }
@@ -160,7 +161,7 @@ impl Exporter for Batches {
 fn a_thread_hands_its_spans_over_in_batches_bounded_by_the_limit() {
     let batches = Batches::default();
     let limits = Limits { max_spans_buffered_per_thread: 4, ..Limits::default() };
-    let tracer = Tracer::builder("buffer").limits(limits).exporter(batches.clone()).build();
+    let tracer = Tracer::builder("buffer").limits(limits).span_processor(batches.clone()).build();
     tracer.in_scope(|| {
         let _long_lived = trace_runtime::span("connection").start();
         for _ in 0..10 {
@@ -191,7 +192,7 @@ async fn detached_work() {
 fn early_hand_overs_keep_open_spans_their_tags_and_their_children() {
     let collector = InMemoryCollector::new();
     let limits = Limits { max_spans_buffered_per_thread: 3, ..Limits::default() };
-    let tracer = Tracer::builder("split").limits(limits).exporter(collector.clone()).build();
+    let tracer = Tracer::builder("split").limits(limits).span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let connection = trace_runtime::span("connection").start();
         let first = trace_runtime::span("first").start();
@@ -237,8 +238,8 @@ fn early_hand_overs_keep_open_spans_their_tags_and_their_children() {
 #[test]
 fn spans_of_two_tracers_open_on_one_thread_reach_their_own_tracer() {
     let (a, b) = (InMemoryCollector::new(), InMemoryCollector::new());
-    let tracer_a = Tracer::builder("a").exporter(a.clone()).build();
-    let tracer_b = Tracer::builder("b").exporter(b.clone()).build();
+    let tracer_a = Tracer::builder("a").span_processor(a.clone()).build();
+    let tracer_b = Tracer::builder("b").span_processor(b.clone()).build();
     tracer_a.in_scope(|| {
         let _outer = trace_runtime::span("a outer").start();
         tracer_b.in_scope(|| {

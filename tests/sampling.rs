@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use trace_runtime::export::SpanBatch;
 use trace_runtime::{
-    Context, Exporter, InMemoryCollector, Sampler, SpanContext, SpanData, SpanId, TraceFlags,
-    TraceId, Tracer, traced,
+    Context, InMemoryCollector, Sampler, SpanContext, SpanId, SpanProcessor, TraceFlags, TraceId,
+    Tracer, traced,
 };
 
 /// Counts exported spans without keeping them.
 #[derive(Default, Clone)]
 struct Count(Arc<AtomicUsize>);
 
-impl Exporter for Count {
-    fn export(&self, batch: &[SpanData]) {
+impl SpanProcessor for Count {
+    fn on_end(&self, batch: SpanBatch) {
         self.0.fetch_add(batch.len(), Ordering::Relaxed);
     }
 }
@@ -47,7 +48,7 @@ fn sample(ratio: f64, trace_ids: &[TraceId]) -> (u64, usize) {
     let exported = Count::default();
     let tracer = Tracer::builder("sampling")
         .sampler(Sampler::ratio(ratio))
-        .exporter(exported.clone())
+        .span_processor(exported.clone())
         .build();
     tracer.in_scope(|| {
         for &trace_id in trace_ids {
@@ -99,8 +100,10 @@ fn every_service_decides_the_same_for_the_same_trace() {
 #[test]
 fn unsampled_traces_propagate_ids_but_record_nothing() {
     let collector = InMemoryCollector::new();
-    let tracer =
-        Tracer::builder("off").sampler(Sampler::AlwaysOff).exporter(collector.clone()).build();
+    let tracer = Tracer::builder("off")
+        .sampler(Sampler::AlwaysOff)
+        .span_processor(collector.clone())
+        .build();
     tracer.in_scope(|| {
         let request = trace_runtime::span("request").start();
         assert!(!request.is_recording());
@@ -150,7 +153,7 @@ fn parent_based_sampling_follows_the_propagated_flag() {
     let collector = InMemoryCollector::new();
     let tracer = Tracer::builder("follower")
         .sampler(Sampler::parent_based(Sampler::AlwaysOff))
-        .exporter(collector.clone())
+        .span_processor(collector.clone())
         .build();
     let remote = |sampled| SpanContext {
         trace_id: TraceId::random(),
@@ -194,8 +197,10 @@ async fn unsampled_async_child() -> Option<TraceId> {
 #[test]
 fn async_children_of_an_unsampled_span_keep_its_trace_on_any_thread() {
     let collector = InMemoryCollector::new();
-    let tracer =
-        Tracer::builder("off").sampler(Sampler::AlwaysOff).exporter(collector.clone()).build();
+    let tracer = Tracer::builder("off")
+        .sampler(Sampler::AlwaysOff)
+        .span_processor(collector.clone())
+        .build();
     let (root_trace, future) = tracer.in_scope(|| {
         let root = trace_runtime::span("request").start();
         // First polled here, under the unsampled root, then moved.

@@ -7,7 +7,7 @@ use trace_runtime::{InMemoryCollector, SpanKind, Status, Tracer, Value, traced};
 
 fn collector() -> (InMemoryCollector, Tracer) {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("spans-test").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("spans-test").span_processor(collector.clone()).build();
     (collector, tracer)
 }
 

@@ -39,7 +39,7 @@ fn call() -> HeaderMap {
 /// thread the context was handed to, and in a future polled on another
 /// thread.
 fn forward(incoming: &HeaderMap) -> Vec<HeaderMap> {
-    let tracer = Tracer::builder("level2").exporter(InMemoryCollector::new()).build();
+    let tracer = Tracer::builder("level2").span_processor(InMemoryCollector::new()).build();
     tracer.in_scope(|| {
         let uri = Uri::from_static("/test");
         let _server = ServerSpan::from_parts(&Method::POST, &uri, incoming, "/test");
@@ -418,7 +418,7 @@ fn an_unsampled_trace_started_here_sends_the_random_flag_too() {
     // share its frame, or get one when a future carries them).
     let tracer = Tracer::builder("unsampled")
         .sampler(trace_runtime::Sampler::AlwaysOff)
-        .exporter(InMemoryCollector::new())
+        .span_processor(InMemoryCollector::new())
         .build();
     let outgoing = tracer.in_scope(|| {
         let _root = trace_runtime::span("request").start();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use trace_runtime::export::{BatchConfig, BatchExporter, ExportError, SpanSink};
+use trace_runtime::export::{BatchConfig, BatchSpanProcessor, ExportError, SpanExporter};
 use trace_runtime::{Sampler, SpanData, Tracer, traced};
 
 use super::{black_box, children, run_to_completion};
@@ -10,25 +10,25 @@ use super::{black_box, children, run_to_completion};
 /// A sink that drops what it is sent.
 pub struct Discard;
 
-impl SpanSink for Discard {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for Discard {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         black_box(batch);
         Ok(())
     }
 }
 
-/// A tracer exporting through a [`BatchExporter`] (default
+/// A tracer exporting through a [`BatchSpanProcessor`] (default
 /// configuration, no drop reports on stderr) to [`Discard`].
-pub fn tracer(sampler: Sampler) -> (Tracer, Arc<BatchExporter>) {
+pub fn tracer(sampler: Sampler) -> (Tracer, Arc<BatchSpanProcessor>) {
     let mut config = BatchConfig::default();
     config.report_interval = None;
     batch_tracer(sampler, config)
 }
 
 /// [`tracer`] with this batch configuration.
-pub fn batch_tracer(sampler: Sampler, config: BatchConfig) -> (Tracer, Arc<BatchExporter>) {
-    let exporter = Arc::new(BatchExporter::with_config(Discard, config));
-    let tracer = Tracer::builder("bench").sampler(sampler).exporter(exporter.clone()).build();
+pub fn batch_tracer(sampler: Sampler, config: BatchConfig) -> (Tracer, Arc<BatchSpanProcessor>) {
+    let exporter = Arc::new(BatchSpanProcessor::with_config(Discard, config));
+    let tracer = Tracer::builder("bench").sampler(sampler).span_processor(exporter.clone()).build();
     (tracer, exporter)
 }
 

@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use trace_runtime::analysis::{self, Trace};
-use trace_runtime::export::{BatchExporter, JsonLinesExporter, encode_chrome_trace};
+use trace_runtime::export::{BatchSpanProcessor, JsonLinesExporter, encode_chrome_trace};
 use trace_runtime::{SpanData, Tracer, Value};
 
 /// The tracer of one service process: every span to a JSON Lines file in
@@ -22,7 +22,7 @@ pub fn tracer_for(service: &'static str, span_dir: &Path) -> Tracer {
     } else {
         Tracer::builder(service)
     };
-    builder.exporter(BatchExporter::new(file)).build()
+    builder.span_processor(BatchSpanProcessor::new(file)).build()
 }
 
 /// One request of the batch: which path it takes through the system.

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use trace_runtime::export::{BatchConfig, BatchExporter, OtlpConfig, OtlpHttpExporter};
+use trace_runtime::export::{BatchConfig, BatchSpanProcessor, OtlpConfig, OtlpHttpExporter};
 use trace_runtime::{Tracer, traced};
 
 #[traced]
@@ -30,8 +30,9 @@ fn main() {
         OtlpHttpExporter::new(OtlpConfig::with_endpoint(&endpoint)).expect("an http endpoint");
     let mut config = BatchConfig::default();
     config.scheduled_delay = Duration::from_secs(60);
-    let tracer =
-        Tracer::builder("exit-modes").exporter(BatchExporter::with_config(otlp, config)).build();
+    let tracer = Tracer::builder("exit-modes")
+        .span_processor(BatchSpanProcessor::with_config(otlp, config))
+        .build();
     tracer.install().expect("the first tracer");
     assert_eq!(job(), 6);
     match mode.as_str() {

@@ -40,7 +40,7 @@ use crate::tracer::Tracer;
 /// }
 ///
 /// let collector = InMemoryCollector::new();
-/// Tracer::builder("media").exporter(collector.clone()).build().in_scope(upload);
+/// Tracer::builder("media").span_processor(collector.clone()).build().in_scope(upload);
 /// assert_eq!(collector.render(), "upload\n  resize\n  resize\n");
 /// ```
 #[derive(Clone, Default)]
@@ -249,7 +249,7 @@ impl<F: Future> Future for WithContext<F> {
 /// async fn fetch() {}
 ///
 /// let collector = InMemoryCollector::new();
-/// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+/// let tracer = Tracer::builder("api").span_processor(collector.clone()).build();
 /// let future = tracer.in_scope(|| {
 ///     let _request = trace_runtime::span("request").start();
 ///     fetch().in_current_context()

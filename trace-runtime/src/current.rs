@@ -24,7 +24,7 @@ use crate::value::{Tag, Value};
 ///     trace_runtime::add_tag("amount", cents);
 /// }
 /// # let collector = InMemoryCollector::new();
-/// # Tracer::builder("t").exporter(collector.clone()).build().in_scope(|| charge(250));
+/// # Tracer::builder("t").span_processor(collector.clone()).build().in_scope(|| charge(250));
 /// # assert_eq!(collector.spans()[0].tag("amount"), Some(&250.into()));
 /// ```
 pub fn add_tag(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
@@ -45,7 +45,7 @@ pub fn add_event(name: impl Into<Cow<'static, str>>, tags: Vec<Tag>) {
 /// ```
 /// # use trace_runtime::{Context, InMemoryCollector, Tracer};
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("t").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("t").span_processor(collector.clone()).build();
 /// # tracer.in_scope(|| {
 /// let producer = trace_runtime::span("enqueue").start();
 /// let message = Context::current().span_context().unwrap();

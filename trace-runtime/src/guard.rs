@@ -18,7 +18,7 @@ use crate::value::{Tag, Value};
 /// use trace_runtime::{InMemoryCollector, SpanKind, Tracer};
 ///
 /// let collector = InMemoryCollector::new();
-/// let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
 /// tracer.in_scope(|| {
 ///     let request = trace_runtime::span("GET /cart").kind(SpanKind::Server).start();
 ///     request.tag("http.status_code", 200);

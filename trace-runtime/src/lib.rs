@@ -18,7 +18,7 @@
 //! }
 //!
 //! let collector = InMemoryCollector::new();
-//! let tracer = Tracer::builder("profile-service").exporter(collector.clone()).build();
+//! let tracer = Tracer::builder("profile-service").span_processor(collector.clone()).build();
 //! tracer.in_scope(handle);
 //! assert_eq!(collector.render(), "handle route=\"/profile\"\n  lookup user=7\n");
 //! ```
@@ -61,7 +61,7 @@ pub mod __private;
 pub use context::spawn;
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use current::{add_event, add_link, add_tag, current_span_id, current_trace_id, set_status};
-pub use export::{Exporter, InMemoryCollector};
+pub use export::{InMemoryCollector, SpanExporter, SpanProcessor};
 pub use flags::TraceFlags;
 pub use future::Instrumented;
 pub use guard::{SpanBuilder, SpanGuard, span};

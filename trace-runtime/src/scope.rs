@@ -32,14 +32,14 @@ impl Tracer {
     /// hand theirs over whenever they have no span open.
     pub fn flush(&self) {
         local::hand_over_finished();
-        self.flush_exporters();
+        self.flush_processors();
     }
 
     /// Flushes and shuts down every exporter; later calls do nothing.
     pub fn shutdown(&self) {
         if self.begin_shutdown() {
             local::hand_over_finished();
-            self.shut_down_exporters();
+            self.shut_down_processors();
         }
     }
 }

@@ -172,7 +172,7 @@ impl SpanData {
     /// ```
     /// # use trace_runtime::{InMemoryCollector, Tracer, Value};
     /// let collector = InMemoryCollector::new();
-    /// let tracer = Tracer::builder("doc").exporter(collector.clone()).build();
+    /// let tracer = Tracer::builder("doc").span_processor(collector.clone()).build();
     /// tracer.in_scope(|| {
     ///     let _span = trace_runtime::span("op").tag("answer", 42).start();
     /// });

@@ -1,4 +1,4 @@
-//! The tracer: service identity, sampler and exporters, and how it is installed.
+//! The tracer: service identity, sampler and processors, and how it is installed.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,13 +6,15 @@ use std::sync::{Arc, OnceLock};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::export::{Exporter, SpanBatch};
+use crate::export::{
+    BatchSpanProcessor, SimpleSpanProcessor, SpanBatch, SpanExporter, SpanProcessor,
+};
 use crate::limits::{LimitCounters, Limits};
 use crate::record::{Record, RedactFn, Source};
 use crate::sampling::Sampler;
 use crate::value::Value;
 
-/// Records spans for one service and hands them to its exporters.
+/// Records spans for one service and hands them to its processors.
 ///
 /// Cheap to clone (a reference count). Install one per process with
 /// [`install`](Tracer::install), or make one current on this thread only with
@@ -26,7 +28,7 @@ use crate::value::Value;
 /// fn work() {}
 ///
 /// let collector = InMemoryCollector::new();
-/// let tracer = Tracer::builder("billing").exporter(collector.clone()).build();
+/// let tracer = Tracer::builder("billing").span_processor(collector.clone()).build();
 /// tracer.in_scope(work);
 /// assert_eq!(collector.spans()[0].name, "work");
 /// ```
@@ -41,7 +43,7 @@ pub(crate) struct TracerInner {
     pub(crate) sampler: Sampler,
     pub(crate) limits: Limits,
     pub(crate) limit_counters: LimitCounters,
-    exporters: Vec<Box<dyn Exporter>>,
+    processors: Vec<Box<dyn SpanProcessor>>,
     counters: Counters,
     shut_down: std::sync::atomic::AtomicBool,
 }
@@ -63,7 +65,7 @@ pub struct TracerStats {
     pub sampled_roots: u64,
     /// Traces started here that were not sampled.
     pub unsampled_roots: u64,
-    /// Finished spans handed to the exporters.
+    /// Finished spans handed to the processors.
     pub spans_exported: u64,
     /// Calls to an exporter that panicked (the panic is caught; the batch
     /// may be lost for that exporter).
@@ -88,7 +90,7 @@ pub struct TracerBuilder {
     sampler: Sampler,
     limits: Limits,
     redact: Option<Box<RedactFn>>,
-    exporters: Vec<Box<dyn Exporter>>,
+    processors: Vec<Box<dyn SpanProcessor>>,
     panic_hook: bool,
 }
 
@@ -117,7 +119,7 @@ impl Tracer {
             sampler: Sampler::AlwaysOn,
             limits: Limits::default(),
             redact: None,
-            exporters: Vec::new(),
+            processors: Vec::new(),
             panic_hook: true,
         }
     }
@@ -133,9 +135,9 @@ impl Tracer {
     ///   `OTEL_EXPORTER_OTLP_ENDPOINT`, see
     ///   [`OtlpConfig::from_env`](crate::export::OtlpConfig::from_env)),
     ///   `zipkin`, `console` or `none`, behind a
-    ///   [`BatchExporter`](crate::export::BatchExporter) configured by `OTEL_BSP_*`.
+    ///   [`BatchSpanProcessor`](crate::export::BatchSpanProcessor) configured by `OTEL_BSP_*`.
     ///
-    /// More exporters can be added to the builder it returns.
+    /// More processors can be added to the builder it returns.
     pub fn builder_from_env(default_service: &str) -> TracerBuilder {
         Self::builder_from_lookup(default_service, |name| std::env::var(name).ok())
     }
@@ -157,8 +159,8 @@ impl Tracer {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> TracerBuilder {
         use crate::export::{
-            BatchConfig, BatchExporter, ConsoleExporter, ExporterSink, OtlpHttpExporter,
-            ZipkinExporter, service_name_from_lookup,
+            BatchConfig, BatchSpanProcessor, ConsoleExporter, OtlpHttpExporter, ZipkinExporter,
+            service_name_from_lookup,
         };
         let service =
             service_name_from_lookup(&lookup).unwrap_or_else(|| default_service.to_owned());
@@ -167,17 +169,19 @@ impl Tracer {
         let kind = lookup("OTEL_TRACES_EXPORTER").unwrap_or_else(|| "otlp".to_owned());
         match kind.trim() {
             "none" => builder,
-            "zipkin" => builder
-                .exporter(BatchExporter::with_config(ZipkinExporter::from_lookup(&lookup), config)),
+            "zipkin" => builder.span_processor(BatchSpanProcessor::with_config(
+                ZipkinExporter::from_lookup(&lookup),
+                config,
+            )),
             "console" => builder
-                .exporter(BatchExporter::with_config(ExporterSink(ConsoleExporter::new()), config)),
+                .span_processor(BatchSpanProcessor::with_config(ConsoleExporter::new(), config)),
             other => {
                 if other != "otlp" {
                     eprintln!(
                         "trace-runtime: OTEL_TRACES_EXPORTER={other:?} is not supported; using otlp"
                     );
                 }
-                builder.exporter(BatchExporter::with_config(
+                builder.span_processor(BatchSpanProcessor::with_config(
                     OtlpHttpExporter::from_lookup(&lookup),
                     config,
                 ))
@@ -235,11 +239,11 @@ impl Tracer {
         }
     }
 
-    /// Asks every exporter to deliver what it holds (after
+    /// Asks every span processor to deliver what it holds (after
     /// [`Tracer::flush`] handed this thread's spans over).
-    pub(crate) fn flush_exporters(&self) {
-        for exporter in &self.inner.exporters {
-            exporter.flush();
+    pub(crate) fn flush_processors(&self) {
+        for processor in &self.inner.processors {
+            processor.flush();
         }
     }
 
@@ -248,12 +252,12 @@ impl Tracer {
         !self.inner.shut_down.swap(true, Ordering::AcqRel)
     }
 
-    /// Shuts every exporter down (after [`Tracer::shutdown`] handed this
-    /// thread's spans over).
-    pub(crate) fn shut_down_exporters(&self) {
-        for exporter in &self.inner.exporters {
-            // Like `export`: an exporter's bug must not crash the caller.
-            if catch_unwind(AssertUnwindSafe(|| exporter.shutdown())).is_err() {
+    /// Shuts every span processor down (after [`Tracer::shutdown`] handed
+    /// this thread's spans over).
+    pub(crate) fn shut_down_processors(&self) {
+        for processor in &self.inner.processors {
+            // Like `on_end`: a processor's bug must not crash the caller.
+            if catch_unwind(AssertUnwindSafe(|| processor.shutdown())).is_err() {
                 self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -272,7 +276,7 @@ impl Tracer {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Hands closed records of this tracer to the exporters.
+    /// Hands closed records of this tracer to the processors.
     pub(crate) fn export_records(&self, records: Vec<Record>) {
         let batch = SpanBatch::recorded(self.inner.source.clone(), records);
         if !batch.is_empty() {
@@ -284,7 +288,7 @@ impl Tracer {
         let count = batch.len() as u64;
         // Every exporter but the last gets a copy; the last one keeps the
         // batch itself.
-        if let Some((last, others)) = self.inner.exporters.split_last() {
+        if let Some((last, others)) = self.inner.processors.split_last() {
             for exporter in others {
                 self.export_to(exporter.as_ref(), batch.clone());
             }
@@ -293,9 +297,9 @@ impl Tracer {
         self.inner.counters.spans_exported.fetch_add(count, Ordering::Relaxed);
     }
 
-    fn export_to(&self, exporter: &dyn Exporter, batch: SpanBatch) {
+    fn export_to(&self, processor: &dyn SpanProcessor, batch: SpanBatch) {
         // An exporter's bug must not take the application down with it.
-        if catch_unwind(AssertUnwindSafe(|| exporter.export_batch(batch))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| processor.on_end(batch))).is_err() {
             self.inner.counters.exporter_panics.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -306,16 +310,31 @@ impl fmt::Debug for Tracer {
         f.debug_struct("Tracer")
             .field("service", &self.inner.source.service)
             .field("sampler", &self.inner.sampler)
-            .field("exporters", &self.inner.exporters.len())
+            .field("processors", &self.inner.processors.len())
             .finish()
     }
 }
 
 impl TracerBuilder {
-    /// Adds an exporter; spans go to every exporter added.
-    pub fn exporter(mut self, exporter: impl Exporter) -> Self {
-        self.exporters.push(Box::new(exporter));
+    /// Adds a span processor; finished spans go to every processor added.
+    pub fn span_processor(mut self, processor: impl SpanProcessor) -> Self {
+        self.processors.push(Box::new(processor));
         self
+    }
+
+    /// Adds `exporter` behind a [`BatchSpanProcessor`] configured by the
+    /// `OTEL_BSP_*` environment variables: spans are exported from a
+    /// background thread, in batches, with retries.
+    pub fn batch_exporter(self, exporter: impl SpanExporter) -> Self {
+        self.span_processor(BatchSpanProcessor::from_env(exporter))
+    }
+
+    /// Adds `exporter` behind a [`SimpleSpanProcessor`]: each batch is
+    /// exported on the thread that closed its spans. For quick processors
+    /// (the console, tests); a network exporter belongs behind
+    /// [`batch_exporter`](Self::batch_exporter).
+    pub fn simple_exporter(self, exporter: impl SpanExporter + Sync) -> Self {
+        self.span_processor(SimpleSpanProcessor::new(exporter))
     }
 
     /// Sets the sampler (default: [`Sampler::AlwaysOn`]).
@@ -334,8 +353,8 @@ impl TracerBuilder {
     /// finished span before any exporter does: return the value to keep, a
     /// replacement, or `None` to drop the tag. The place to keep personal
     /// data out of traces that code records indirectly. It runs where spans
-    /// are converted for the exporters (on a
-    /// [`BatchExporter`](crate::export::BatchExporter)'s thread, if there
+    /// are converted for the processors (on a
+    /// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor)'s thread, if there
     /// is one), not on the thread that recorded the span.
     ///
     /// ```
@@ -347,7 +366,7 @@ impl TracerBuilder {
     ///         "user.password" => None,
     ///         _ => Some(value),
     ///     })
-    ///     .exporter(collector.clone())
+    ///     .span_processor(collector.clone())
     ///     .build();
     /// tracer.in_scope(|| {
     ///     let _span = trace_runtime::span("signup")
@@ -379,7 +398,7 @@ impl TracerBuilder {
     /// use std::panic::{AssertUnwindSafe, catch_unwind};
     /// use trace_runtime::{InMemoryCollector, Tracer};
     /// let collector = InMemoryCollector::new();
-    /// let tracer = Tracer::builder("jobs").panic_hook(false).exporter(collector.clone()).build();
+    /// let tracer = Tracer::builder("jobs").panic_hook(false).span_processor(collector.clone()).build();
     /// let _ = catch_unwind(AssertUnwindSafe(|| {
     ///     tracer.in_scope(|| {
     ///         let _span = trace_runtime::span("job").start();
@@ -410,7 +429,7 @@ impl TracerBuilder {
                 sampler: self.sampler,
                 limits: self.limits,
                 limit_counters: LimitCounters::default(),
-                exporters: self.exporters,
+                processors: self.processors,
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 counters: Counters::default(),
             }),

@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use trace_runtime::export::{BatchConfig, BatchExporter, ExportError, SpanSink};
+use trace_runtime::export::{BatchConfig, BatchSpanProcessor, ExportError, SpanExporter};
 use trace_runtime::{Sampler, SpanData, Tracer, traced};
 
 struct Counting;
@@ -57,20 +57,20 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 /// A sink that counts what it is sent.
 struct Count(Arc<AtomicU64>);
 
-impl SpanSink for Count {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for Count {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
 
-fn tracer(sampler: Sampler) -> (Tracer, Arc<BatchExporter>, Arc<AtomicU64>) {
+fn tracer(sampler: Sampler) -> (Tracer, Arc<BatchSpanProcessor>, Arc<AtomicU64>) {
     let delivered = Arc::new(AtomicU64::new(0));
     let mut config = BatchConfig::default();
     config.report_interval = None;
     config.max_queue_size = 1 << 20;
-    let exporter = Arc::new(BatchExporter::with_config(Count(delivered.clone()), config));
-    let tracer = Tracer::builder("alloc").sampler(sampler).exporter(exporter.clone()).build();
+    let exporter = Arc::new(BatchSpanProcessor::with_config(Count(delivered.clone()), config));
+    let tracer = Tracer::builder("alloc").sampler(sampler).span_processor(exporter.clone()).build();
     (tracer, exporter, delivered)
 }
 

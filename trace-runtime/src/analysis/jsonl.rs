@@ -67,7 +67,7 @@ pub fn read_jsonl(mut reader: impl BufRead) -> io::Result<ReadOutcome> {
 /// use trace_runtime::analysis::{read_jsonl, write_jsonl_line};
 /// # use trace_runtime::{InMemoryCollector, Tracer};
 /// # let collector = InMemoryCollector::new();
-/// # Tracer::builder("shop").exporter(collector.clone()).build().in_scope(|| {
+/// # Tracer::builder("shop").span_processor(collector.clone()).build().in_scope(|| {
 /// #     let _span = trace_runtime::span("checkout").tag("items", 3).start();
 /// # });
 /// # let span = collector.spans().remove(0);

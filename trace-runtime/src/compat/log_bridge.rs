@@ -29,7 +29,7 @@ use crate::value::{Tag, Value};
 /// // Usually `LogBridge::install(env_logger::Logger::from_default_env(), …)`.
 /// LogBridge::install(NoLogger, log::LevelFilter::Info).unwrap();
 /// let collector = InMemoryCollector::new();
-/// Tracer::builder("shop").exporter(collector.clone()).build().in_scope(charge);
+/// Tracer::builder("shop").span_processor(collector.clone()).build().in_scope(charge);
 /// assert_eq!(
 ///     collector.render(),
 ///     "charge\n  @ charging card level=\"INFO\" target=\"billing\" cents=250\n"

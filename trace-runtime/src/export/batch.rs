@@ -1,4 +1,4 @@
-//! The batch exporter: application threads put finished spans in a bounded
+//! The batch span processor: application threads put finished spans in a bounded
 //! queue; one background thread takes them out in batches and sends them.
 
 use std::fmt;
@@ -9,10 +9,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::export::{BatchConfig, ExportError, Exporter, SpanBatch, SpanSink};
+use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor};
 use crate::span::SpanData;
 
-/// Sends spans to a [`SpanSink`] from a background thread, so the thread
+/// Sends spans to a [`SpanExporter`] from a background thread, so the thread
 /// that closes a span never waits for I/O.
 ///
 /// Closing a span costs one clone of its record and one non-blocking
@@ -21,7 +21,7 @@ use crate::span::SpanData;
 /// span is dropped and counted. The background thread sends a batch when it
 /// is full or when [`scheduled_delay`](BatchConfig::scheduled_delay) has
 /// passed since the last one, and retries failures
-/// the sink marks retryable with exponential backoff and jitter, honouring
+/// the exporter marks retryable with exponential backoff and jitter, honouring
 /// `Retry-After`, until the [`export_timeout`](BatchConfig::export_timeout);
 /// then the batch is dropped and counted. [`stats`](Self::stats) reads the
 /// counters; while spans are being dropped or failing they are also printed
@@ -30,36 +30,36 @@ use crate::span::SpanData;
 ///
 /// ```
 /// use trace_runtime::{InMemoryCollector, Tracer};
-/// use trace_runtime::export::BatchExporter;
+/// use trace_runtime::export::BatchSpanProcessor;
 ///
 /// let collector = InMemoryCollector::new();
-/// let exporter = std::sync::Arc::new(BatchExporter::new(collector.clone()));
-/// let tracer = Tracer::builder("shop").exporter(exporter.clone()).build();
+/// let processor = std::sync::Arc::new(BatchSpanProcessor::new(collector.clone()));
+/// let tracer = Tracer::builder("shop").span_processor(processor.clone()).build();
 /// tracer.in_scope(|| drop(trace_runtime::span("checkout").start()));
 /// tracer.shutdown(); // flushes: everything closed so far reaches the collector
 /// assert_eq!(collector.spans().len(), 1);
-/// assert_eq!(exporter.stats().exported, 1);
+/// assert_eq!(processor.stats().exported, 1);
 /// ```
 ///
 /// # Ending the process
 ///
-/// Spans still queued are delivered by [`flush`](Exporter::flush),
-/// [`shutdown`](Exporter::shutdown) (both wait at most
+/// Spans still queued are delivered by [`flush`](SpanProcessor::flush),
+/// [`shutdown`](SpanProcessor::shutdown) (both wait at most
 /// [`flush_timeout`](BatchConfig::flush_timeout)) and by dropping the
-/// exporter, which shuts it down. So call `tracer.shutdown()` before `main`
+/// processor, which shuts it down. So call `tracer.shutdown()` before `main`
 /// returns: a tracer installed globally is never dropped.
 ///
 /// - `std::process::exit` runs no destructors: whatever was not flushed
 ///   before the call is lost. Flush first.
 /// - A panic that unwinds closes the spans it passes through (they record
 ///   the panic message) and queues them; they are delivered if a tracer or
-///   exporter is dropped, or `shutdown` is called, before the process ends
+///   processor is dropped, or `shutdown` is called, before the process ends
 ///   (for example, by a guard in `main`). When the main thread's panic ends
 ///   the process, the background thread is stopped with whatever is queued.
 ///   With `panic = "abort"` nothing queued is delivered.
-/// - A panic inside the sink is caught: that batch counts as failed and the
+/// - A panic inside the exporter is caught: that batch counts as failed and the
 ///   exporter keeps running.
-pub struct BatchExporter {
+pub struct BatchSpanProcessor {
     sender: SyncSender<Message>,
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -67,16 +67,16 @@ pub struct BatchExporter {
     worker_thread: Option<Thread>,
 }
 
-/// Counters kept by a [`BatchExporter`], read with [`BatchExporter::stats`].
+/// Counters kept by a [`BatchSpanProcessor`], read with [`BatchSpanProcessor::stats`].
 ///
-/// Once the exporter has shut down, every span it was given is in exactly
+/// Once the processor has shut down, every span it was given is in exactly
 /// one of `exported`, `dropped` and `failed_spans`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct BatchStats {
-    /// Spans the sink accepted.
+    /// Spans the exporter accepted.
     pub exported: u64,
-    /// Spans dropped because the queue was full or the exporter had shut down.
+    /// Spans dropped because the queue was full or the processor had shut down.
     pub dropped: u64,
     /// Batches given up on: a permanent failure, or retries exhausted.
     pub failed_exports: u64,
@@ -178,23 +178,23 @@ impl Shared {
     }
 }
 
-impl BatchExporter {
-    /// A batch exporter with the default [`BatchConfig`].
-    pub fn new(sink: impl SpanSink) -> Self {
-        Self::with_config(sink, BatchConfig::default())
+impl BatchSpanProcessor {
+    /// A batch span processor with the default [`BatchConfig`].
+    pub fn new(exporter: impl SpanExporter) -> Self {
+        Self::with_config(exporter, BatchConfig::default())
     }
 
-    /// A batch exporter with the default configuration overridden by the
+    /// A batch span processor with the default configuration overridden by the
     /// `OTEL_BSP_*` environment variables ([`BatchConfig::from_env`]).
-    pub fn from_env(sink: impl SpanSink) -> Self {
-        Self::with_config(sink, BatchConfig::from_env())
+    pub fn from_env(exporter: impl SpanExporter) -> Self {
+        Self::with_config(exporter, BatchConfig::from_env())
     }
 
-    /// A batch exporter with this configuration; starts the background thread.
+    /// A batch span processor with this configuration; starts the background thread.
     ///
-    /// If the thread cannot be started, the exporter drops every span and
+    /// If the thread cannot be started, the processor drops every span and
     /// says so on stderr.
-    pub fn with_config(sink: impl SpanSink, mut config: BatchConfig) -> Self {
+    pub fn with_config(exporter: impl SpanExporter, mut config: BatchConfig) -> Self {
         config.max_queue_size = config.max_queue_size.max(1);
         config.max_export_batch_size = config.max_export_batch_size.clamp(1, config.max_queue_size);
         let (sender, receiver) = mpsc::sync_channel(config.max_queue_size);
@@ -207,7 +207,7 @@ impl BatchExporter {
             progress: Mutex::new(Progress::default()),
             changed: Condvar::new(),
         });
-        let worker = Worker::new(shared.clone(), Box::new(sink));
+        let worker = Worker::new(shared.clone(), Box::new(exporter));
         let spawned =
             thread::Builder::new().name("trace-export".into()).spawn(move || worker.run(receiver));
         let worker = match spawned {
@@ -247,8 +247,8 @@ impl BatchExporter {
         &self.shared.config
     }
 
-    /// Waits until every span queued before the call was handed to the sink
-    /// (sent, or given up on) and the sink flushed, or until `timeout`.
+    /// Waits until every span queued before the call was handed to the exporter
+    /// (sent, or given up on) and the exporter flushed, or until `timeout`.
     /// Returns whether that happened in time.
     pub fn flush_with_timeout(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -295,17 +295,9 @@ impl BatchExporter {
     }
 }
 
-impl Exporter for BatchExporter {
-    fn export(&self, batch: &[SpanData]) {
-        self.export_owned(batch.to_vec());
-    }
-
-    fn export_owned(&self, batch: Vec<SpanData>) {
-        self.export_batch(batch.into());
-    }
-
+impl SpanProcessor for BatchSpanProcessor {
     /// Queues the batch as it is: the background thread converts it.
-    fn export_batch(&self, mut batch: SpanBatch) {
+    fn on_end(&self, mut batch: SpanBatch) {
         let dropped = &self.shared.counters.dropped;
         if self.shared.shutting_down.load(Ordering::Relaxed) {
             dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -347,15 +339,15 @@ impl Exporter for BatchExporter {
     }
 }
 
-impl Drop for BatchExporter {
+impl Drop for BatchSpanProcessor {
     fn drop(&mut self) {
         self.shutdown_with_timeout(self.shared.config.flush_timeout);
     }
 }
 
-impl fmt::Debug for BatchExporter {
+impl fmt::Debug for BatchSpanProcessor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchExporter")
+        f.debug_struct("BatchSpanProcessor")
             .field("config", &self.shared.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -365,7 +357,7 @@ impl fmt::Debug for BatchExporter {
 /// The background thread's state.
 struct Worker {
     shared: Arc<Shared>,
-    sink: Box<dyn SpanSink>,
+    exporter: Box<dyn SpanExporter>,
     batch: Vec<SpanData>,
     last_report: Option<Instant>,
     /// (dropped, failed exports) at the last report.
@@ -373,9 +365,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(shared: Arc<Shared>, sink: Box<dyn SpanSink>) -> Self {
+    fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>) -> Self {
         let batch = Vec::with_capacity(shared.config.max_export_batch_size);
-        Self { shared, sink, batch, last_report: None, reported: (0, 0) }
+        Self { shared, exporter, batch, last_report: None, reported: (0, 0) }
     }
 
     /// Drains the channel, sending full batches, then sleeps until the next
@@ -407,7 +399,7 @@ impl Worker {
             }
             self.report(false);
             // Wake-ups come after their message is queued, so a wake-up
-            // consumed elsewhere (say, by the sink) loses nothing: the drain
+            // consumed elsewhere (say, by the exporter) loses nothing: the drain
             // above already saw the message.
             thread::park_timeout(next_send.saturating_duration_since(Instant::now()));
         }
@@ -415,9 +407,9 @@ impl Worker {
             self.take(message);
         }
         self.send_batch();
-        let sink = &self.sink;
-        if catch_unwind(AssertUnwindSafe(|| sink.shutdown())).is_err() {
-            eprintln!("trace-runtime: the span sink panicked while shutting down");
+        let exporter = &self.exporter;
+        if catch_unwind(AssertUnwindSafe(|| exporter.shutdown())).is_err() {
+            eprintln!("trace-runtime: the span exporter panicked while shutting down");
         }
         self.report(true);
         // Spans queued after the drain above are dropped with the receiver:
@@ -447,9 +439,9 @@ impl Worker {
             }
             Message::Flush(id) => {
                 self.send_batch();
-                let sink = &self.sink;
-                if catch_unwind(AssertUnwindSafe(|| sink.flush())).is_err() {
-                    eprintln!("trace-runtime: the span sink panicked while flushing");
+                let exporter = &self.exporter;
+                if catch_unwind(AssertUnwindSafe(|| exporter.flush())).is_err() {
+                    eprintln!("trace-runtime: the span exporter panicked while flushing");
                 }
                 let mut progress = self.shared.lock();
                 progress.flushed = progress.flushed.max(id);
@@ -503,8 +495,8 @@ impl Worker {
     }
 
     fn send_once(&self) -> Result<(), ExportError> {
-        catch_unwind(AssertUnwindSafe(|| self.sink.send(&self.batch)))
-            .unwrap_or_else(|_| Err(ExportError::permanent("the span sink panicked")))
+        catch_unwind(AssertUnwindSafe(|| self.exporter.export(&self.batch)))
+            .unwrap_or_else(|_| Err(ExportError::permanent("the span exporter panicked")))
     }
 
     /// Prints the counters if spans were dropped or failed since the last
@@ -539,6 +531,10 @@ mod tests {
     use crate::export::test_support::{sample_span, sample_trace};
     use std::sync::atomic::AtomicUsize;
 
+    fn feed(processor: &BatchSpanProcessor, spans: &[SpanData]) {
+        processor.on_end(spans.to_vec().into());
+    }
+
     fn quick_config() -> BatchConfig {
         BatchConfig {
             scheduled_delay: Duration::from_secs(3600),
@@ -560,12 +556,11 @@ mod tests {
         collector: InMemoryCollector,
     }
 
-    impl SpanSink for Gate {
-        fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+    impl SpanExporter for Gate {
+        fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
             let _ = self.entered.send(());
             let _ = self.release.lock().unwrap().recv();
-            self.collector.export(batch);
-            Ok(())
+            self.collector.export(batch)
         }
     }
 
@@ -576,8 +571,8 @@ mod tests {
         error: ExportError,
     }
 
-    impl SpanSink for Flaky {
-        fn send(&self, _: &[SpanData]) -> Result<(), ExportError> {
+    impl SpanExporter for Flaky {
+        fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if call < self.failures { Err(self.error.clone()) } else { Ok(()) }
         }
@@ -594,19 +589,19 @@ mod tests {
             collector: collector.clone(),
         };
         let config = BatchConfig { max_queue_size: 4, max_export_batch_size: 1, ..quick_config() };
-        let exporter = BatchExporter::with_config(gate, config);
-        exporter.export(&[sample_span("first")]);
-        // The worker now holds "first" and is stuck in the sink; the queue is empty.
+        let processor = BatchSpanProcessor::with_config(gate, config);
+        feed(&processor, &[sample_span("first")]);
+        // The worker now holds "first" and is stuck in the exporter; the queue is empty.
         entered.recv().unwrap();
         for i in 0..10 {
-            exporter.export(&[sample_span(&format!("span {i}"))]);
+            feed(&processor, &[sample_span(&format!("span {i}"))]);
         }
-        assert_eq!(exporter.stats().dropped, 6);
+        assert_eq!(processor.stats().dropped, 6);
         for _ in 0..5 {
             release.send(()).unwrap();
         }
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
-        let stats = exporter.stats();
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        let stats = processor.stats();
         assert_eq!((stats.exported, stats.dropped), (5, 6));
         assert_eq!(collector.spans().len(), 5);
     }
@@ -614,31 +609,32 @@ mod tests {
     #[test]
     fn flush_delivers_everything_queued() {
         let collector = InMemoryCollector::new();
-        let exporter = BatchExporter::with_config(collector.clone(), quick_config());
+        let processor = BatchSpanProcessor::with_config(collector.clone(), quick_config());
         let trace = sample_trace();
         for _ in 0..300 {
-            exporter.export(&trace);
+            feed(&processor, &trace);
         }
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
         assert_eq!(collector.spans().len(), 300 * trace.len());
-        assert_eq!(exporter.stats().exported, 300 * trace.len() as u64);
-        assert_eq!(exporter.stats().dropped, 0);
+        assert_eq!(processor.stats().exported, 300 * trace.len() as u64);
+        assert_eq!(processor.stats().dropped, 0);
     }
 
     #[test]
     fn flush_from_many_threads_sees_its_own_spans() {
         let collector = InMemoryCollector::new();
-        let exporter = Arc::new(BatchExporter::with_config(collector.clone(), quick_config()));
+        let processor =
+            Arc::new(BatchSpanProcessor::with_config(collector.clone(), quick_config()));
         let threads: Vec<_> = (0..4)
             .map(|t| {
-                let exporter = exporter.clone();
+                let processor = processor.clone();
                 let collector = collector.clone();
                 thread::spawn(move || {
                     let name = format!("thread {t}");
                     for _ in 0..50 {
-                        exporter.export(&[sample_span(&name)]);
+                        feed(&processor, &[sample_span(&name)]);
                     }
-                    assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+                    assert!(processor.flush_with_timeout(Duration::from_secs(10)));
                     let mine = collector.spans().iter().filter(|s| s.name == name).count();
                     assert_eq!(mine, 50);
                 })
@@ -652,144 +648,146 @@ mod tests {
     #[test]
     fn retryable_failures_are_retried_then_counted() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let sink = Flaky {
+        let exporter = Flaky {
             calls: calls.clone(),
             failures: usize::MAX,
             error: ExportError::retryable("HTTP 503"),
         };
-        let exporter = BatchExporter::with_config(sink, quick_config());
-        exporter.export(&sample_trace());
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
-        let stats = exporter.stats();
+        let processor = BatchSpanProcessor::with_config(exporter, quick_config());
+        feed(&processor, &sample_trace());
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        let stats = processor.stats();
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert_eq!(stats.retries, 3);
         assert_eq!(stats.failed_exports, 1);
         assert_eq!(stats.failed_spans, sample_trace().len() as u64);
         assert_eq!(stats.exported, 0);
-        assert_eq!(exporter.last_error().as_deref(), Some("HTTP 503"));
+        assert_eq!(processor.last_error().as_deref(), Some("HTTP 503"));
     }
 
     #[test]
     fn a_retry_that_succeeds_exports_the_batch() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let sink = Flaky {
+        let exporter = Flaky {
             calls: calls.clone(),
             failures: 2,
             error: ExportError::retryable("connection refused"),
         };
-        let exporter = BatchExporter::with_config(sink, quick_config());
-        exporter.export(&[sample_span("a")]);
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
-        let stats = exporter.stats();
+        let processor = BatchSpanProcessor::with_config(exporter, quick_config());
+        feed(&processor, &[sample_span("a")]);
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        let stats = processor.stats();
         assert_eq!((stats.exported, stats.retries, stats.failed_exports), (1, 2, 0));
     }
 
     #[test]
     fn permanent_failures_are_not_retried() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let sink = Flaky {
+        let exporter = Flaky {
             calls: calls.clone(),
             failures: usize::MAX,
             error: ExportError::permanent("HTTP 400"),
         };
-        let exporter = BatchExporter::with_config(sink, quick_config());
-        exporter.export(&[sample_span("a")]);
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let processor = BatchSpanProcessor::with_config(exporter, quick_config());
+        feed(&processor, &[sample_span("a")]);
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        let stats = exporter.stats();
+        let stats = processor.stats();
         assert_eq!((stats.retries, stats.failed_exports), (0, 1));
     }
 
     #[test]
     fn retry_after_beyond_the_export_timeout_gives_up_at_once() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let sink = Flaky {
+        let exporter = Flaky {
             calls: calls.clone(),
             failures: usize::MAX,
             error: ExportError::retryable("HTTP 429").with_retry_after(Duration::from_secs(600)),
         };
-        let exporter = BatchExporter::with_config(sink, quick_config());
-        exporter.export(&[sample_span("a")]);
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
+        let processor = BatchSpanProcessor::with_config(exporter, quick_config());
+        feed(&processor, &[sample_span("a")]);
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(exporter.stats().failed_exports, 1);
+        assert_eq!(processor.stats().failed_exports, 1);
     }
 
     #[test]
-    fn a_panicking_sink_counts_as_a_failure_and_the_exporter_goes_on() {
+    fn a_panicking_exporter_counts_as_a_failure_and_the_processor_goes_on() {
         struct Panics(AtomicBool);
-        impl SpanSink for Panics {
-            fn send(&self, _: &[SpanData]) -> Result<(), ExportError> {
+        impl SpanExporter for Panics {
+            fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
                 if !self.0.swap(true, Ordering::SeqCst) {
-                    panic!("sink bug");
+                    panic!("exporter bug");
                 }
                 Ok(())
             }
         }
-        let exporter = BatchExporter::with_config(Panics(AtomicBool::new(false)), quick_config());
-        exporter.export(&[sample_span("a")]);
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
-        exporter.export(&[sample_span("b")]);
-        assert!(exporter.flush_with_timeout(Duration::from_secs(10)));
-        let stats = exporter.stats();
+        let processor =
+            BatchSpanProcessor::with_config(Panics(AtomicBool::new(false)), quick_config());
+        feed(&processor, &[sample_span("a")]);
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        feed(&processor, &[sample_span("b")]);
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        let stats = processor.stats();
         assert_eq!((stats.failed_exports, stats.exported), (1, 1));
     }
 
     #[test]
     fn shutdown_sends_the_queue_and_later_spans_are_dropped() {
         let collector = InMemoryCollector::new();
-        let exporter = BatchExporter::with_config(collector.clone(), quick_config());
-        exporter.export(&sample_trace());
-        assert!(exporter.shutdown_with_timeout(Duration::from_secs(10)));
+        let processor = BatchSpanProcessor::with_config(collector.clone(), quick_config());
+        feed(&processor, &sample_trace());
+        assert!(processor.shutdown_with_timeout(Duration::from_secs(10)));
         assert_eq!(collector.spans().len(), sample_trace().len());
-        exporter.export(&[sample_span("late")]);
-        assert_eq!(exporter.stats().dropped, 1);
+        feed(&processor, &[sample_span("late")]);
+        assert_eq!(processor.stats().dropped, 1);
         // Shutting down twice, and flushing afterwards, return at once.
-        assert!(exporter.shutdown_with_timeout(Duration::from_secs(1)));
-        assert!(exporter.flush_with_timeout(Duration::from_secs(1)));
+        assert!(processor.shutdown_with_timeout(Duration::from_secs(1)));
+        assert!(processor.flush_with_timeout(Duration::from_secs(1)));
     }
 
     #[test]
-    fn dropping_the_exporter_delivers_the_queue() {
+    fn dropping_the_processor_delivers_the_queue() {
         let collector = InMemoryCollector::new();
         {
-            let exporter = BatchExporter::with_config(collector.clone(), quick_config());
-            exporter.export(&sample_trace());
+            let processor = BatchSpanProcessor::with_config(collector.clone(), quick_config());
+            feed(&processor, &sample_trace());
         }
         assert_eq!(collector.spans().len(), sample_trace().len());
     }
 
     #[test]
-    fn spans_from_a_tracer_reach_the_sink_after_tracer_shutdown() {
+    fn spans_from_a_tracer_reach_the_exporter_after_tracer_shutdown() {
         let collector = InMemoryCollector::new();
-        let exporter = Arc::new(BatchExporter::with_config(collector.clone(), quick_config()));
-        let tracer = crate::Tracer::builder("svc").exporter(exporter.clone()).build();
+        let processor =
+            Arc::new(BatchSpanProcessor::with_config(collector.clone(), quick_config()));
+        let tracer = crate::Tracer::builder("svc").span_processor(processor.clone()).build();
         tracer.in_scope(|| {
             let _root = crate::span("root").start();
             let _child = crate::span("child").start();
         });
         tracer.shutdown();
         assert_eq!(collector.spans().len(), 2);
-        assert_eq!(exporter.stats().exported, 2);
+        assert_eq!(processor.stats().exported, 2);
     }
 
     #[test]
     fn shutdown_does_not_wait_out_a_long_backoff() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let sink = Flaky {
+        let exporter = Flaky {
             calls: calls.clone(),
             failures: usize::MAX,
             error: ExportError::retryable("HTTP 503").with_retry_after(Duration::from_secs(20)),
         };
         let config = BatchConfig { max_export_batch_size: 1, ..quick_config() };
-        let exporter = BatchExporter::with_config(sink, config);
-        exporter.export(&[sample_span("a")]);
+        let processor = BatchSpanProcessor::with_config(exporter, config);
+        feed(&processor, &[sample_span("a")]);
         // Wait until the worker is inside its 20 s pause, then shut down.
-        while exporter.stats().retries == 0 {
+        while processor.stats().retries == 0 {
             thread::sleep(Duration::from_millis(1));
         }
-        assert!(exporter.shutdown_with_timeout(Duration::from_secs(10)));
-        let stats = exporter.stats();
+        assert!(processor.shutdown_with_timeout(Duration::from_secs(10)));
+        let stats = processor.stats();
         assert_eq!((stats.retries, stats.failed_exports), (1, 1));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json, json};
 
 use crate::export::assemble::{DEFAULT_ROOT_WAIT, TraceAssembler};
-use crate::export::{ExportError, SpanSink};
+use crate::export::{ExportError, SpanExporter};
 use crate::span::{SpanData, Status};
 use crate::value::Tag;
 
@@ -38,7 +38,7 @@ use crate::value::Tag;
 /// use trace_runtime::export::encode_chrome_trace;
 ///
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
 /// # tracer.in_scope(|| drop(trace_runtime::span("checkout").start()));
 /// let events: serde_json::Value = serde_json::from_str(&encode_chrome_trace(&collector.spans())).unwrap();
 /// assert_eq!(events[0]["name"], "process_name");
@@ -224,14 +224,14 @@ fn tag_args(tags: &[Tag]) -> Map<String, Json> {
 /// first), so its lanes can be laid out whole; one whose root never arrives
 /// is written 30 seconds after its last span, or at shutdown. After every
 /// write the file is a complete JSON array, so it can be opened while the
-/// program runs. Put it behind a [`BatchExporter`](super::BatchExporter).
+/// program runs. Put it behind a [`BatchSpanProcessor`](super::BatchSpanProcessor).
 ///
 /// ```no_run
 /// use trace_runtime::Tracer;
-/// use trace_runtime::export::{BatchExporter, ChromeTraceExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, ChromeTraceExporter};
 ///
 /// let file = ChromeTraceExporter::create("trace.json").unwrap();
-/// let tracer = Tracer::builder("shop").exporter(BatchExporter::new(file)).build();
+/// let tracer = Tracer::builder("shop").span_processor(BatchSpanProcessor::new(file)).build();
 /// // ... then open trace.json in https://ui.perfetto.dev
 /// tracer.shutdown();
 /// ```
@@ -306,8 +306,8 @@ impl State {
     }
 }
 
-impl SpanSink for ChromeTraceExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for ChromeTraceExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let mut state = self.lock();
         let done = state.traces.add(batch);
         state
@@ -469,16 +469,16 @@ mod tests {
             || serde_json::from_str::<Json>(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(read(), json!([]));
         let trace = sample_trace();
-        exporter.send(&trace[..2]).unwrap();
+        exporter.export(&trace[..2]).unwrap();
         assert_eq!(read(), json!([]), "waits for the root");
-        exporter.send(&trace[2..]).unwrap();
+        exporter.export(&trace[2..]).unwrap();
         let after_first = read().as_array().unwrap().len();
         assert_eq!(after_first, 2 + 3 + 1); // metadata, spans, one instant event
         let mut second = sample_trace();
         for span in &mut second {
             span.trace_id = crate::TraceId::from_u128(7).unwrap();
         }
-        exporter.send(&second[..1]).unwrap();
+        exporter.export(&second[..1]).unwrap();
         exporter.shutdown(); // writes the trace whose root never came
         let all = read();
         std::fs::remove_file(&path).unwrap();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::export::env::{EnvReader, process_env};
 
-/// How a [`BatchExporter`](super::BatchExporter) queues, batches and retries.
+/// How a [`BatchSpanProcessor`](super::BatchSpanProcessor) queues, batches and retries.
 ///
 /// The defaults are those of the OpenTelemetry batch span processor. Change
 /// fields on a default value:
@@ -32,8 +32,8 @@ pub struct BatchConfig {
     /// Longest one batch is tried, retries included (default 30 s,
     /// `OTEL_BSP_EXPORT_TIMEOUT`).
     pub export_timeout: Duration,
-    /// Longest [`flush`](crate::Exporter::flush) and
-    /// [`shutdown`](crate::Exporter::shutdown) block the caller (default 30 s).
+    /// Longest [`flush`](crate::SpanProcessor::flush) and
+    /// [`shutdown`](crate::SpanProcessor::shutdown) block the caller (default 30 s).
     pub flush_timeout: Duration,
     /// How failed batches are retried.
     pub retry: RetryPolicy,

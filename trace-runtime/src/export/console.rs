@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::export::Exporter;
 use crate::export::assemble::{Assembled, DEFAULT_ROOT_WAIT, TraceAssembler, tree_order};
 use crate::export::tree_text::write_span;
+use crate::export::{ExportError, SpanExporter};
 use crate::span::SpanData;
 
 /// Prints every trace, once its root span finishes, as an indented tree with
@@ -28,15 +28,17 @@ use crate::span::SpanData;
 /// `(root not seen)` once no span of it has arrived for 30 seconds, or at
 /// shutdown.
 ///
-/// It prints on the thread that closes the root span, which suits
-/// development; to print from a background thread instead, wrap it as
-/// `BatchExporter::new(ExporterSink(ConsoleExporter::new()))`.
+/// Behind a [`SimpleSpanProcessor`](super::SimpleSpanProcessor) (what
+/// [`TracerBuilder::simple_exporter`](crate::TracerBuilder::simple_exporter)
+/// sets up) it prints on the thread that closes the root span, which suits
+/// development; behind a [`BatchSpanProcessor`](super::BatchSpanProcessor)
+/// it prints from a background thread.
 ///
 /// ```
 /// use trace_runtime::Tracer;
 /// use trace_runtime::export::ConsoleExporter;
 ///
-/// let tracer = Tracer::builder("shop").exporter(ConsoleExporter::new()).build();
+/// let tracer = Tracer::builder("shop").simple_exporter(ConsoleExporter::new()).build();
 /// tracer.in_scope(|| {
 ///     let _request = trace_runtime::span("GET /cart").start();
 ///     let _query = trace_runtime::span("load cart").start();
@@ -96,11 +98,12 @@ impl ConsoleExporter {
     }
 }
 
-impl Exporter for ConsoleExporter {
-    fn export(&self, batch: &[SpanData]) {
+impl SpanExporter for ConsoleExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let done = state.traces.add(batch);
         Self::print(&mut state, done);
+        Ok(())
     }
 
     fn flush(&self) {
@@ -172,9 +175,9 @@ mod tests {
         let out = Shared::default();
         let console = ConsoleExporter::to_writer(out.clone());
         let trace = sample_trace();
-        console.export(&trace[..2]);
+        console.export(&trace[..2]).unwrap();
         assert_eq!(out.text(), "", "nothing before the root");
-        console.export(&trace[2..]);
+        console.export(&trace[2..]).unwrap();
         assert_eq!(
             out.text(),
             "trace 4bf92f3577b34da6a3ce929d0e0e4736 (shop)\n\
@@ -190,7 +193,7 @@ mod tests {
     fn traces_without_a_root_are_printed_at_shutdown() {
         let out = Shared::default();
         let console = ConsoleExporter::to_writer(out.clone());
-        console.export(&sample_trace()[..2]);
+        console.export(&sample_trace()[..2]).unwrap();
         console.shutdown();
         let text = out.text();
         assert!(
@@ -204,8 +207,8 @@ mod tests {
     fn traces_whose_root_is_remote_are_printed_after_the_wait() {
         let out = Shared::default();
         let console = ConsoleExporter::to_writer(out.clone()).with_root_wait(Duration::ZERO);
-        console.export(&sample_trace()[..1]);
-        console.export(&[]);
+        console.export(&sample_trace()[..1]).unwrap();
+        console.export(&[]).unwrap();
         assert!(out.text().contains("(root not seen)\ndecode 500.0 µs (ok)\n"), "{}", out.text());
     }
 
@@ -213,7 +216,7 @@ mod tests {
     fn works_behind_the_tracer() {
         let out = Shared::default();
         let tracer = crate::Tracer::builder("shop")
-            .exporter(ConsoleExporter::to_writer(out.clone()))
+            .simple_exporter(ConsoleExporter::to_writer(out.clone()))
             .build();
         tracer.in_scope(|| {
             let _request = crate::span("GET /cart").start();

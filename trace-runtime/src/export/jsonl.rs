@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use crate::analysis::write_jsonl_line;
-use crate::export::{ExportError, SpanSink};
+use crate::export::{ExportError, SpanExporter};
 use crate::span::SpanData;
 
 /// Appends spans to a JSON Lines file, one line per span, so traces can be
@@ -19,16 +19,16 @@ use crate::span::SpanData;
 /// `service`, `name`, `kind`, `start_unix_nanos`, `duration_nanos`, `tags`,
 /// `events`, `status`, `links`). Each batch is written with one `write` and
 /// flushed, so readers never see half a line. Put it behind a
-/// [`BatchExporter`](super::BatchExporter).
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor).
 ///
 /// ```
 /// use trace_runtime::Tracer;
 /// use trace_runtime::analysis::read_file;
-/// use trace_runtime::export::{BatchExporter, JsonLinesExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, JsonLinesExporter};
 ///
 /// let path = std::env::temp_dir().join(format!("doc-{}.jsonl", std::process::id()));
 /// let file = JsonLinesExporter::create(&path)?;
-/// let tracer = Tracer::builder("shop").exporter(BatchExporter::new(file)).build();
+/// let tracer = Tracer::builder("shop").span_processor(BatchSpanProcessor::new(file)).build();
 /// tracer.in_scope(|| drop(trace_runtime::span("checkout").tag("items", 3).start()));
 /// tracer.shutdown();
 ///
@@ -57,8 +57,8 @@ impl JsonLinesExporter {
     }
 }
 
-impl SpanSink for JsonLinesExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for JsonLinesExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let mut text = String::new();
         for span in batch {
             write_jsonl_line(span, &mut text);
@@ -88,10 +88,10 @@ mod tests {
     fn spans_are_appended_one_per_line_and_read_back() {
         let path = temp_path("spans.jsonl");
         let exporter = JsonLinesExporter::create(&path).unwrap();
-        exporter.send(&sample_trace()).unwrap();
+        exporter.export(&sample_trace()).unwrap();
         drop(exporter);
         // A second exporter on the same file appends to what is there.
-        JsonLinesExporter::create(&path).unwrap().send(&sample_trace()[..1]).unwrap();
+        JsonLinesExporter::create(&path).unwrap().export(&sample_trace()[..1]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 4);
         assert!(text.ends_with('\n'));
@@ -126,7 +126,7 @@ mod tests {
                 Ok(())
             }
         }
-        let error = JsonLinesExporter::to_writer(Broken).send(&sample_trace()).unwrap_err();
+        let error = JsonLinesExporter::to_writer(Broken).export(&sample_trace()).unwrap_err();
         assert!(error.message().contains("disk full"), "{error}");
         assert!(!error.is_retryable());
     }

@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::export::Exporter;
 use crate::export::assemble::tree_order;
 use crate::export::tree_text::write_span;
+use crate::export::{SpanBatch, SpanProcessor};
 use crate::id::TraceId;
 use crate::span::SpanData;
 
@@ -23,7 +23,7 @@ use crate::span::SpanData;
 /// fn pay(amount: u32) {}
 ///
 /// let collector = InMemoryCollector::new();
-/// let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
 /// tracer.in_scope(checkout);
 /// assert_eq!(collector.render(), "checkout item=\"book\"\n  pay amount=3\n");
 /// ```
@@ -58,6 +58,11 @@ impl InMemoryCollector {
         self.lock().clear();
     }
 
+    /// Adds finished spans, as [`SpanExporter::export`](super::SpanExporter::export) does.
+    pub(crate) fn extend(&self, spans: &[SpanData]) {
+        self.lock().extend_from_slice(spans);
+    }
+
     /// Renders one trace as an indented tree (see [`render`](Self::render)).
     pub fn render_trace(&self, trace_id: TraceId) -> String {
         render_tree(&self.trace(trace_id))
@@ -74,9 +79,10 @@ impl InMemoryCollector {
     }
 }
 
-impl Exporter for InMemoryCollector {
-    fn export(&self, batch: &[SpanData]) {
-        self.lock().extend_from_slice(batch);
+impl SpanProcessor for InMemoryCollector {
+    fn on_end(&self, batch: SpanBatch) {
+        let spans = batch.into_spans();
+        self.lock().extend(spans);
     }
 }
 

@@ -1,36 +1,33 @@
-//! Batches of finished spans as the tracer hands them to exporters.
+//! Batches of finished spans as the tracer hands them to span processors.
 
 use std::sync::Arc;
 
 use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
 
-/// Finished spans handed to an [`Exporter`](crate::Exporter) together: a
+/// Finished spans handed to a [`SpanProcessor`](crate::SpanProcessor) together: a
 /// thread's spans as they were recorded, converted into [`SpanData`] by
-/// [`into_spans`](Self::into_spans) where the exporter runs. An exporter
+/// [`into_spans`](Self::into_spans) where the processor runs. A processor
 /// that queues spans for a background thread (such as
-/// [`BatchExporter`](crate::export::BatchExporter)) keeps the batch as it
+/// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor)) keeps the batch as it
 /// is, so the conversion costs the application thread nothing.
 ///
 /// ```
-/// use trace_runtime::export::SpanBatch;
-/// use trace_runtime::{Exporter, SpanData, Tracer};
 /// use std::sync::Mutex;
+/// use trace_runtime::export::SpanBatch;
+/// use trace_runtime::{SpanProcessor, Tracer};
 ///
 /// #[derive(Default)]
 /// struct Names(Mutex<Vec<String>>);
 ///
-/// impl Exporter for Names {
-///     fn export(&self, batch: &[SpanData]) {
-///         self.0.lock().unwrap().extend(batch.iter().map(|s| s.name.to_string()));
-///     }
-///
-///     fn export_batch(&self, batch: SpanBatch) {
-///         // Convert only what is kept: here, all of it.
-///         self.export(&batch.into_spans());
+/// impl SpanProcessor for Names {
+///     fn on_end(&self, batch: SpanBatch) {
+///         // Converts the records into `SpanData`: here, all of them.
+///         let names = batch.into_spans().into_iter().map(|s| s.name.to_string());
+///         self.0.lock().unwrap().extend(names);
 ///     }
 /// }
-/// # let _ = Tracer::builder("svc").exporter(Names::default()).build();
+/// # let _ = Tracer::builder("svc").span_processor(Names::default()).build();
 /// ```
 #[derive(Clone)]
 pub struct SpanBatch(Contents);

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::export::env::{EnvReader, process_env};
 use crate::export::http::{self, ConfigError, Endpoint};
-use crate::export::{ExportError, SpanSink};
+use crate::export::{ExportError, SpanExporter};
 use crate::span::{SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
 
@@ -29,7 +29,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// use trace_runtime::export::encode_zipkin_json;
 ///
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("shop").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("shop").span_processor(collector.clone()).build();
 /// # tracer.in_scope(|| drop(trace_runtime::span("GET /").kind(SpanKind::Server).start()));
 /// let json: serde_json::Value = serde_json::from_str(&encode_zipkin_json(&collector.spans())).unwrap();
 /// assert_eq!(json[0]["kind"], "SERVER");
@@ -115,14 +115,14 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// Posts batches to a Zipkin server's `/api/v2/spans` as JSON.
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchExporter`](super::BatchExporter). Only `http://` URLs work.
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor). Only `http://` URLs work.
 ///
 /// ```
 /// use trace_runtime::Tracer;
-/// use trace_runtime::export::{BatchExporter, ZipkinExporter};
+/// use trace_runtime::export::{BatchSpanProcessor, ZipkinExporter};
 ///
 /// let zipkin = ZipkinExporter::new("http://localhost:9411/api/v2/spans").unwrap();
-/// let tracer = Tracer::builder("checkout").exporter(BatchExporter::new(zipkin)).build();
+/// let tracer = Tracer::builder("checkout").span_processor(BatchSpanProcessor::new(zipkin)).build();
 /// tracer.shutdown();
 /// ```
 #[derive(Debug)]
@@ -179,8 +179,8 @@ impl ZipkinExporter {
     }
 }
 
-impl SpanSink for ZipkinExporter {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+impl SpanExporter for ZipkinExporter {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let body = encode_zipkin_json(batch);
         http::send(&self.endpoint, "application/json", &[], body.as_bytes(), self.timeout)?;
         Ok(())
@@ -253,7 +253,7 @@ mod tests {
     fn posts_to_the_configured_url() {
         let server = TestServer::start(vec![]);
         let zipkin = ZipkinExporter::new(&format!("{}/api/v2/spans", server.url())).unwrap();
-        zipkin.send(&sample_trace()).unwrap();
+        zipkin.export(&sample_trace()).unwrap();
         let request = server.requests.recv().unwrap();
         assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/v2/spans"));
         assert_eq!(request.header("content-type"), Some("application/json"));

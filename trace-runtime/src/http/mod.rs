@@ -51,7 +51,7 @@ use crate::value::Value;
 /// use trace_runtime::http::ServerSpan;
 /// # use trace_runtime::{InMemoryCollector, Tracer};
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
 /// # let _scope = tracer.set_default();
 /// let request = http::Request::get("/orders/7?verbose=1")
 ///     .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -166,7 +166,7 @@ fn record_response<B>(response: &Response<B>) -> Outcome {
 ///         .await
 /// }
 /// # let collector = InMemoryCollector::new();
-/// # let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+/// # let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
 /// # let request = http::Request::get("/orders/1").body(()).unwrap();
 /// # let response = tracer.in_scope(|| futures::executor::block_on(handle(request)));
 /// # assert_eq!(collector.render(), "GET /orders/{id} [server] http.request.method=\"GET\" http.route=\"/orders/{id}\" url.path=\"/orders/1\" http.response.status_code=200\n  load_order\n");

@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_box_comes_back_with_its_value_and_is_reused() {
-        let tracer = Tracer::builder("svc").exporter(InMemoryCollector::new()).build();
+        let tracer = Tracer::builder("svc").span_processor(InMemoryCollector::new()).build();
         let mut buffer = Buffer::new();
         buffer.adopt(&tracer);
         let ids = (

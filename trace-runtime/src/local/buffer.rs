@@ -314,7 +314,7 @@ mod tests {
     use crate::export::InMemoryCollector;
 
     fn tracer(service: &str, collector: &InMemoryCollector) -> Tracer {
-        Tracer::builder(service).exporter(collector.clone()).build()
+        Tracer::builder(service).span_processor(collector.clone()).build()
     }
 
     /// Opens the record of span `span` (named `s{span}`) in `buffer`.

@@ -24,7 +24,7 @@ fn reading_the_state_during_thread_teardown_never_panics() {
         static LATE: RefCell<Option<OpensSpanWhenDropped>> = const { RefCell::new(None) };
     }
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("svc").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("svc").span_processor(collector.clone()).build();
     std::thread::spawn(move || {
         let _scope = tracer.set_default();
         // Registered after `LOCAL` is first used, so destroyed before it
@@ -42,7 +42,7 @@ fn reading_the_state_during_thread_teardown_never_panics() {
 #[test]
 fn the_common_path_and_the_slow_path_give_the_same_tree() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("svc").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("svc").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let start = |name: &'static str| SpanStart {
             name: name.into(),

@@ -15,7 +15,7 @@ fn add((a, b): (u8, u8), Point { x, y }: Point) -> i32 {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     assert_eq!(tracer.in_scope(|| add((1, 2), Point { x: 3, y: 4 })), 10);
     assert_eq!(collector.render(), "add a=1 b=2 x=3 y=4\n");
 }

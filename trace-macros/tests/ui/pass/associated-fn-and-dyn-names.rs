@@ -38,7 +38,7 @@ impl dyn Shown + Send {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let wrapper = Wrapper::new();
         let shown: &dyn Shown = &wrapper;

@@ -31,7 +31,7 @@ async fn load(store: &Store, key: u32) -> Result<String, String> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let value = tracer.in_scope(|| runtime.block_on(load(&Store, 4)));
     assert_eq!(value.unwrap(), "4");

@@ -18,7 +18,7 @@ fn checked_first(items: &mut [u32]) -> Result<&mut u32, String> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let mut items = vec![1, 2];
         *first(&mut items) += 10;

@@ -25,7 +25,7 @@ impl Config {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     let config = Config(1);
     tracer.in_scope(|| config.skipped() + config.renamed() + config.kept());
     assert_eq!(collector.render(), "config.load\nConfig::kept\n");

@@ -14,7 +14,7 @@ fn handle(id: u32) -> u32 {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     assert_eq!(tracer.in_scope(|| handle(3)), 3);
     assert_eq!(collector.render(), "handle id=3\n");
 }

@@ -34,7 +34,7 @@ fn io_alias() -> std::io::Result<()> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         assert_eq!(parse("7").unwrap(), 7);
         assert!(parse("").is_err());

@@ -12,7 +12,7 @@ fn load() -> Fallible<u32> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| load().unwrap_err());
     assert_eq!(collector.render(), "load (error: alias)\n");
 }

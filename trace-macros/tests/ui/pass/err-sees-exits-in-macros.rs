@@ -22,7 +22,7 @@ fn first(values: &mut [u32]) -> anyhow::Result<&mut u32> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         checked(0).unwrap_err();
         checked(11).unwrap_err();

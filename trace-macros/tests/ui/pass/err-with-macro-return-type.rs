@@ -16,7 +16,7 @@ fallible!(load -> Result<(), String>);
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| load().unwrap_err());
     assert_eq!(collector.render(), "load (error: from a macro)\n");
 }

@@ -30,7 +30,7 @@ fn outer() {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         renamed();
         assert!(login("ada", "pw", 1, 0.5));

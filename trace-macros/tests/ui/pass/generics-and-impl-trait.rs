@@ -24,7 +24,7 @@ fn evens(limit: u32) -> impl Iterator<Item = u32> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         assert_eq!(largest(&[1, 3, 2]), Some(&3));
         assert_eq!(describe(7u8).to_string(), "7");

@@ -37,7 +37,7 @@ impl Total for Cart {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let mut cart = Cart::new();
         cart.add(3);

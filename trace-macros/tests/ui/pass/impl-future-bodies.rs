@@ -32,7 +32,7 @@ fn boxed() -> Pin<Box<dyn Future<Output = ()> + Send>> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     let _current = tracer.set_default();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {

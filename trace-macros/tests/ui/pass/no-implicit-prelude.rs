@@ -25,7 +25,7 @@ mod bare {
 
 fn main() {
     let collector = ::trace_runtime::InMemoryCollector::new();
-    let tracer = ::trace_runtime::Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = ::trace_runtime::Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         bare::checked(0).unwrap_err();
         assert_eq!(bare::Counter.get(), 7);

@@ -13,7 +13,7 @@ fn poll_next(ready: Poll<Result<u32, String>>) -> Poll<Result<u32, String>> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         assert_eq!(poll_next(Poll::Pending), Poll::Pending);
         assert!(poll_next(Poll::Ready(Err("closed".to_owned()))).is_ready());

@@ -10,7 +10,7 @@ fn r#match(r#in: u32) -> u32 {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| r#match(1));
     assert_eq!(collector.render(), "match type=\"raw\" in=1\n");
 }

@@ -11,7 +11,7 @@ fn doubled_first(values: &[u32]) -> Option<u32> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| assert_eq!(doubled_first(&[]), None));
     assert_eq!(collector.render(), "doubled_first return=\"None\"\n");
 }

@@ -16,7 +16,7 @@ fn count_to(limit: u32) -> Result<u32, String> {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         assert_eq!(count_to(2), Ok(2));
         count_to(3).unwrap_err();

@@ -17,7 +17,7 @@ extern "C" fn callback(code: i32) -> i32 {
 
 fn main() {
     let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("ui").exporter(collector.clone()).build();
+    let tracer = Tracer::builder("ui").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
         let value = 9u32;
         assert_eq!(unsafe { read(&raw const value) }, 9);

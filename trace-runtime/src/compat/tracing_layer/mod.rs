@@ -47,7 +47,7 @@ use crate::value::{Tag, Value};
 /// }
 ///
 /// let collector = InMemoryCollector::new();
-/// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+/// let tracer = Tracer::builder("api").span_processor(collector.clone()).build();
 /// let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
 /// tracing::subscriber::with_default(subscriber, || tracer.in_scope(handle));
 /// assert_eq!(
@@ -91,7 +91,7 @@ impl TracingLayer {
     /// use tracing_subscriber::layer::SubscriberExt;
     ///
     /// let collector = InMemoryCollector::new();
-    /// let tracer = Tracer::builder("api").exporter(collector.clone()).build();
+    /// let tracer = Tracer::builder("api").span_processor(collector.clone()).build();
     /// let layer = TracingLayer::new().errors_from_events(true);
     /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
     ///     tracer.in_scope(|| {

@@ -285,8 +285,8 @@ fn the_binary_request_equals_the_json_one_for_the_official_messages() {
     use prost::Message;
     let spans = finite_varied_spans();
     let resource = [("deployment.environment".to_owned(), "test".to_owned())];
-    let binary = super::otlp_proto::encode(&spans, &resource);
-    let json = super::otlp::encode(&spans, &resource);
+    let binary = super::proto::encode(&spans, &resource);
+    let json = super::json::encode(&spans, &resource);
     let from_binary = official::Request::decode(binary.as_slice()).unwrap();
     let from_json: official::Request = serde_json::from_str(&json).unwrap();
     assert_eq!(from_binary, from_json);

@@ -1,27 +1,30 @@
-//! Transports that can fail: what a [`BatchExporter`](super::BatchExporter)
-//! drives from its background thread.
+//! Transports that can fail: what a
+//! [`BatchSpanProcessor`](super::BatchSpanProcessor) drives from its
+//! background thread.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::export::{Exporter, InMemoryCollector};
+use crate::export::InMemoryCollector;
 use crate::span::SpanData;
 
-/// Delivers batches of finished spans somewhere (a collector, a file) and
-/// says whether it worked.
+/// Sends batches of finished spans somewhere (a collector, a file) and says
+/// whether it worked: OpenTelemetry's `SpanExporter`.
 ///
-/// Unlike [`Exporter`], a sink may block and do I/O: it is called only from
-/// the background thread of a [`BatchExporter`](super::BatchExporter), which
-/// retries failures the error marks as retryable.
+/// An exporter may block and do I/O: a
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor) calls it from its
+/// background thread and retries failures the error marks as retryable; a
+/// [`SimpleSpanProcessor`](super::SimpleSpanProcessor) calls it on the
+/// thread that closed the spans, which suits quick ones (the console, tests).
 ///
 /// ```
 /// use trace_runtime::SpanData;
-/// use trace_runtime::export::{BatchExporter, ExportError, SpanSink};
+/// use trace_runtime::export::{BatchSpanProcessor, ExportError, SpanExporter};
 ///
 /// struct Stdout;
 ///
-/// impl SpanSink for Stdout {
-///     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+/// impl SpanExporter for Stdout {
+///     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
 ///         for span in batch {
 ///             println!("{} {}ns", span.name, span.duration_nanos);
 ///         }
@@ -29,17 +32,17 @@ use crate::span::SpanData;
 ///     }
 /// }
 ///
-/// let exporter = BatchExporter::new(Stdout);
-/// # exporter.shutdown_with_timeout(std::time::Duration::from_secs(1));
+/// let processor = BatchSpanProcessor::new(Stdout);
+/// # processor.shutdown_with_timeout(std::time::Duration::from_secs(1));
 /// ```
-pub trait SpanSink: Send + 'static {
+pub trait SpanExporter: Send + 'static {
     /// Delivers one batch.
     ///
     /// # Errors
     /// An [`ExportError`] saying why, and whether trying again may help.
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError>;
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError>;
 
-    /// Makes everything sent so far durable (for example, flushes a file).
+    /// Makes everything exported so far durable (for example, flushes a file).
     fn flush(&self) {}
 
     /// Flushes and releases resources; called once, last.
@@ -48,9 +51,9 @@ pub trait SpanSink: Send + 'static {
     }
 }
 
-impl<S: SpanSink + Sync + ?Sized> SpanSink for std::sync::Arc<S> {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
-        (**self).send(batch)
+impl<E: SpanExporter + Sync + ?Sized> SpanExporter for std::sync::Arc<E> {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        (**self).export(batch)
     }
 
     fn flush(&self) {
@@ -62,42 +65,14 @@ impl<S: SpanSink + Sync + ?Sized> SpanSink for std::sync::Arc<S> {
     }
 }
 
-impl SpanSink for InMemoryCollector {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
-        self.export(batch);
+impl SpanExporter for InMemoryCollector {
+    fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
+        self.extend(batch);
         Ok(())
     }
 }
 
-/// Runs any [`Exporter`] as a [`SpanSink`] that never fails, so it can sit
-/// behind a [`BatchExporter`](super::BatchExporter).
-///
-/// ```
-/// use trace_runtime::InMemoryCollector;
-/// use trace_runtime::export::{BatchExporter, ExporterSink};
-///
-/// let exporter = BatchExporter::new(ExporterSink(InMemoryCollector::new()));
-/// # exporter.shutdown_with_timeout(std::time::Duration::from_secs(1));
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ExporterSink<E>(pub E);
-
-impl<E: Exporter> SpanSink for ExporterSink<E> {
-    fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
-        self.0.export(batch);
-        Ok(())
-    }
-
-    fn flush(&self) {
-        self.0.flush();
-    }
-
-    fn shutdown(&self) {
-        self.0.shutdown();
-    }
-}
-
-/// Why a [`SpanSink`] could not deliver a batch.
+/// Why a [`SpanExporter`] could not deliver a batch.
 ///
 /// ```
 /// use std::time::Duration;

@@ -162,7 +162,7 @@ pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> Vec<u
                 resource: Some(Resource { attributes }),
                 scope_spans: vec![ScopeSpans {
                     scope: Some(InstrumentationScope {
-                        name: super::otlp::SCOPE_NAME.to_owned(),
+                        name: super::SCOPE_NAME.to_owned(),
                         version: env!("CARGO_PKG_VERSION").to_owned(),
                     }),
                     spans,
@@ -213,7 +213,7 @@ fn encode_link(link: &Link) -> SpanLink {
 }
 
 fn kind_number(kind: SpanKind) -> i32 {
-    i32::from(super::otlp::kind_number(kind))
+    i32::from(super::json::kind_number(kind))
 }
 
 fn attributes(tags: &[Tag]) -> Vec<KeyValue> {

@@ -1,0 +1,143 @@
+//! What the tracer hands finished spans to: [`SpanProcessor`], and the
+//! [`SimpleSpanProcessor`] that exports them on the spot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::export::{SpanBatch, SpanExporter};
+
+/// Receives every batch of finished spans a tracer hands over:
+/// OpenTelemetry's `SpanProcessor`.
+///
+/// The tracer calls [`on_end`](Self::on_end) on the thread that closed the
+/// spans, so an implementation must be quick; I/O belongs behind a
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor), which queues the batch
+/// and converts it on its own thread.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use trace_runtime::export::SpanBatch;
+/// use trace_runtime::{SpanProcessor, Tracer};
+///
+/// #[derive(Default)]
+/// struct Count(AtomicUsize);
+///
+/// impl SpanProcessor for Count {
+///     fn on_end(&self, batch: SpanBatch) {
+///         self.0.fetch_add(batch.len(), Ordering::Relaxed);
+///     }
+/// }
+///
+/// let tracer = Tracer::builder("svc").span_processor(Count::default()).build();
+/// # let _ = tracer;
+/// ```
+pub trait SpanProcessor: Send + Sync + 'static {
+    /// Takes a batch of finished spans, as recorded: [`SpanBatch::into_spans`]
+    /// converts it into [`SpanData`](crate::SpanData), which is best left to
+    /// a background thread.
+    fn on_end(&self, batch: SpanBatch);
+
+    /// Delivers everything taken so far; the default does nothing.
+    fn flush(&self) {}
+
+    /// Flushes and releases resources; called once when the tracer shuts down.
+    fn shutdown(&self) {
+        self.flush();
+    }
+}
+
+impl<P: SpanProcessor + ?Sized> SpanProcessor for std::sync::Arc<P> {
+    fn on_end(&self, batch: SpanBatch) {
+        (**self).on_end(batch);
+    }
+
+    fn flush(&self) {
+        (**self).flush();
+    }
+
+    fn shutdown(&self) {
+        (**self).shutdown();
+    }
+}
+
+/// Exports each batch on the thread that closed its spans, with no queue
+/// and no retry: OpenTelemetry's `SimpleSpanProcessor`. Suits exporters that
+/// are quick and cannot fail for long (the console, an in-memory collector);
+/// a network exporter belongs behind a
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor).
+///
+/// A failed export is counted in [`dropped`](Self::dropped) and printed to
+/// stderr.
+///
+/// ```
+/// use trace_runtime::Tracer;
+/// use trace_runtime::export::{ConsoleExporter, SimpleSpanProcessor};
+///
+/// let processor = SimpleSpanProcessor::new(ConsoleExporter::new());
+/// let tracer = Tracer::builder("shop").span_processor(processor).build();
+/// # let _ = tracer;
+/// ```
+#[derive(Debug)]
+pub struct SimpleSpanProcessor<E> {
+    exporter: E,
+    dropped: AtomicU64,
+}
+
+impl<E: SpanExporter + Sync> SimpleSpanProcessor<E> {
+    /// Exports through `exporter`.
+    pub fn new(exporter: E) -> Self {
+        Self { exporter, dropped: AtomicU64::new(0) }
+    }
+
+    /// Spans whose export failed.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl<E: SpanExporter + Sync> SpanProcessor for SimpleSpanProcessor<E> {
+    fn on_end(&self, batch: SpanBatch) {
+        let spans = batch.into_spans();
+        if let Err(error) = self.exporter.export(&spans) {
+            self.dropped.fetch_add(spans.len() as u64, Ordering::Relaxed);
+            eprintln!("trace-runtime: export of {} spans failed: {error}", spans.len());
+        }
+    }
+
+    fn flush(&self) {
+        self.exporter.flush();
+    }
+
+    fn shutdown(&self) {
+        self.exporter.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryCollector;
+    use crate::export::ExportError;
+    use crate::export::test_support::sample_trace;
+    use crate::span::SpanData;
+
+    struct Refuses;
+
+    impl SpanExporter for Refuses {
+        fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
+            Err(ExportError::permanent("no"))
+        }
+    }
+
+    #[test]
+    fn a_simple_processor_exports_each_batch_and_counts_failures() {
+        let collector = InMemoryCollector::new();
+        let simple = SimpleSpanProcessor::new(collector.clone());
+        simple.on_end(sample_trace().into());
+        assert_eq!(collector.spans().len(), sample_trace().len());
+        assert_eq!(simple.dropped(), 0);
+
+        let refusing = SimpleSpanProcessor::new(Refuses);
+        refusing.on_end(sample_trace().into());
+        assert_eq!(refusing.dropped(), sample_trace().len() as u64);
+    }
+}
