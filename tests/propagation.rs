@@ -321,7 +321,7 @@ mod http_helpers {
         outcome: Result<StatusCode, &str>,
     ) -> SpanData {
         let collector = InMemoryCollector::new();
-        let tracer = Tracer::builder("orders").exporter(collector.clone()).build();
+        let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
         let mut headers = HeaderMap::new();
         tracer.in_scope(|| {
             let _root = trace_runtime::span("process_order").start();
@@ -425,7 +425,7 @@ mod http_helpers {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tower_layer_names_server_spans_after_the_route_template_and_4xx_is_not_an_error() {
         let collector = InMemoryCollector::new();
-        let tracer = Tracer::builder("inventory").exporter(collector.clone()).build();
+        let tracer = Tracer::builder("inventory").span_processor(collector.clone()).build();
         let service = tower::service_fn(|_: Request<()>| async move {
             Ok::<_, Infallible>(Response::builder().status(StatusCode::NOT_FOUND).body(()).unwrap())
         });
