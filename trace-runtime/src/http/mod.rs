@@ -6,7 +6,8 @@
 //! a `server` span named `METHOD route` (`GET /orders/{id}`; `GET` alone
 //! when no route template is known, never the request's path), record
 //! `http.request.method`, `http.route`, `url.path`, `url.query`,
-//! `server.address`, `server.port` and `http.response.status_code`, an
+//! `url.scheme` (when the request target has one), `server.address`,
+//! `server.port` and `http.response.status_code`, an
 //! error status and `error.type` for 5xx, and make the span current for the
 //! handler. Client side: open a `client` span named `METHOD template`
 //! (`GET /stock/{sku}`) or `METHOD`, record `http.request.method`,
