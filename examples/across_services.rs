@@ -63,10 +63,7 @@ fn main() {
 /// the caller's trace, named after its route template.
 fn inventory_service() -> Router {
     Router::new().route("/stock/{sku}", get(stock)).layer(TraceLayer::new().with_route(|parts| {
-        parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or_else(|| parts.uri.path().to_owned(), |path| path.as_str().to_owned())
+        parts.extensions.get::<MatchedPath>().map(|path| path.as_str().to_owned())
     }))
 }
 

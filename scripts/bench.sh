@@ -16,6 +16,8 @@
 # BENCH_RATE (all-in paced rate, spans/s), TRACES (callgrind: traces per
 # case, 2000). Exits non-zero if a bench fails or spans are not accounted
 # for; the other steps still run, and their figures are kept.
+# The benches are the package trace-benches (benches/Cargo.toml), a default
+# member of the workspace, so `cargo bench --bench NAME` finds them here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }

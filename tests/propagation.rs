@@ -191,9 +191,14 @@ mod http_helpers {
     use std::convert::Infallible;
 
     use http::{HeaderMap, Method, Request, Response, StatusCode};
+    // The conventions' own names for the tags, so a misspelt key fails.
+    use opentelemetry_semantic_conventions::attribute::{
+        ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL, HTTP_RESPONSE_STATUS_CODE,
+        HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT, URL_FULL, URL_PATH, URL_QUERY, URL_TEMPLATE,
+    };
     use tower::{Layer, Service, ServiceExt};
     use trace_runtime::http::{ClientCall, ServerCall, ServerSpan, TraceLayer};
-    use trace_runtime::{InMemoryCollector, SpanKind, Status, Tracer, Value, traced};
+    use trace_runtime::{InMemoryCollector, SpanData, SpanKind, Status, Tracer, Value, traced};
 
     const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -254,6 +259,7 @@ mod http_helpers {
                 if req.uri().path() == "/fail" { StatusCode::BAD_GATEWAY } else { StatusCode::OK };
             Ok::<_, Infallible>(Response::builder().status(status).body(headers).unwrap())
         });
+        // No route function: the span is named after the method alone.
         let mut traced_service = TraceLayer::new().layer(service);
         let ready = traced_service.ready().await.unwrap();
         let response = tracer.in_scope(|| ready.call(request("/stock"))).await.unwrap();
@@ -263,18 +269,207 @@ mod http_helpers {
         let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
         let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
         let inner = spans.iter().find(|s| s.name == "query").unwrap();
-        assert_eq!(server.name, "GET /stock");
+        assert_eq!(server.name, "GET");
+        assert_eq!(server.tag("http.route"), None);
         assert_eq!(server.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(inner.parent_id, Some(server.span_id));
         assert_eq!(client.parent_id, Some(server.span_id));
         assert_eq!(client.name, "GET");
-        assert_eq!(
-            client.tag("url.full"),
-            Some(&Value::Str("http://inventory:8080/stock?sku=REDACTED".into()))
-        );
+        assert_eq!(client.tag("url.full"), Some(&str("http://inventory:8080/stock?sku=1")));
+        assert_eq!(client.tag("server.address"), Some(&str("inventory")));
+        assert_eq!(client.tag("server.port"), Some(&Value::I64(8080)));
+        assert_eq!(client.tag("http.response.status_code"), Some(&Value::I64(404)));
+        assert_eq!(client.tag("error.type"), Some(&str("404")));
         assert_eq!(client.status, Status::Error("HTTP 404 Not Found".into()));
         assert_eq!(downstream, format!("00-{}-{}-01", client.trace_id, client.span_id));
         assert_eq!(server.tag("http.response.status_code"), Some(&Value::I64(200)));
+        assert_eq!(server.tag("error.type"), None);
+    }
+
+    fn str(text: &'static str) -> Value {
+        Value::Str(text.into())
+    }
+
+    /// The tags of `span` named in `keys`, in that order, as `key=value`
+    /// (strings unquoted; `key` alone when the span has no such tag).
+    fn tags(span: &SpanData, keys: &[&str]) -> Vec<String> {
+        let shown = |key: &&str| match span.tag(key) {
+            Some(Value::Str(text)) => format!("{key}={text}"),
+            Some(value) => format!("{key}={value}"),
+            None => (*key).to_owned(),
+        };
+        keys.iter().map(shown).collect()
+    }
+
+    const CLIENT_TAGS: [&str; 8] = [
+        HTTP_REQUEST_METHOD,
+        URL_FULL,
+        URL_TEMPLATE,
+        SERVER_ADDRESS,
+        SERVER_PORT,
+        HTTP_RESPONSE_STATUS_CODE,
+        ERROR_TYPE,
+        HTTP_REQUEST_METHOD_ORIGINAL,
+    ];
+
+    /// One client call under a root span, ended with `outcome`; the client
+    /// span as it reached the collector.
+    fn client_span(
+        method: &Method,
+        url: &str,
+        template: Option<&str>,
+        outcome: Result<StatusCode, &str>,
+    ) -> SpanData {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("orders").span_processor(collector.clone()).build();
+        let mut headers = HeaderMap::new();
+        tracer.in_scope(|| {
+            let _root = trace_runtime::span("process_order").start();
+            let call = match template {
+                Some(template) => {
+                    ClientCall::start_with_template(method, url, template, &mut headers)
+                }
+                None => ClientCall::start(method, url, &mut headers),
+            };
+            call.end(outcome);
+        });
+        let spans = collector.spans();
+        let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
+        let root = spans.iter().find(|s| s.name == "process_order").unwrap();
+        assert_eq!(client.parent_id, Some(root.span_id));
+        let sent = headers.get("traceparent").unwrap().to_str().unwrap();
+        let sent_ids = sent.rsplit_once('-').unwrap().0;
+        assert_eq!(sent_ids, format!("00-{}-{}", client.trace_id, client.span_id));
+        client.clone()
+    }
+
+    #[test]
+    fn client_spans_are_named_after_their_url_template_with_the_conventions_tags() {
+        let url = "https://alice:hunter2@shop.example/stock/42?sig=abc123&page=2";
+        let client = client_span(&Method::GET, url, Some("/stock/{sku}"), Ok(StatusCode::OK));
+        assert_eq!(client.name, "GET /stock/{sku}");
+        assert_eq!(
+            tags(&client, &CLIENT_TAGS),
+            [
+                "http.request.method=GET",
+                "url.full=https://REDACTED:REDACTED@shop.example/stock/42?sig=REDACTED&page=2",
+                "url.template=/stock/{sku}",
+                "server.address=shop.example",
+                "server.port=443",
+                "http.response.status_code=200",
+                "error.type",
+                "http.request.method_original",
+            ]
+        );
+        assert_eq!(client.status, Status::Unset);
+        let everything = format!("{client:?}");
+        assert!(!everything.contains("hunter2") && !everything.contains("alice"));
+        assert!(!everything.contains("abc123"), "the signature is not recorded");
+    }
+
+    #[test]
+    fn client_spans_without_a_template_are_named_after_the_method_only() {
+        let client = client_span(
+            &Method::POST,
+            "http://payments/charge/991?api_key=k-1&access_token=t-2&currency=eur",
+            None,
+            Ok(StatusCode::SERVICE_UNAVAILABLE),
+        );
+        assert_eq!(client.name, "POST", "never the URL's path");
+        assert_eq!(
+            tags(&client, &CLIENT_TAGS),
+            [
+                "http.request.method=POST",
+                "url.full=http://payments/charge/991?api_key=REDACTED&access_token=REDACTED&currency=eur",
+                "url.template",
+                "server.address=payments",
+                "server.port=80",
+                "http.response.status_code=503",
+                "error.type=503",
+                "http.request.method_original",
+            ]
+        );
+        assert_eq!(client.status, Status::Error("HTTP 503 Service Unavailable".into()));
+    }
+
+    #[test]
+    fn a_client_call_without_an_answer_is_an_error_of_type_other() {
+        let failed = Err("connection refused");
+        let client =
+            client_span(&Method::GET, "http://[::1]:9/stock/1", Some("/stock/{sku}"), failed);
+        assert_eq!(client.name, "GET /stock/{sku}");
+        assert_eq!(client.tag("server.address"), Some(&str("::1")));
+        assert_eq!(client.tag("server.port"), Some(&Value::I64(9)));
+        assert_eq!(client.tag("url.full"), Some(&str("http://[::1]:9/stock/1")));
+        assert_eq!(client.tag("http.response.status_code"), None);
+        assert_eq!(client.tag("error.type"), Some(&str("_OTHER")));
+        assert_eq!(client.status, Status::Error("connection refused".into()));
+    }
+
+    #[test]
+    fn methods_the_conventions_do_not_know_are_other_and_name_the_span_http() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let client = client_span(
+            &purge,
+            "http://cache:8080/items/7",
+            Some("/items/{id}"),
+            Ok(StatusCode::OK),
+        );
+        assert_eq!(client.name, "HTTP /items/{id}");
+        assert_eq!(client.tag("http.request.method"), Some(&str("_OTHER")));
+        assert_eq!(client.tag("http.request.method_original"), Some(&str("PURGE")));
+        let invalid = client_span(&Method::GET, "http://a b/", None, Ok(StatusCode::OK));
+        assert_eq!(invalid.tag("url.full"), Some(&str("(not a valid URL)")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tower_layer_names_server_spans_after_the_route_template_and_4xx_is_not_an_error() {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("inventory").span_processor(collector.clone()).build();
+        let service = tower::service_fn(|_: Request<()>| async move {
+            Ok::<_, Infallible>(Response::builder().status(StatusCode::NOT_FOUND).body(()).unwrap())
+        });
+        let layer = TraceLayer::new().with_route(|parts| {
+            parts.uri.path().starts_with("/stock/").then(|| "/stock/{sku}".to_owned())
+        });
+        let mut traced_service = layer.layer(service);
+        let request = Request::get("/stock/42?token=abc&page=2")
+            .header("host", "inventory.internal:8080")
+            .header("traceparent", CALLER)
+            .body(())
+            .unwrap();
+        let ready = traced_service.ready().await.unwrap();
+        tracer.in_scope(|| ready.call(request)).await.unwrap();
+
+        let spans = collector.spans();
+        let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
+        assert_eq!(server.name, "GET /stock/{sku}");
+        assert_eq!(
+            tags(
+                server,
+                &[
+                    HTTP_REQUEST_METHOD,
+                    HTTP_ROUTE,
+                    URL_PATH,
+                    URL_QUERY,
+                    SERVER_ADDRESS,
+                    SERVER_PORT,
+                    HTTP_RESPONSE_STATUS_CODE,
+                    ERROR_TYPE,
+                ]
+            ),
+            [
+                "http.request.method=GET",
+                "http.route=/stock/{sku}",
+                "url.path=/stock/42",
+                "url.query=token=REDACTED&page=2",
+                "server.address=inventory.internal",
+                "server.port=8080",
+                "http.response.status_code=404",
+                "error.type",
+            ]
+        );
+        assert_eq!(server.status, Status::Unset, "a 4xx is the client's error, not the server's");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,5 +489,6 @@ mod http_helpers {
         let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
         assert_eq!(spans.iter().filter(|s| s.parent_id == Some(server.span_id)).count(), 2);
         assert_eq!(server.status, Status::Error("HTTP 500 Internal Server Error".into()));
+        assert_eq!(server.tag("error.type"), Some(&str("500")));
     }
 }

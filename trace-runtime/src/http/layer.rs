@@ -8,24 +8,26 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{ServerCall, server_status};
+use super::{ServerCall, failure_outcome, server_status};
 use crate::future::Instrumented;
 use crate::record::Outcome;
-use crate::span::Status;
 
-type RouteFn = Arc<dyn Fn(&Parts) -> String + Send + Sync>;
+type RouteFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
 /// Wraps a service so each request runs in a server span continuing the
 /// caller's trace (see [`ServerCall`]).
 ///
-/// The route defaults to the request path; give a function that returns the
-/// route template to keep span names few, such as axum's `MatchedPath`:
+/// Spans are named after the method alone (`GET`) unless a function gives
+/// the route template the request matched (`GET /stock/{sku}`, and the
+/// `http.route` tag); the request's path is never the name, as it would make
+/// a name per item. With axum, the route is its `MatchedPath`
+/// (`parts.extensions.get::<MatchedPath>().map(|p| p.as_str().to_owned())`,
+/// with the layer added by `Router::route_layer`):
 ///
 /// ```
 /// use trace_runtime::http::TraceLayer;
-/// let layer = TraceLayer::new().with_route(|parts| {
-///     parts.uri.path().split('/').take(2).collect::<Vec<_>>().join("/")
-/// });
+/// let layer = TraceLayer::new()
+///     .with_route(|parts| parts.uri.path().starts_with("/stock/").then(|| "/stock/{sku}".into()));
 /// # let _ = layer;
 /// ```
 #[derive(Clone, Default)]
@@ -34,15 +36,19 @@ pub struct TraceLayer {
 }
 
 impl TraceLayer {
-    /// A layer naming spans after the request path.
+    /// A layer naming spans after the request's method.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Names spans `METHOD route` with `route` computed from the request.
+    /// Names spans `METHOD route` with `route` computed from the request (a
+    /// `String`, or an `Option<String>`: `None` names the span `METHOD`).
     #[must_use]
-    pub fn with_route(mut self, route: impl Fn(&Parts) -> String + Send + Sync + 'static) -> Self {
-        self.route = Some(Arc::new(route));
+    pub fn with_route<R>(mut self, route: impl Fn(&Parts) -> R + Send + Sync + 'static) -> Self
+    where
+        R: Into<Option<String>>,
+    {
+        self.route = Some(Arc::new(move |parts| route(parts).into()));
         self
     }
 }
@@ -77,11 +83,7 @@ impl<S> std::fmt::Debug for TraceService<S> {
 fn record_outcome<B, E: std::fmt::Display>(outcome: &Result<Response<B>, E>) -> Outcome {
     match outcome {
         Ok(response) => server_status(response.status()),
-        Err(error) => {
-            let mut outcome = Outcome::default();
-            outcome.set_status(Status::Error(error.to_string().into()));
-            outcome
-        }
+        Err(error) => failure_outcome(error.to_string()),
     }
 }
 
@@ -100,11 +102,9 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let route = match &self.route {
-            Some(route) => route(&parts),
-            None => parts.uri.path().to_owned(),
-        };
-        let mut call = ServerCall::from_parts(&parts.method, &parts.uri, &parts.headers, &route);
+        let route = self.route.as_ref().and_then(|route| route(&parts));
+        let mut call =
+            ServerCall::open(&parts.method, &parts.uri, &parts.headers, route.as_deref());
         let request = Request::from_parts(parts, body);
         // The inner service's `call` runs inside the span too: work it does
         // before returning its future is part of the request.

@@ -1,22 +1,35 @@
 //! HTTP server and client spans (feature `http`), and a tower layer
-//! (feature `tower`).
+//! (feature `tower`), named and tagged after OpenTelemetry's HTTP semantic
+//! conventions.
 //!
 //! Server side: extract the caller's context from the request headers, open
-//! a `server` span named `METHOD route`, record the standard tags
-//! (`http.request.method`, `http.route`, `url.path`, `url.query`,
-//! `http.response.status_code`) and an error status for 5xx, and make the
-//! span current for the handler. Client side: open a `client` span and
-//! inject its context into the outgoing headers.
+//! a `server` span named `METHOD route` (`GET /orders/{id}`; `GET` alone
+//! when no route template is known, never the request's path), record
+//! `http.request.method`, `http.route`, `url.path`, `url.query`,
+//! `url.scheme` (when the request target has one), `server.address`,
+//! `server.port` and `http.response.status_code`, an
+//! error status and `error.type` for 5xx, and make the span current for the
+//! handler. Client side: open a `client` span named `METHOD template`
+//! (`GET /stock/{sku}`) or `METHOD`, record `http.request.method`,
+//! `url.full`, `url.template`, `server.address`, `server.port` and
+//! `http.response.status_code`, an error status and `error.type` for 4xx
+//! and 5xx or a failed call, and inject the span's context into the
+//! outgoing headers. A method the conventions do not know (RFC 9110's and
+//! PATCH) is recorded as `_OTHER`, with `http.request.method_original`, and
+//! names the span `HTTP`.
 //!
 //! Header values are never recorded, so `Authorization`, `Cookie`,
-//! `Set-Cookie` and `Proxy-Authorization` cannot leak; URL user-info is
-//! dropped and query values are replaced by `REDACTED`.
+//! `Set-Cookie` and `Proxy-Authorization` cannot leak; a URL's user name
+//! and password become `REDACTED:REDACTED`, and the values of
+//! secret-looking query keys (`sig`, `access_token`, `api_key`,
+//! `X-Amz-Credential`...) become `REDACTED`.
 
 use std::fmt::Display;
 use std::future::Future;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 
+mod attributes;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "tower")]
@@ -69,15 +82,27 @@ impl ServerSpan {
 
     /// [`start`](Self::start) for a request already taken apart.
     pub fn from_parts(method: &Method, uri: &Uri, headers: &HeaderMap, route: &str) -> Self {
+        Self::open(method, uri, headers, Some(route))
+    }
+
+    /// The server span, named `METHOD route`, or `METHOD` without a route.
+    fn open(method: &Method, uri: &Uri, headers: &HeaderMap, route: Option<&str>) -> Self {
         let caller = propagation::extract(headers).attach();
-        let span = crate::span(format!("{method} {route}")).kind(SpanKind::Server).start();
+        let name = attributes::span_name(method, route);
+        let span = crate::span(name).kind(SpanKind::Server).start();
         if span.is_recording() {
-            span.tag("http.request.method", method.as_str().to_owned());
-            span.tag("http.route", route.to_owned());
+            attributes::tag_method(&span, method);
+            if let Some(route) = route {
+                span.tag("http.route", route.to_owned());
+            }
+            if let Some(scheme) = uri.scheme_str() {
+                span.tag("url.scheme", scheme.to_owned());
+            }
             span.tag("url.path", uri.path().to_owned());
             if let Some(query) = uri.query() {
-                span.tag("url.query", redact_query(query));
+                span.tag("url.query", attributes::redact_query(query));
             }
+            attributes::tag_server_of_request(&span, uri, headers);
         }
         Self { span, _caller: caller }
     }
@@ -94,11 +119,29 @@ fn record_server_status(span: &mut OpenSpan<'_>, status: StatusCode) {
 
 /// What a server response status adds to the span; 5xx is an error.
 pub(crate) fn server_status(status: StatusCode) -> Outcome {
+    status_outcome(status, false)
+}
+
+/// `http.response.status_code`, and for an error status (see
+/// [`attributes::is_error`]) the error and `error.type`, the code.
+fn status_outcome(status: StatusCode, client: bool) -> Outcome {
     let mut outcome = Outcome::default();
-    outcome.add_tag("http.response.status_code".into(), Value::I64(i64::from(status.as_u16())));
-    if status.is_server_error() {
+    let code = status.as_u16();
+    outcome.add_tag("http.response.status_code".into(), Value::I64(i64::from(code)));
+    if attributes::is_error(status, client) {
+        outcome.add_tag("error.type".into(), Value::Str(code.to_string().into()));
         outcome.set_status(Status::Error(format!("HTTP {status}").into()));
     }
+    outcome
+}
+
+/// A request that failed without a response: the error, and `error.type`
+/// `_OTHER` (the conventions' fallback: the message itself is not a
+/// low-cardinality class).
+fn failure_outcome(message: String) -> Outcome {
+    let mut outcome = Outcome::default();
+    outcome.add_tag("error.type".into(), Value::Str("_OTHER".into()));
+    outcome.set_status(Status::Error(message.into()));
     outcome
 }
 
@@ -142,7 +185,12 @@ impl ServerCall {
 
     /// [`start`](Self::start) for a request already taken apart.
     pub fn from_parts(method: &Method, uri: &Uri, headers: &HeaderMap, route: &str) -> Self {
-        let server = ServerSpan::from_parts(method, uri, headers, route);
+        Self::open(method, uri, headers, Some(route))
+    }
+
+    /// The server span, named `METHOD route`, or `METHOD` without a route.
+    fn open(method: &Method, uri: &Uri, headers: &HeaderMap, route: Option<&str>) -> Self {
+        let server = ServerSpan::open(method, uri, headers, route);
         Self { span: DetachedSpan::detach(server.span) }
     }
 
@@ -163,7 +211,10 @@ impl ServerCall {
 /// # let tracer = trace_runtime::Tracer::builder("gateway").build();
 /// # let _scope = tracer.set_default();
 /// let mut headers = http::HeaderMap::new();
-/// let call = ClientCall::start(&http::Method::GET, "http://inventory:8080/stock/7?debug=1", &mut headers);
+/// let url = "http://inventory:8080/stock/7?debug=1";
+/// // Named `GET /stock/{sku}`; `ClientCall::start` would name it `GET`.
+/// let call =
+///     ClientCall::start_with_template(&http::Method::GET, url, "/stock/{sku}", &mut headers);
 /// assert!(headers.contains_key("traceparent"));
 /// // let response = client.get(url).headers(headers).send().await;
 /// call.end(Ok::<_, String>(http::StatusCode::OK));
@@ -175,54 +226,54 @@ pub struct ClientCall {
 
 impl ClientCall {
     /// Opens a `client` span named `METHOD` (OpenTelemetry's name when no
-    /// URL template is known) as a child of the current span, and injects
-    /// its context into `headers`.
+    /// URL template is known; the URL's path is never the name) as a child
+    /// of the current span, and injects its context into `headers`.
     pub fn start(method: &Method, url: &str, headers: &mut HeaderMap) -> Self {
-        Self::open(method.as_str().to_owned(), method, url, headers)
+        Self::open(method, url, None, headers)
     }
 
     /// [`start`](Self::start) with the span named `METHOD template`, for a
-    /// URL template such as `/stock/{sku}` (names stay few; the full URL is
-    /// in the `url.full` tag).
+    /// URL template such as `/stock/{sku}` (names stay few; the template is
+    /// also the `url.template` tag and the full URL, redacted, `url.full`).
     pub fn start_with_template(
         method: &Method,
         url: &str,
         template: &str,
         headers: &mut HeaderMap,
     ) -> Self {
-        Self::open(format!("{method} {template}"), method, url, headers)
+        Self::open(method, url, Some(template), headers)
     }
 
-    fn open(name: String, method: &Method, url: &str, headers: &mut HeaderMap) -> Self {
-        let uri: Option<Uri> = url.parse().ok();
+    fn open(method: &Method, url: &str, template: Option<&str>, headers: &mut HeaderMap) -> Self {
+        let name = attributes::span_name(method, template);
         let span = crate::span(name).kind(SpanKind::Client).start();
         if span.is_recording() {
-            span.tag("http.request.method", method.as_str().to_owned());
-            span.tag("url.full", uri.as_ref().map_or_else(|| "(invalid)".to_owned(), redact_url));
-            if let Some(host) = uri.as_ref().and_then(Uri::host) {
-                span.tag("server.address", host.to_owned());
+            attributes::tag_method(&span, method);
+            match url.parse::<Uri>() {
+                Ok(uri) => {
+                    span.tag("url.full", attributes::full_url(&uri));
+                    attributes::tag_server_of_url(&span, &uri);
+                }
+                // Not recorded as given: it may hold credentials.
+                Err(_) => span.tag("url.full", "(not a valid URL)"),
             }
-            if let Some(port) = uri.as_ref().and_then(Uri::port_u16) {
-                span.tag("server.port", port);
+            if let Some(template) = template {
+                span.tag("url.template", template.to_owned());
             }
         }
         propagation::inject(headers);
         Self { span: DetachedSpan::detach(span) }
     }
 
-    /// Ends the span with the response status (4xx and 5xx are errors for a
-    /// client) or the error that prevented a response.
+    /// Ends the span with the response status (4xx, 5xx and codes past 599
+    /// are errors for a client, with `error.type` the code) or the error
+    /// that prevented a response (`error.type` `_OTHER`).
     pub fn end<E: Display>(mut self, outcome: Result<StatusCode, E>) {
-        self.span.record(|span| match outcome {
-            Ok(status) => {
-                let code = Value::I64(i64::from(status.as_u16()));
-                span.add_tag("http.response.status_code".into(), code);
-                if status.is_client_error() || status.is_server_error() {
-                    span.set_status(Status::Error(format!("HTTP {status}").into()));
-                }
-            }
-            Err(error) => span.set_status(Status::Error(error.to_string().into())),
-        });
+        let outcome = match outcome {
+            Ok(status) => status_outcome(status, true),
+            Err(error) => failure_outcome(error.to_string()),
+        };
+        self.span.record(|span| outcome.apply(span));
     }
 }
 
@@ -264,54 +315,5 @@ impl Drop for DetachedSpan {
         if let Some(frame) = self.frame.take() {
             local::finish(frame);
         }
-    }
-}
-
-/// `url.full` without user-info and with query values redacted.
-fn redact_url(uri: &Uri) -> String {
-    let mut url = String::new();
-    if let Some(scheme) = uri.scheme_str() {
-        url.push_str(scheme);
-        url.push_str("://");
-    }
-    if let Some(host) = uri.host() {
-        url.push_str(host);
-    }
-    if let Some(port) = uri.port_u16() {
-        url.push_str(&format!(":{port}"));
-    }
-    url.push_str(uri.path());
-    if let Some(query) = uri.query() {
-        url.push('?');
-        url.push_str(&redact_query(query));
-    }
-    url
-}
-
-/// Query keys kept, values replaced: values often hold tokens and personal
-/// data, keys say what the request was.
-fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) => format!("{key}=REDACTED"),
-            None => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_user_info_and_query_values() {
-        let uri: Uri =
-            "https://alice:secret@shop.example:8443/cart?token=abc&page=2&flag".parse().unwrap();
-        assert_eq!(
-            redact_url(&uri),
-            "https://shop.example:8443/cart?token=REDACTED&page=REDACTED&flag"
-        );
     }
 }
