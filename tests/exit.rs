@@ -75,6 +75,28 @@ fn an_explicit_shutdown_exports_every_finished_span_once() {
     assert_exports_every_span("shutdown", 0);
 }
 
+/// The export warning says which service wrote it and where the spans were
+/// going, so one process of several can be told apart in a shared log.
+#[test]
+fn the_export_warning_names_the_service_and_the_destination() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = Command::new(env!("CARGO_BIN_EXE_exit-modes"))
+        .args(["shutdown", &endpoint])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!("OTLP export to {endpoint}/v1/traces failed");
+    assert!(
+        stderr.lines().any(
+            |line| line.starts_with("trace-runtime [exit-modes]: ") && line.contains(&expected)
+        ),
+        "no warning naming the service and {expected}:\n{stderr}"
+    );
+}
+
 /// A collector that accepts connections and never answers: the exit
 /// handler waits at most its exit timeout (5 s by default), then counts
 /// and reports the spans it could not deliver, naming the service.

@@ -125,7 +125,7 @@ pub fn critical_path(trace: &Trace) -> CriticalPath {
 /// by start time. Together they cover every span that is on some path.
 ///
 /// ```
-/// use trace_runtime::analysis::{PathOrigin, assemble, critical_paths, read_jsonl};
+/// use trace_analysis::{PathOrigin, assemble, critical_paths, read_jsonl};
 /// // `consume` (a consumer) under `publish` (a producer): walked on its own.
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"shop","name":"publish","kind":"producer","start_unix_nanos":10,"duration_nanos":40}
@@ -237,7 +237,7 @@ fn non_blocking(trace: &Trace, index: usize) -> Option<PathOrigin> {
 /// no non-blocking child.
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, critical_paths, path_notes, read_jsonl};
+/// use trace_analysis::{assemble, critical_paths, path_notes, read_jsonl};
 /// // The root never arrived: two orphans.
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"orders","name":"POST /orders","start_unix_nanos":5,"duration_nanos":10}

@@ -71,7 +71,7 @@ pub struct Segment {
 /// Every critical path of `trace` as plain data (see [`critical_paths`]).
 ///
 /// ```
-/// use trace_runtime::analysis::{Segment, assemble, critical_paths_report, read_jsonl};
+/// use trace_analysis::{Segment, assemble, critical_paths_report, read_jsonl};
 /// let lines = r#"
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":100}
 /// {"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000002","parent_id":"0000000000000001","service":"db","name":"query","start_unix_nanos":10,"duration_nanos":60}
@@ -96,7 +96,7 @@ pub fn critical_paths_report(trace: &Trace) -> TracePaths {
 /// `{"traces": [`[`TracePaths`]`, …]}`; times are integers (nanoseconds).
 ///
 /// ```
-/// use trace_runtime::analysis::{assemble, read_jsonl, render_critical_paths_json};
+/// use trace_analysis::{assemble, read_jsonl, render_critical_paths_json};
 /// let line = r#"{"trace_id":"0000000000000000000000000000000a","span_id":"0000000000000001","service":"api","name":"GET /","start_unix_nanos":0,"duration_nanos":100}"#;
 /// let traces = assemble(read_jsonl(line.as_bytes()).unwrap().spans);
 /// let json: serde_json::Value = serde_json::from_str(&render_critical_paths_json(&traces)).unwrap();

@@ -18,6 +18,8 @@ mod zipkin;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(all(test, feature = "tls"))]
+mod tls_test;
 
 pub use batch::{BatchSpanProcessor, BatchStats};
 pub use chrome::{ChromeTraceExporter, encode_chrome_trace};
@@ -25,7 +27,7 @@ pub use config::{BatchConfig, RetryPolicy};
 pub use console::ConsoleExporter;
 pub use env::{service_name_from_env, service_name_from_lookup};
 pub use exporter::{ExportError, SpanExporter};
-pub use http::ConfigError;
+pub use http::{Compression, ConfigError, TlsFiles};
 pub use jsonl::{JsonLinesExporter, write_jsonl_line};
 pub use memory::InMemoryCollector;
 #[cfg(feature = "grpc")]
@@ -36,4 +38,4 @@ pub(crate) use otlp::exporter_from_lookup as otlp_exporter_from_lookup;
 pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 pub use processor::{SimpleSpanProcessor, SpanProcessor};
 pub use span_batch::SpanBatch;
-pub use zipkin::{ZipkinExporter, encode_zipkin_json};
+pub use zipkin::{ZipkinBuilder, ZipkinExporter, encode_zipkin_json};

@@ -1,7 +1,7 @@
 //! Shared by the export tests: sample spans, temp files and a scripted HTTP
 //! server on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,7 +155,8 @@ pub(crate) enum Reply {
 }
 
 /// A server on 127.0.0.1 answering connections in order with scripted
-/// replies (then 200 for every later one), one request per connection.
+/// replies (then 200 for every later one), one request per connection
+/// (each reply says `connection: close`).
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
     pub(crate) requests: mpsc::Receiver<Received>,
@@ -184,7 +185,7 @@ impl TestServer {
                 match reply {
                     Reply::Status(code, headers) => {
                         let mut head = format!(
-                            "HTTP/1.1 {code} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+                            "HTTP/1.1 {code} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
                             body.len()
                         );
                         for (k, v) in headers {
@@ -209,7 +210,11 @@ impl TestServer {
 }
 
 fn read_request(stream: &mut TcpStream) -> Option<Received> {
-    let mut reader = BufReader::new(stream);
+    read_request_from(&mut BufReader::new(stream))
+}
+
+/// Reads one HTTP/1.1 request with a `content-length` body.
+pub(crate) fn read_request_from(reader: &mut impl BufRead) -> Option<Received> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json, json};
 
 use crate::export::env::{EnvReader, process_env};
-use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::http::{
+    self, Compression, ConfigError, Endpoint, HttpClient, HttpSettings, TlsFiles,
+};
 use crate::export::{ExportError, SpanExporter};
 use crate::span::{SpanData, SpanKind, Status};
 use crate::value::{Tag, Value};
@@ -115,7 +117,9 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// Posts batches to a Zipkin server's `/api/v2/spans` as JSON.
 ///
 /// It blocks on the network, so put it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor). Only `http://` URLs work.
+/// [`BatchSpanProcessor`](super::BatchSpanProcessor). `https://` URLs need
+/// the feature `tls` (on by default); [`builder`](Self::builder) sets gzip,
+/// a custom CA, a client certificate and a proxy.
 ///
 /// ```
 /// use trace_runtime::Tracer;
@@ -127,8 +131,8 @@ fn annotation_value(name: &str, tags: &[Tag]) -> String {
 /// ```
 #[derive(Debug)]
 pub struct ZipkinExporter {
-    endpoint: Endpoint,
-    timeout: Duration,
+    /// One connection pool for every batch (keep-alive).
+    client: HttpClient,
 }
 
 impl ZipkinExporter {
@@ -136,25 +140,54 @@ impl ZipkinExporter {
     /// a 10 s timeout per request.
     ///
     /// # Errors
-    /// [`ConfigError`] if `url` is not an `http://` URL.
+    /// [`ConfigError`] if `url` is not an `http://` or `https://` URL.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        Ok(Self { endpoint: Endpoint::parse(url)?, timeout: DEFAULT_TIMEOUT })
+        Self::builder(url).build()
+    }
+
+    /// Starts a configuration for this URL: timeout, gzip, TLS files, proxy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trace_runtime::export::{Compression, ZipkinExporter};
+    ///
+    /// let zipkin = ZipkinExporter::builder("https://zipkin.example.com/api/v2/spans")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .compression(Compression::Gzip)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(zipkin);
+    /// let missing = ZipkinExporter::builder("https://zipkin.example.com/api/v2/spans")
+    ///     .ca_certificate_pem("/no/such/ca.pem")
+    ///     .build();
+    /// assert!(missing.unwrap_err().to_string().contains("/no/such/ca.pem"));
+    /// ```
+    pub fn builder(url: &str) -> ZipkinBuilder {
+        ZipkinBuilder {
+            url: url.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            compression: Compression::None,
+            tls: TlsFiles::default(),
+            proxy: None,
+        }
     }
 
     /// Sets the longest one request may take.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.client.set_timeout(timeout);
         self
     }
 
     /// Configured by `OTEL_EXPORTER_ZIPKIN_ENDPOINT` (default
-    /// `http://localhost:9411/api/v2/spans`) and `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
-    /// (milliseconds, default 10000).
+    /// `http://localhost:9411/api/v2/spans`), `OTEL_EXPORTER_ZIPKIN_TIMEOUT`
+    /// (milliseconds, default 10000), and the proxy variables
+    /// (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, `NO_PROXY`).
     ///
     /// # Errors
-    /// [`ConfigError`] naming `OTEL_EXPORTER_ZIPKIN_ENDPOINT` if it cannot
-    /// be used; a malformed timeout is ignored with a message on stderr.
+    /// [`ConfigError`] naming `OTEL_EXPORTER_ZIPKIN_ENDPOINT` or the proxy
+    /// variable if it cannot be used; a malformed timeout is ignored with a
+    /// message on stderr.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(process_env)
     }
@@ -169,24 +202,106 @@ impl ZipkinExporter {
 
     fn read(env: &mut EnvReader<'_>) -> Self {
         let default = || Self::new(DEFAULT_URL).expect("the default Zipkin URL is valid");
-        let mut exporter = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
-            None => default(),
-            Some(url) => Self::new(&url).unwrap_or_else(|error| {
-                env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
-                default()
-            }),
+        let url = match env.string("OTEL_EXPORTER_ZIPKIN_ENDPOINT") {
+            None => DEFAULT_URL.to_owned(),
+            Some(url) => match Endpoint::parse(&url) {
+                Ok(_) => url,
+                Err(error) => {
+                    env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
+                    return default();
+                }
+            },
         };
+        let mut builder = Self::builder(&url);
         if let Some(timeout) = env.millis("OTEL_EXPORTER_ZIPKIN_TIMEOUT") {
-            exporter.timeout = timeout;
+            builder = builder.timeout(timeout);
         }
-        exporter
+        if let Ok(endpoint) = Endpoint::parse(&url) {
+            if let Some((name, proxy)) = http::proxy_from_lookup(|n| env.string(n), &endpoint) {
+                if let Err(error) = ureq::Proxy::new(&proxy) {
+                    env.refusals.push(format!("{name}={proxy:?}: {error}"));
+                    return default();
+                }
+                builder = builder.proxy(proxy);
+            }
+        }
+        builder.build().unwrap_or_else(|error| {
+            env.refusals.push(format!("OTEL_EXPORTER_ZIPKIN_ENDPOINT={url:?}: {error}"));
+            default()
+        })
+    }
+}
+
+/// The settings of a [`ZipkinExporter`], checked by [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ZipkinBuilder {
+    url: String,
+    timeout: Duration,
+    compression: Compression,
+    tls: TlsFiles,
+    proxy: Option<String>,
+}
+
+impl ZipkinBuilder {
+    /// The longest one request may take, connecting included (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Compresses request bodies (gzip, with `Content-Encoding: gzip`).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file instead of the built-in roots.
+    pub fn ca_certificate_pem(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and key (PEM files) for mTLS.
+    pub fn client_certificate(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_certificate = Some(certificate.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sends through this proxy (`http://host:port`).
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
+    }
+
+    /// The exporter; certificate files are read here.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a URL that is not `http://` or `https://`, a
+    /// certificate or key file that cannot be read or parsed, or a proxy URL
+    /// that cannot be used.
+    pub fn build(self) -> Result<ZipkinExporter, ConfigError> {
+        let settings = HttpSettings {
+            what: "Zipkin",
+            headers: &[],
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: &self.tls,
+            proxy: self.proxy.as_deref(),
+        };
+        Ok(ZipkinExporter { client: HttpClient::new(&self.url, &settings)? })
     }
 }
 
 impl SpanExporter for ZipkinExporter {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let body = encode_zipkin_json(batch);
-        http::send(&self.endpoint, "application/json", &[], body.as_bytes(), self.timeout)?;
+        self.client.send("application/json", body.as_bytes())?;
         Ok(())
     }
 }
@@ -266,19 +381,49 @@ mod tests {
 
     #[test]
     fn reads_its_environment_variables() {
-        let lookup = vars(&[
-            ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "http://zipkin:9411/api/v2/spans"),
-            ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "250"),
-        ]);
+        let server = TestServer::start(vec![]);
+        let url = format!("{}/api/v2/spans", server.url());
+        let lookup = move |name: &str| match name {
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT" => Some(url.clone()),
+            "OTEL_EXPORTER_ZIPKIN_TIMEOUT" => Some("250".into()),
+            _ => None,
+        };
         let mut env = EnvReader::new(&lookup);
         let zipkin = ZipkinExporter::read(&mut env);
-        assert_eq!(zipkin.endpoint, Endpoint::parse("http://zipkin:9411/api/v2/spans").unwrap());
-        assert_eq!(zipkin.timeout, Duration::from_millis(250));
+        assert!(env.warnings.is_empty() && env.refusals.is_empty(), "{:?}", env.warnings);
+        zipkin.export(&sample_trace()).unwrap();
+        assert_eq!(server.requests.recv().unwrap().path, "/api/v2/spans");
+    }
+
+    #[test]
+    fn an_endpoint_or_proxy_it_cannot_use_is_refused_naming_the_variable() {
         let bad = vars(&[("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "ftp://zipkin")]);
         let error = ZipkinExporter::from_lookup(bad).unwrap_err();
         assert!(
             error.to_string().starts_with("OTEL_EXPORTER_ZIPKIN_ENDPOINT=\"ftp://zipkin\""),
             "{error}"
         );
+        let proxy = vars(&[("HTTP_PROXY", "http://[broken")]);
+        let error = ZipkinExporter::from_lookup(proxy).unwrap_err();
+        assert!(error.to_string().starts_with("HTTP_PROXY="), "{error}");
+    }
+
+    #[test]
+    fn gzip_through_the_builder() {
+        let server = TestServer::start(vec![]);
+        let zipkin = ZipkinExporter::builder(&format!("{}/api/v2/spans", server.url()))
+            .compression(Compression::Gzip)
+            .build()
+            .unwrap();
+        zipkin.export(&sample_trace()).unwrap();
+        let request = server.requests.recv().unwrap();
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&request.body[..]),
+            &mut plain,
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_slice::<Json>(&plain).unwrap(), Json::Array(encoded()));
     }
 }

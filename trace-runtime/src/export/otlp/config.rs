@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
-use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::http::{self, Compression, ConfigError, Endpoint, HttpSettings, TlsFiles};
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 /// Where OTLP/gRPC goes by default.
@@ -33,10 +33,15 @@ pub struct OtlpConfig {
     pub resource_attributes: Vec<(String, String)>,
     /// The encoding (default JSON; `OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub protocol: OtlpProtocol,
-    /// A PEM file of the CA certificates trusted for an `https://` endpoint,
-    /// instead of Mozilla's roots (`OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`;
-    /// used by the gRPC exporter with the `grpc-tls` feature).
-    pub certificate: Option<std::path::PathBuf>,
+    /// Request body compression (default none; `OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub compression: Compression,
+    /// A custom CA and a client certificate for `https://` endpoints
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY`).
+    pub tls: TlsFiles,
+    /// The proxy requests go through, such as `http://proxy:3128`; `None`
+    /// connects directly. [`from_env`](Self::from_env) takes it from
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` unless `NO_PROXY` names the host.
+    pub proxy: Option<String>,
 }
 
 /// How OTLP requests are encoded.
@@ -70,7 +75,9 @@ impl OtlpConfig {
             timeout: Duration::from_secs(10),
             resource_attributes: Vec::new(),
             protocol: OtlpProtocol::HttpJson,
-            certificate: None,
+            compression: Compression::None,
+            tls: TlsFiles::default(),
+            proxy: None,
         }
     }
 
@@ -90,6 +97,41 @@ impl OtlpConfig {
             protocol: OtlpProtocol::Grpc,
             ..Self::with_endpoint(DEFAULT_BASE)
         }
+    }
+
+    /// Compresses request bodies (gzip, with `Content-Encoding: gzip`).
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file (instead of the built-in
+    /// roots) for an `https://` endpoint; read when the exporter is built.
+    #[must_use]
+    pub fn with_ca_certificate_pem(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_certificate = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and private key (PEM files)
+    /// when the server asks for one (mTLS).
+    #[must_use]
+    pub fn with_client_certificate(
+        mut self,
+        certificate: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_certificate = Some(certificate.into());
+        self.tls.client_key = Some(key.into());
+        self
+    }
+
+    /// Sends through this proxy (`http://host:port`; CONNECT for `https://`).
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
+        self
     }
 
     /// The defaults, overridden by the standard environment variables.
@@ -113,18 +155,29 @@ impl OtlpConfig {
     ///
     /// - `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`:
     ///   `http/json` (the default here), `http/protobuf` with the
-    ///   `protobuf` feature, or `grpc` (then the endpoint defaults to
-    ///   `http://localhost:4317` and `OTEL_EXPORTER_OTLP_ENDPOINT` is used
-    ///   as it is).
+    ///   `protobuf` feature, or `grpc` with the `grpc` feature (then the
+    ///   endpoint defaults to `http://localhost:4317` and
+    ///   `OTEL_EXPORTER_OTLP_ENDPOINT` is used as it is);
+    /// - `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
+    ///   `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, else
+    ///   `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file of the CA to trust;
+    /// - `OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE` /
+    ///   `OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY`, else the same without
+    ///   `TRACES_`: the client certificate and key (PEM) for mTLS;
+    /// - `HTTPS_PROXY` (for an `https://` endpoint) or `HTTP_PROXY`, else
+    ///   `ALL_PROXY` (or the lower-case names), unless `NO_PROXY` covers the host.
     ///
     /// A malformed timeout or header entry is ignored with a message on
     /// stderr, the rest kept.
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable for an endpoint this exporter
-    /// cannot send to or a protocol this build does not speak (`grpc`
-    /// without the `grpc` feature, `http/protobuf` without the `protobuf`
-    /// feature): spans never go to a destination, or in an encoding, that
+    /// cannot send to, a protocol this build does not speak (`grpc` or
+    /// `http/protobuf` without its feature), a compression other than
+    /// `gzip`/`none`, a certificate or key file that cannot be read or
+    /// parsed (or a client certificate without its key), or a proxy URL that
+    /// cannot be used: spans never go to a destination, or in a form, that
     /// was not asked for.
     ///
     /// ```
@@ -213,11 +266,82 @@ impl OtlpConfig {
         if let Some(timeout) = timeout {
             config.timeout = timeout;
         }
-        config.certificate = env
-            .first(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"])
-            .map(|(_, path)| path.into());
         config.resource_attributes = resource_attributes(env);
+        if let Some((name, value)) =
+            env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
+        {
+            match value.parse() {
+                Ok(compression) => config.compression = compression,
+                Err(error) => config.refuse(env, &name, &error),
+            }
+        }
+        let files = [
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE", false),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                false,
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY", true),
+        ];
+        for (traces, general, key) in files {
+            let Some((name, path)) = env.first(&[traces, general]) else {
+                continue;
+            };
+            let path = std::path::PathBuf::from(path);
+            if let Err(error) = http::check_pem_file(&path, key) {
+                config.refuse(env, &name, &error);
+            }
+            let slot = match general {
+                "OTEL_EXPORTER_OTLP_CERTIFICATE" => &mut config.tls.ca_certificate,
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" => &mut config.tls.client_certificate,
+                _ => &mut config.tls.client_key,
+            };
+            *slot = Some(path);
+        }
+        match (&config.tls.client_certificate, &config.tls.client_key) {
+            (Some(_), None) => config.refuse(
+                env,
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                &ConfigError::new("set, but OTEL_EXPORTER_OTLP_CLIENT_KEY is not"),
+            ),
+            (None, Some(_)) => config.refuse(
+                env,
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                &ConfigError::new("set, but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not"),
+            ),
+            _ => {}
+        }
+        // tonic connects directly: the proxy variables are for OTLP/HTTP.
+        if let Some(endpoint) = Endpoint::parse(&config.traces_endpoint).ok().filter(|_| !grpc) {
+            if let Some((name, proxy)) = http::proxy_from_lookup(|name| env.string(name), &endpoint)
+            {
+                if let Err(error) = ureq::Proxy::new(&proxy) {
+                    let error =
+                        ConfigError::new(format!("cannot use the proxy {proxy:?}: {error}"));
+                    config.refuse(env, name, &error);
+                }
+                config.proxy = Some(proxy);
+            }
+        }
         config
+    }
+
+    /// What the HTTP client needs of this configuration.
+    pub(super) fn http_settings(&self) -> HttpSettings<'_> {
+        HttpSettings {
+            what: "OTLP",
+            headers: &self.headers,
+            timeout: self.timeout,
+            compression: self.compression,
+            tls: &self.tls,
+            proxy: self.proxy.as_deref(),
+        }
+    }
+
+    /// Refuses the reading: the variable's setting cannot be honoured.
+    fn refuse(&mut self, env: &mut EnvReader<'_>, name: &str, error: &ConfigError) {
+        env.refusals.push(format!("{name}: {error}"));
     }
 }
 
@@ -308,6 +432,56 @@ mod tests {
         assert!(error.contains("`grpc` feature"), "{error}");
         let error = OtlpHttpExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap_err();
         assert!(error.to_string().contains("`grpc` feature"), "{error}");
+    }
+
+    #[test]
+    fn settings_it_cannot_honour_are_refused_naming_the_variable() {
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/no/such/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/no/such/key.pem"),
+            ("HTTP_PROXY", "http://[broken"),
+        ] {
+            let error = OtlpConfig::from_lookup(vars(&[(name, value)])).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}: {error}");
+            let exporter = OtlpHttpExporter::from_lookup(vars(&[(name, value)]));
+            assert!(exporter.unwrap_err().to_string().contains(name));
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_client_certificate_without_its_key_is_refused() {
+        let pki = crate::export::tls_test::TestPki::get();
+        let cert = pki.client.cert_path.to_str().unwrap().to_owned();
+        let lookup = move |name: &str| {
+            (name == "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE").then(|| cert.clone())
+        };
+        let error = OtlpConfig::from_lookup(lookup).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY is not"), "{error}");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn compression_certificates_and_proxy_variables_are_read() {
+        let ca = crate::export::test_support::temp_path("ca.pem");
+        std::fs::write(&ca, crate::export::tls_test::TestPki::get().ca_pem.as_bytes()).unwrap();
+        let ca_text = ca.to_str().unwrap().to_owned();
+        let lookup = move |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://otel.example.com".into()),
+            "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("none".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" => Some("gzip".into()),
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE" => Some(ca_text.clone()),
+            "HTTP_PROXY" => Some("http://plain-proxy:3128".into()),
+            "HTTPS_PROXY" => Some("http://tls-proxy:3128".into()),
+            _ => None,
+        };
+        let config = OtlpConfig::from_lookup(lookup).unwrap();
+        assert_eq!(config.compression, Compression::Gzip);
+        assert_eq!(config.tls.ca_certificate.as_deref(), Some(ca.as_path()));
+        assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
+        assert!(OtlpHttpExporter::new(config).is_ok());
+        let _ = std::fs::remove_file(ca);
     }
 
     #[test]

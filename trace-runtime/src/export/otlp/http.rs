@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value as Json;
 
 use crate::export::env::process_env;
-use crate::export::http::{self, ConfigError, Endpoint};
+use crate::export::http::{ConfigError, HttpClient};
 use crate::export::otlp::{OtlpConfig, OtlpProtocol, json};
 use crate::export::{ExportError, SpanExporter};
 use crate::span::SpanData;
@@ -15,7 +15,8 @@ use crate::span::SpanData;
 ///
 /// It blocks on the network, so put it behind a
 /// [`BatchSpanProcessor`](crate::export::BatchSpanProcessor), which sends from a background
-/// thread and retries. Only `http://` endpoints are supported (no TLS).
+/// thread and retries. `https://` endpoints need the feature `tls` (on by
+/// default); see [`OtlpConfig`] for gzip, certificates and proxies.
 ///
 /// ```
 /// use trace_runtime::Tracer;
@@ -30,7 +31,8 @@ use crate::span::SpanData;
 /// ```
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
-    endpoint: Endpoint,
+    /// One connection pool for every batch (keep-alive).
+    client: HttpClient,
     config: OtlpConfig,
     /// Spans the receiver rejected since the batch processor last asked.
     rejected: AtomicU64,
@@ -40,17 +42,19 @@ impl OtlpHttpExporter {
     /// An exporter for this configuration.
     ///
     /// # Errors
-    /// [`ConfigError`] for an endpoint that is not an `http://` URL, a
-    /// header that is not a valid HTTP header, or the protocol
-    /// [`OtlpProtocol::Grpc`] (an [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter)
-    /// sends that, with the `grpc` feature).
+    /// [`ConfigError`] for an endpoint that is not an `http://` or
+    /// `https://` URL (`https` needs the feature `tls`, on by default), a
+    /// header that is not a valid HTTP header, a certificate or key file
+    /// that cannot be read or parsed, a proxy URL that cannot be used, or
+    /// the protocol [`OtlpProtocol::Grpc`] (an
+    /// [`OtlpGrpcExporter`](crate::export::OtlpGrpcExporter) sends that,
+    /// with the `grpc` feature).
     pub fn new(config: OtlpConfig) -> Result<Self, ConfigError> {
         if config.protocol == OtlpProtocol::Grpc {
             return Err(ConfigError::new(grpc_refusal()));
         }
-        let endpoint = Endpoint::parse(&config.traces_endpoint)?;
-        http::check_headers(&config.headers)?;
-        Ok(Self { endpoint, config, rejected: AtomicU64::new(0) })
+        let client = HttpClient::new(&config.traces_endpoint, &config.http_settings())?;
+        Ok(Self { client, config, rejected: AtomicU64::new(0) })
     }
 
     /// An exporter configured by the standard environment variables
@@ -90,20 +94,14 @@ impl SpanExporter for OtlpHttpExporter {
             // `new` refuses it.
             OtlpProtocol::Grpc => return Err(ExportError::permanent(grpc_refusal())),
         };
-        let response = http::send(
-            &self.endpoint,
-            content_type,
-            &self.config.headers,
-            &body,
-            self.config.timeout,
-        )?;
+        let response = self.client.send(content_type, &body)?;
         let partial = match self.config.protocol {
             #[cfg(feature = "protobuf")]
             OtlpProtocol::HttpProtobuf => super::proto::partial_success(&response.body),
             _ => partial_success(&response.body),
         };
         if let Some((rejected, message)) = partial {
-            report_rejected(&self.rejected, rejected, &message);
+            report_rejected(&self.rejected, rejected, &message, batch);
         }
         Ok(())
     }
@@ -136,10 +134,17 @@ fn partial_success(body: &[u8]) -> Option<(u64, String)> {
 }
 
 /// A receiver may accept a request yet reject some spans: they are counted
-/// (the batch processor reads them as dropped) and said on stderr.
-pub(super) fn report_rejected(counter: &AtomicU64, rejected: u64, message: &str) {
+/// (the batch processor reads them as dropped) and said on stderr, with
+/// the service's name.
+pub(super) fn report_rejected(
+    counter: &AtomicU64,
+    rejected: u64,
+    message: &str,
+    batch: &[SpanData],
+) {
     counter.fetch_add(rejected, Ordering::Relaxed);
-    eprintln!("trace-runtime: the OTLP receiver rejected {rejected} spans: {message}");
+    let service = batch.first().map(|span| format!(" [{}]", span.service)).unwrap_or_default();
+    eprintln!("trace-runtime{service}: the OTLP receiver rejected {rejected} spans: {message}");
 }
 
 #[cfg(test)]
@@ -152,13 +157,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn new_refuses_https_and_bad_headers() {
-        assert!(
-            OtlpHttpExporter::new(OtlpConfig::with_endpoint("https://api.honeycomb.io")).is_err()
-        );
+    fn new_refuses_unusable_urls_and_bad_headers() {
+        assert!(OtlpHttpExporter::new(OtlpConfig::with_endpoint("grpc://collector:4317")).is_err());
         let mut config = OtlpConfig::default();
         config.headers.push(("bad header".into(), "1".into()));
         assert!(OtlpHttpExporter::new(config).is_err());
+        let missing = OtlpConfig::default().with_ca_certificate_pem("/no/such/ca.pem");
+        let error = OtlpHttpExporter::new(missing).unwrap_err().to_string();
+        // Without TLS, any certificate file is refused naming the feature.
+        let expected = if cfg!(feature = "tls") { "/no/such/ca.pem" } else { "`tls` feature" };
+        assert!(error.contains(expected), "{error}");
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! TLS settings of the HTTP client (feature `tls`): the certificate files
+//! (a custom CA, a client certificate and key), read and parsed when an
+//! exporter is built, and which TLS failures are worth retrying.
+
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+
+/// The certificate files of a TLS connection, all PEM: a CA to trust instead
+/// of the built-in roots, and a client certificate with its key (mTLS).
+///
+/// The files are read when the exporter is built; one that cannot be read
+/// or holds no certificate (or no key) is a [`ConfigError`] then.
+///
+/// ```
+/// use trace_runtime::export::{OtlpConfig, TlsFiles};
+///
+/// let config = OtlpConfig::with_endpoint("https://collector:4318")
+///     .with_ca_certificate_pem("/etc/otel/ca.pem")
+///     .with_client_certificate("/etc/otel/client.pem", "/etc/otel/client-key.pem");
+/// assert_eq!(config.tls.ca_certificate.as_deref(), Some(std::path::Path::new("/etc/otel/ca.pem")));
+/// assert_ne!(config.tls, TlsFiles::default());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// The CA certificates the server's certificate must chain to; `None`
+    /// trusts Mozilla's root certificates (webpki-roots).
+    pub ca_certificate: Option<PathBuf>,
+    /// The client's certificate chain, sent when the server asks for one.
+    pub client_certificate: Option<PathBuf>,
+    /// The private key of the client certificate.
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    pub(super) fn is_empty(&self) -> bool {
+        self.ca_certificate.is_none()
+            && self.client_certificate.is_none()
+            && self.client_key.is_none()
+    }
+}
+
+/// Whether TLS refused the connection over certificates: the server's is
+/// not trusted (or not for this name), or the server refused ours.
+#[cfg(feature = "tls")]
+pub(super) fn refused_by_tls(error: &ureq::Error) -> bool {
+    let tls_error = match error {
+        ureq::Error::Rustls(error) => Some(error),
+        ureq::Error::Io(error) => error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        tls_error,
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::AlertReceived(
+                    rustls::AlertDescription::BadCertificate
+                        | rustls::AlertDescription::CertificateRequired
+                        | rustls::AlertDescription::UnknownCA
+                        | rustls::AlertDescription::CertificateUnknown
+                )
+        )
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+pub(super) fn refused_by_tls(_: &ureq::Error) -> bool {
+    false
+}
+
+#[cfg(feature = "tls")]
+pub(super) fn tls_config(
+    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    files: &TlsFiles,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
+    use ureq::tls::{ClientCert, RootCerts, TlsConfig};
+    if files.is_empty() {
+        return Ok(builder);
+    }
+    let mut tls = TlsConfig::builder();
+    if let Some(path) = &files.ca_certificate {
+        let roots = read_certificates(path, "CA certificate")?;
+        tls = tls.root_certs(RootCerts::new_with_certs(&roots));
+    }
+    match (&files.client_certificate, &files.client_key) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates(cert, "client certificate")?;
+            let key = read_private_key(key)?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new("a client certificate needs its private key too"));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new("a client key needs its client certificate too"));
+        }
+    }
+    Ok(builder.tls_config(tls.build()))
+}
+
+#[cfg(not(feature = "tls"))]
+pub(super) fn tls_config(
+    builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    files: &TlsFiles,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
+    if files.is_empty() {
+        Ok(builder)
+    } else {
+        Err(ConfigError::new(
+            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime",
+        ))
+    }
+}
+
+/// Reads and parses a certificate file (or, with `key`, a private key file)
+/// as the exporter will, so a variable naming a bad file is reported with
+/// the variable's name.
+pub(crate) fn check_pem_file(path: &Path, key: bool) -> Result<(), ConfigError> {
+    #[cfg(feature = "tls")]
+    {
+        if key {
+            read_private_key(path).map(drop)
+        } else {
+            read_certificates(path, "certificate").map(drop)
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (path, key);
+        Err(ConfigError::new(
+            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime",
+        ))
+    }
+}
+
+#[cfg(feature = "tls")]
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|error| {
+        ConfigError::new(format!("cannot read the {what} {}: {error}", path.display()))
+    })
+}
+
+#[cfg(feature = "tls")]
+fn read_certificates(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, ConfigError> {
+    use ureq::tls::PemItem;
+    let pem = read_pem(path, what)?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
+            Ok(_) => {}
+            Err(error) => {
+                return Err(ConfigError::new(format!(
+                    "cannot parse the {what} {}: {error}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return Err(ConfigError::new(format!(
+            "the {what} file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+#[cfg(feature = "tls")]
+fn read_private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, ConfigError> {
+    let pem = read_pem(path, "client key")?;
+    ureq::tls::PrivateKey::from_pem(&pem).map_err(|error| {
+        ConfigError::new(format!("cannot parse the client key {}: {error}", path.display()))
+    })
+}
