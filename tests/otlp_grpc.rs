@@ -118,7 +118,8 @@ impl Receiver {
         let address = listener.local_addr().unwrap();
         let script = Script::default();
         script.replies.lock().unwrap().extend(replies);
-        let service = TraceServiceServer::new(script.clone());
+        let service = TraceServiceServer::new(script.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = tls {
             server = server.tls_config(tls).unwrap();
@@ -648,17 +649,32 @@ fn https_to_a_server_no_root_certificate_vouches_for_fails_and_is_counted() {
 
 #[test]
 fn a_certificate_that_cannot_be_used_is_an_error_at_new() {
-    let mut config = OtlpConfig::grpc("https://127.0.0.1:4317");
-    config.tls.ca_certificate = Some("/nonexistent/ca.pem".into());
+    let config =
+        OtlpConfig::grpc("https://127.0.0.1:4317").with_ca_certificate_pem("/nonexistent/ca.pem");
     let error = OtlpGrpcExporter::new(config).unwrap_err().to_string();
     assert!(error.contains("/nonexistent/ca.pem"), "{error}");
     let not_pem = temp_file("not-a-cert.pem", "hello");
-    let mut config = OtlpConfig::grpc("https://127.0.0.1:4317");
-    config.tls.ca_certificate = Some(not_pem.clone());
+    let config = OtlpConfig::grpc("https://127.0.0.1:4317").with_ca_certificate_pem(&not_pem);
     let error = OtlpGrpcExporter::new(config).unwrap_err().to_string();
     assert!(error.contains("no PEM certificate"), "{error}");
-    let mut config = OtlpConfig::grpc("http://127.0.0.1:4317");
-    config.tls.ca_certificate = Some(not_pem.clone());
+    let config = OtlpConfig::grpc("http://127.0.0.1:4317").with_ca_certificate_pem(&not_pem);
     assert!(OtlpGrpcExporter::new(config).is_err(), "a CA for plain http is a mistake");
     let _ = std::fs::remove_file(not_pem);
+}
+
+#[test]
+fn gzip_compression_is_used_when_configured() {
+    let receiver = Receiver::start(Vec::new());
+    let mut config = OtlpConfig::grpc(&receiver.url())
+        .with_compression(trace_runtime::export::Compression::Gzip);
+    config.resource_attributes.push(("deployment.environment".into(), "test".into()));
+    let exporter = Arc::new(BatchSpanProcessor::with_config(
+        OtlpGrpcExporter::new(config).unwrap(),
+        quick_batches(),
+    ));
+    let spans = record_spans(&exporter);
+    let calls = receiver.calls();
+    assert_eq!(calls[0].metadata.get("grpc-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    let requests: Vec<_> = calls.iter().map(|c| c.request.clone()).collect();
+    assert_delivered(&requests, &spans);
 }

@@ -173,12 +173,11 @@ impl OtlpConfig {
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable for an endpoint this exporter
-    /// cannot send to, a protocol this build does not speak (`grpc`
-    /// without the `grpc` feature, `http/protobuf` without the `protobuf`
-    /// feature), a compression other than `gzip`/`none`, a certificate or
-    /// key file that cannot be read or parsed (or a client certificate
-    /// without its key), or a proxy URL that cannot be used: spans never go
-    /// to a destination, or in a form, that
+    /// cannot send to, a protocol this build does not speak (`grpc` or
+    /// `http/protobuf` without its feature), a compression other than
+    /// `gzip`/`none`, a certificate or key file that cannot be read or
+    /// parsed (or a client certificate without its key), or a proxy URL that
+    /// cannot be used: spans never go to a destination, or in a form, that
     /// was not asked for.
     ///
     /// ```
@@ -313,7 +312,8 @@ impl OtlpConfig {
             ),
             _ => {}
         }
-        if let Ok(endpoint) = Endpoint::parse(&config.traces_endpoint) {
+        // tonic connects directly: the proxy variables are for OTLP/HTTP.
+        if let Some(endpoint) = Endpoint::parse(&config.traces_endpoint).ok().filter(|_| !grpc) {
             if let Some((name, proxy)) = http::proxy_from_lookup(|name| env.string(name), &endpoint)
             {
                 if let Err(error) = ureq::Proxy::new(&proxy) {
@@ -403,6 +403,38 @@ mod tests {
     }
 
     #[test]
+    fn grpc_defaults_to_port_4317_and_takes_the_endpoint_as_it_is() {
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
+        assert_eq!(config.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.traces_endpoint, "http://localhost:4317");
+        let lookup = vars(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
+        ]);
+        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
+        assert_eq!(config, OtlpConfig::grpc("http://otel:4317"));
+        // The HTTP exporter never sends a gRPC configuration as JSON.
+        let error = OtlpHttpExporter::new(config).unwrap_err();
+        assert!(error.to_string().contains("gRPC"), "{error}");
+    }
+
+    #[cfg(not(feature = "grpc"))]
+    #[test]
+    fn grpc_without_the_feature_is_refused_naming_the_variable_and_the_feature() {
+        let lookup = vars(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+        let error = OtlpConfig::from_lookup(&lookup).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{error}");
+        assert!(error.contains("`grpc` feature"), "{error}");
+        // No exporter at all: never HTTP JSON to the gRPC port.
+        let error = super::super::exporter_from_lookup(&lookup).err().unwrap().to_string();
+        assert!(error.contains("`grpc` feature"), "{error}");
+        let error = OtlpHttpExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap_err();
+        assert!(error.to_string().contains("`grpc` feature"), "{error}");
+    }
+
+    #[test]
     fn settings_it_cannot_honour_are_refused_naming_the_variable() {
         for (name, value) in [
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "br"),
@@ -450,38 +482,6 @@ mod tests {
         assert_eq!(config.proxy.as_deref(), Some("http://tls-proxy:3128"));
         assert!(OtlpHttpExporter::new(config).is_ok());
         let _ = std::fs::remove_file(ca);
-    }
-
-    #[test]
-    fn grpc_defaults_to_port_4317_and_takes_the_endpoint_as_it_is() {
-        let lookup = vars(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
-        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
-        assert_eq!(config.protocol, OtlpProtocol::Grpc);
-        assert_eq!(config.traces_endpoint, "http://localhost:4317");
-        let lookup = vars(&[
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
-        ]);
-        let config = OtlpConfig::read(&mut EnvReader::new(&lookup));
-        assert_eq!(config, OtlpConfig::grpc("http://otel:4317"));
-        // The HTTP exporter never sends a gRPC configuration as JSON.
-        let error = OtlpHttpExporter::new(config).unwrap_err();
-        assert!(error.to_string().contains("gRPC"), "{error}");
-    }
-
-    #[cfg(not(feature = "grpc"))]
-    #[test]
-    fn grpc_without_the_feature_is_refused_naming_the_variable_and_the_feature() {
-        let lookup = vars(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
-        let error = OtlpConfig::from_lookup(&lookup).unwrap_err().to_string();
-        assert!(error.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "{error}");
-        assert!(error.contains("`grpc` feature"), "{error}");
-        // No exporter at all: never HTTP JSON to the gRPC port.
-        let error = super::super::exporter_from_lookup(&lookup).err().unwrap().to_string();
-        assert!(error.contains("`grpc` feature"), "{error}");
-        let error = OtlpHttpExporter::new(OtlpConfig::grpc("http://localhost:4317")).unwrap_err();
-        assert!(error.to_string().contains("`grpc` feature"), "{error}");
     }
 
     #[test]

@@ -22,11 +22,12 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
 use crate::export::env::process_env;
-use crate::export::http::ConfigError;
+use crate::export::http::{Compression, ConfigError, TlsFiles};
 use crate::export::otlp::{OtlpConfig, OtlpProtocol, SCOPE_NAME, json::kind_number};
 use crate::export::{ExportError, SpanExporter};
 use crate::span::{Link, SpanData, Status};
 use crate::value::{Tag, Value};
+use tonic::codec::CompressionEncoding;
 
 /// Sends batches to an OpenTelemetry collector (or any OTLP receiver) with
 /// OTLP/gRPC, the protocol most collectors listen for on port 4317.
@@ -98,10 +99,12 @@ impl OtlpGrpcExporter {
             .map_err(|e| ConfigError::new(format!("the gRPC user agent: {e}")))?;
         if tls {
             endpoint = with_tls(endpoint, &config).map_err(|e| fail(&e))?;
-        } else if let Some(path) = &config.tls.ca_certificate {
+        } else if config.tls != TlsFiles::default() {
+            return Err(fail(&"certificate files are given for a plain http:// endpoint"));
+        }
+        if let Some(proxy) = &config.proxy {
             return Err(fail(&format_args!(
-                "a CA certificate ({}) is given for a plain http:// endpoint",
-                path.display()
+                "OTLP/gRPC connects directly; it cannot go through the proxy {proxy:?}"
             )));
         }
         let metadata = metadata(&config.headers)?;
@@ -158,6 +161,9 @@ impl SpanExporter for OtlpGrpcExporter {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let request = self.request(batch);
         let mut client = self.client.clone();
+        if self.config.compression == Compression::Gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
         let timeout = self.config.timeout;
         let url = &self.config.traces_endpoint;
         let outcome = self
@@ -221,14 +227,17 @@ fn classify(url: &str, status: &tonic::Status) -> ExportError {
 }
 
 /// TLS trusting the configured CA, else Mozilla's root certificates (as
-/// the HTTP exporter does).
+/// the HTTP exporter does), with the client certificate for mTLS if set.
 #[cfg(feature = "grpc-tls")]
 fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-    let tls = match &config.tls.ca_certificate {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let files = &config.tls;
+    let mut tls = match &files.ca_certificate {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
+            let pem = read(path)?;
             if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                 return Err(format!("{} holds no PEM certificate", path.display()));
             }
@@ -236,17 +245,11 @@ fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String>
         }
         None => ClientTlsConfig::new().with_webpki_roots(),
     };
-    // mTLS: the client certificate and key (both set, or the configuration
-    // was refused), as the HTTP exporter presents them.
-    let tls = match (&config.tls.client_certificate, &config.tls.client_key) {
-        (Some(cert), Some(key)) => {
-            let read = |path: &std::path::PathBuf| {
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-            };
-            tls.identity(Identity::from_pem(read(cert)?, read(key)?))
-        }
-        _ => tls,
-    };
+    match (&files.client_certificate, &files.client_key) {
+        (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
+        (None, None) => {}
+        _ => return Err("a client certificate needs its key, and a key its certificate".into()),
+    }
     endpoint.tls_config(tls).map_err(|e| format!("TLS: {e}"))
 }
 

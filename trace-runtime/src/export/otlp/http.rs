@@ -135,7 +135,7 @@ fn partial_success(body: &[u8]) -> Option<(u64, String)> {
 
 /// A receiver may accept a request yet reject some spans: they are counted
 /// (the batch processor reads them as dropped) and said on stderr, with
-/// the service whose spans they were.
+/// the service's name.
 pub(super) fn report_rejected(
     counter: &AtomicU64,
     rejected: u64,
