@@ -25,6 +25,7 @@
 
 mod boxes;
 mod buffer;
+pub(crate) mod compat;
 mod frame;
 mod ids;
 
