@@ -37,19 +37,20 @@ pub(crate) fn open(
 
 /// A sampled span held off any thread's stack. Dropping it closes the span
 /// and hands its record to the exporters, so it cannot be leaked open.
-pub(crate) struct DetachedSpan(Option<Carried>);
+pub(crate) struct DetachedSpan(Option<Box<Carried>>);
 
 impl DetachedSpan {
     /// Runs `f` on the span's record.
     #[inline]
     pub(crate) fn record<R>(&mut self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
-        let Carried { tracer, record } = self.0.as_mut()?;
+        let Carried { tracer, record } = &mut **self.0.as_mut()?;
         Some(f(&mut record.open_span(&tracer.inner.limits, &tracer.inner.limit_counters)))
     }
 
     /// Renames the span, within the tracer's name limit.
     pub(crate) fn rename(&mut self, mut name: Cow<'static, str>) {
-        if let Some(Carried { tracer, record }) = &mut self.0 {
+        if let Some(carried) = &mut self.0 {
+            let Carried { tracer, record } = &mut **carried;
             let limits = &tracer.inner;
             if limits::truncate(&mut name, limits.limits.max_name_bytes) {
                 limits::count(&limits.limit_counters.names_truncated);

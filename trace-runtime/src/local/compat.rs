@@ -24,8 +24,10 @@ pub(crate) struct Born {
     pub(crate) extras: Option<Arc<Extras>>,
     /// The thread's scoped tracer where it opened (`None`: the global one).
     pub(crate) scoped: Option<Tracer>,
-    /// The record and its tracer, if the span is sampled.
-    pub(crate) record: Option<Carried>,
+    /// The record and its tracer, if the span is sampled: boxed (a box
+    /// this thread kept for reuse, if it has one), so that it moves as a
+    /// pointer until it closes.
+    pub(crate) record: Option<Box<Carried>>,
 }
 
 /// Opens a span as a child of the current span of this thread (or as a
@@ -98,7 +100,7 @@ impl Local {
                 );
                 slot.assume_init()
             };
-            Carried { tracer: tracer.clone(), record }
+            self.boxes.make(Carried { tracer: tracer.clone(), record })
         });
         Some(Born { span, extras, scoped, record })
     }
@@ -106,10 +108,11 @@ impl Local {
 
 /// Closes a span opened by [`open_detached`]: its record joins this
 /// thread's buffer, to be handed over with the others.
-pub(crate) fn finish_detached(carried: Carried) {
+pub(crate) fn finish_detached(carried: Box<Carried>) {
     let mut pending = Some(carried);
     let handed = with_local(|local| {
-        let Carried { tracer, mut record } = pending.take().expect("taken once");
+        let carried = pending.take().expect("taken once");
+        let Carried { tracer, mut record } = local.boxes.take(carried);
         record.close();
         let previous = local.buffer.push_closed(record, &tracer);
         if previous.is_some() {
@@ -127,7 +130,8 @@ pub(crate) fn finish_detached(carried: Carried) {
             }
         }
         // Thread teardown: no buffer left, hand the record over directly.
-        (None, Some(Carried { tracer, mut record })) => {
+        (None, Some(carried)) => {
+            let Carried { tracer, mut record } = *carried;
             record.close();
             tracer.export_records(vec![record]);
         }
