@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::limits;
-use crate::local::compat::{Born, finish_detached, open_detached};
+use crate::local::compat::{Born, finish_detached, open_detached, pop_marker};
 use crate::local::{self, Carried, Frame, Origin, Restore, Slot, SpanStart};
 use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind};
@@ -124,7 +124,7 @@ pub(crate) struct EnteredAnchor {
 impl Drop for EnteredAnchor {
     fn drop(&mut self) {
         if let Some(restore) = self.restore.take() {
-            drop(local::pop(self.span_id, false, restore));
+            pop_marker(self.span_id, restore);
         }
     }
 }

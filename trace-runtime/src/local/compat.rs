@@ -5,12 +5,15 @@
 //!
 //! Opening one reads the stack (the parent, the trace state and baggage, the
 //! thread's tracer) but pushes nothing, so it costs no entry to push and
-//! take off again, and no box.
+//! take off again. The record is boxed (in a box the thread keeps for
+//! reuse), so it moves as a pointer. Entering such a span pushes a frame
+//! with its IDs only, which [`pop_marker`] takes off again.
 
 use std::sync::Arc;
 
-use super::{Carried, Entry, Local, Origin, SpanStart, with_local};
+use super::{Carried, Entry, Local, Origin, Restore, SpanStart, with_local};
 use crate::flags::TraceFlags;
+use crate::id::SpanId;
 use crate::record::Record;
 use crate::span::{Extras, SpanContext};
 use crate::tracer::Tracer;
@@ -136,5 +139,39 @@ pub(crate) fn finish_detached(carried: Box<Carried>) {
             tracer.export_records(vec![record]);
         }
         (None, None) => {}
+    }
+}
+
+/// Undoes the `push` of a frame that stands for a span living elsewhere
+/// (an entered `tracing` span): `pop` for the case where that frame is on
+/// top, as it nearly always is, without handing the frame back.
+pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
+    let popped = with_local(|local| {
+        if let Restore(Some(previous)) = restore {
+            local.tracer = previous;
+            local.note_tracer();
+        }
+        let entry = match local.stack.last() {
+            Some(Entry::Frame(frame))
+                if frame.span_id == span_id && frame.origin == Origin::Span =>
+            {
+                local.open_spans -= 1;
+                let entry = local.stack.pop();
+                local.note_top();
+                entry
+            }
+            _ => local.remove(span_id, false).map(|(_, entry)| entry),
+        };
+        // As `pop`: a thread with nothing open hands its records over.
+        let due = if local.open_spans == 0 && local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            None
+        };
+        (entry, due)
+    });
+    // Outside the thread's state: dropping may release a tracer.
+    if let Some((_, Some(batch))) = popped {
+        batch.export();
     }
 }
