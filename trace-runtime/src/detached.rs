@@ -1,6 +1,6 @@
 //! A span not tied to a guard on one thread, for the `tracing` compat layer
-//! (`compat::TracingLayer`): opened like any span, then taken off the
-//! thread's stack and held by its owner (the layer keeps it in the `tracing`
+//! (`compat::TracingLayer`): opened off the thread's stack (its record is
+//! written straight into its owner, the layer's state in the `tracing`
 //! span's extensions), written to from any thread, closed once.
 //!
 //! This is the compat layer's only hook into `local` and `record`; it is
@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::guard::SpanGuard;
 use crate::limits;
-use crate::local::{self, Frame, Origin, Restore, Slot};
+use crate::local::compat::{Born, finish_detached, open_detached, pop_marker};
+use crate::local::{self, Carried, Frame, Origin, Restore, Slot, SpanStart};
 use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind};
 use crate::tracer::Tracer;
@@ -23,40 +23,45 @@ pub(crate) fn enabled() -> bool {
     local::enabled()
 }
 
-/// A sampled span taken off its thread's stack. Dropping it closes the span
+/// Opens a span as a child of the current span of this thread (or at the
+/// root of a new trace): what entering it makes current, and its record if
+/// it is sampled. `None` when no tracer is installed or scoped.
+pub(crate) fn open(
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    root: bool,
+) -> Option<(Anchor, Option<DetachedSpan>)> {
+    let Born { span, extras, scoped, record } = open_detached(SpanStart { name, kind, root })?;
+    Some((Anchor { span, extras, tracer: scoped }, record.map(|record| DetachedSpan(Some(record)))))
+}
+
+/// A sampled span held off any thread's stack. Dropping it closes the span
 /// and hands its record to the exporters, so it cannot be leaked open.
-pub(crate) struct DetachedSpan(Option<Frame>);
+pub(crate) struct DetachedSpan(Option<Box<Carried>>);
 
 impl DetachedSpan {
-    /// Takes the span `guard` opened (it must be the current span) off this
-    /// thread's stack; `None` if it records nothing (no tracer, unsampled),
-    /// in which case the guard is simply closed.
-    pub(crate) fn from_guard(guard: SpanGuard) -> Option<Self> {
-        if !guard.is_recording() {
-            return None;
-        }
-        guard.detach().map(|frame| Self(Some(frame)))
-    }
-
     /// Runs `f` on the span's record.
+    #[inline]
     pub(crate) fn record<R>(&mut self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
-        self.0.as_mut()?.carried().map(|mut span| f(&mut span))
+        let Carried { tracer, record } = &mut **self.0.as_mut()?;
+        Some(f(&mut record.open_span(&tracer.inner.limits, &tracer.inner.limit_counters)))
     }
 
     /// Renames the span, within the tracer's name limit.
     pub(crate) fn rename(&mut self, mut name: Cow<'static, str>) {
-        if let Some(Frame { record: Slot::Carried(carried), .. }) = &mut self.0 {
-            let limits = &carried.tracer.inner;
+        if let Some(carried) = &mut self.0 {
+            let Carried { tracer, record } = &mut **carried;
+            let limits = &tracer.inner;
             if limits::truncate(&mut name, limits.limits.max_name_bytes) {
                 limits::count(&limits.limit_counters.names_truncated);
             }
-            carried.record.name = name;
+            record.name = name;
         }
     }
 
     /// Changes the span's kind.
     pub(crate) fn set_kind(&mut self, kind: SpanKind) {
-        if let Some(Frame { record: Slot::Carried(carried), .. }) = &mut self.0 {
+        if let Some(carried) = &mut self.0 {
             carried.record.kind = kind;
         }
     }
@@ -67,8 +72,8 @@ impl DetachedSpan {
 
 impl Drop for DetachedSpan {
     fn drop(&mut self) {
-        if let Some(frame) = self.0.take() {
-            local::finish(frame);
+        if let Some(carried) = self.0.take() {
+            finish_detached(carried);
         }
     }
 }
@@ -89,12 +94,6 @@ pub(crate) struct Anchor {
 }
 
 impl Anchor {
-    /// The current span of this thread (just opened); `None` if there is none.
-    pub(crate) fn current() -> Option<Self> {
-        let (span, extras, tracer) = local::capture();
-        Some(Self { span: span?, extras, tracer })
-    }
-
     /// The span's IDs.
     pub(crate) fn span_context(&self) -> SpanContext {
         self.span
@@ -125,7 +124,7 @@ pub(crate) struct EnteredAnchor {
 impl Drop for EnteredAnchor {
     fn drop(&mut self) {
         if let Some(restore) = self.restore.take() {
-            drop(local::pop(self.span_id, false, restore));
+            pop_marker(self.span_id, restore);
         }
     }
 }

@@ -25,6 +25,7 @@
 
 mod boxes;
 mod buffer;
+pub(crate) mod compat;
 mod frame;
 mod ids;
 
@@ -553,7 +554,14 @@ pub(crate) fn hand_over_finished() {
 /// Closes a span taken off the stack (a future's span), and adds its
 /// record to this thread's buffer.
 pub(crate) fn finish(frame: Frame) {
-    let Slot::Carried(carried) = frame.record else { return };
+    if let Slot::Carried(carried) = frame.record {
+        finish_carried(carried);
+    }
+}
+
+/// Closes the record in `carried` and adds it to this thread's buffer,
+/// copying it once; the box is kept for reuse.
+pub(crate) fn finish_carried(carried: Box<Carried>) {
     let mut pending = Some(carried);
     let handed = with_local(|local| {
         let raw = Box::into_raw(pending.take().expect("taken once"));

@@ -14,7 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 use self::fields::{EventFields, SpanFields, Visitor, names_span};
 use self::state::SpanState;
 pub(crate) use self::state::entered_top;
-use crate::detached::{self, Anchor, DetachedSpan};
+use crate::detached;
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
 
@@ -195,17 +195,9 @@ where
             Parent::Span(state) => Some(state.anchor.enter()),
             _ => None,
         };
-        let mut builder = crate::span(name).kind(kind);
-        if matches!(parent, Parent::Root) {
-            builder = builder.root();
-        }
-        let guard = builder.start();
-        if guard.span_id().is_none() {
-            return;
-        }
-        let Some(anchor) = Anchor::current() else { return };
-        let mut recorded = DetachedSpan::from_guard(guard);
+        let opened = detached::open(name, kind, matches!(parent, Parent::Root));
         drop(attached);
+        let Some((anchor, mut recorded)) = opened else { return };
 
         let special = match (early, &mut recorded) {
             (Some((tags, special)), Some(span)) => {

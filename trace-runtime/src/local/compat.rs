@@ -1,0 +1,153 @@
+//! Spans whose record never lives on a thread's stack, for the `tracing`
+//! compat layer (through `detached`): the record is written where its owner
+//! keeps it (a `tracing` span's extensions) when the span opens, and comes
+//! back to a thread's buffer when it closes, on whichever thread that is.
+//!
+//! Opening one reads the stack (the parent, the trace state and baggage, the
+//! thread's tracer) but pushes nothing, so it costs no entry to push and
+//! take off again. The record is boxed (in a box the thread keeps for
+//! reuse), so it moves as a pointer. Entering such a span pushes a frame
+//! with its IDs only, which [`pop_marker`] takes off again.
+
+use std::sync::Arc;
+
+use super::{Carried, Entry, Local, Origin, Restore, SpanStart, with_local};
+use crate::flags::TraceFlags;
+use crate::id::SpanId;
+use crate::record::Record;
+use crate::span::{Extras, SpanContext};
+use crate::tracer::Tracer;
+
+/// A span opened off the stack by [`open_detached`].
+pub(crate) struct Born {
+    /// The span's IDs; an unsampled span opened under an unsampled parent
+    /// shares its parent's span ID (nothing is recorded for either).
+    pub(crate) span: SpanContext,
+    /// The trace state and baggage in force where it opened.
+    pub(crate) extras: Option<Arc<Extras>>,
+    /// The thread's scoped tracer where it opened (`None`: the global one).
+    pub(crate) scoped: Option<Tracer>,
+    /// The record and its tracer, if the span is sampled: boxed (a box
+    /// this thread kept for reuse, if it has one), so that it moves as a
+    /// pointer until it closes.
+    pub(crate) record: Option<Box<Carried>>,
+}
+
+/// Opens a span as a child of the current span of this thread (or as a
+/// root) without putting it on the stack; `None` when no tracer is
+/// installed or scoped.
+pub(crate) fn open_detached(start: SpanStart) -> Option<Born> {
+    with_local(|local| local.open_detached(start)).flatten()
+}
+
+impl Local {
+    fn open_detached(&mut self, start: SpanStart) -> Option<Born> {
+        let top = self.stack.len().checked_sub(1);
+        // Baggage and trace state pass to children even across `root`.
+        let extras = top.and_then(|position| self.extras(position));
+        let parent = match top {
+            Some(position) if !start.root => match &self.stack[position] {
+                Entry::Frame(frame) if frame.origin == Origin::Detached => None,
+                Entry::Frame(frame) => Some((frame.span_context()?, frame.origin)),
+                Entry::Buffered(_) => Some((self.span_context(position)?, Origin::Span)),
+            },
+            _ => None,
+        };
+        let scoped = self.tracer.clone();
+        let tracer = match &scoped {
+            Some(tracer) => tracer,
+            None => Tracer::global()?,
+        };
+        let (trace_id, span_id, parent_id, sampled, flags) = match parent {
+            // Under an unsampled span of this process: no decision, no ID.
+            Some((parent, origin)) if origin != Origin::Remote && !parent.sampled() => {
+                let flags = parent.flags.with_sampled(false);
+                let span = SpanContext { flags, ..parent };
+                return Some(Born { span, extras, scoped, record: None });
+            }
+            Some((parent, origin)) if origin != Origin::Remote => {
+                let flags = parent.flags.with_sampled(false);
+                (parent.trace_id, self.ids.span_id(), Some(parent.span_id), true, flags)
+            }
+            Some((parent, _)) => {
+                let sampled =
+                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled()));
+                tracer.count_root(sampled);
+                let flags = parent.flags.with_sampled(false);
+                (parent.trace_id, self.ids.span_id(), Some(parent.span_id), sampled, flags)
+            }
+            None => {
+                let trace_id = self.ids.trace_id();
+                let sampled = tracer.inner.sampler.should_sample(trace_id, None);
+                tracer.count_root(sampled);
+                // As `open_slow`: our trace IDs are random throughout.
+                (trace_id, self.ids.span_id(), None, sampled, TraceFlags::RANDOM)
+            }
+        };
+        let span =
+            SpanContext { trace_id, span_id, flags: flags.with_sampled(sampled), remote: false };
+        let record = sampled.then(|| {
+            let mut name = start.name;
+            if crate::limits::truncate(&mut name, tracer.inner.limits.max_name_bytes) {
+                crate::limits::count(&tracer.inner.limit_counters.names_truncated);
+            }
+            let mut boxed = self.boxes.empty();
+            let raw = boxed.as_mut_ptr();
+            // SAFETY: the box is valid for writes and aligned; `write_open`
+            // writes every field of the record in place and the tracer is
+            // written next to it, so the box holds a whole `Carried`, whose
+            // layout `MaybeUninit<Carried>` has.
+            unsafe {
+                Record::write_open(
+                    &raw mut (*raw).record,
+                    (trace_id, span_id, parent_id, flags),
+                    name,
+                    start.kind,
+                );
+                (&raw mut (*raw).tracer).write(tracer.clone());
+                Box::from_raw(Box::into_raw(boxed).cast::<Carried>())
+            }
+        });
+        Some(Born { span, extras, scoped, record })
+    }
+}
+
+/// Closes a span opened by [`open_detached`]: its record joins this
+/// thread's buffer, to be handed over with the others.
+pub(crate) fn finish_detached(carried: Box<Carried>) {
+    super::finish_carried(carried);
+}
+
+/// Undoes the `push` of a frame that stands for a span living elsewhere
+/// (an entered `tracing` span): `pop` for the case where that frame is on
+/// top, as it nearly always is, without handing the frame back.
+pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
+    let popped = with_local(|local| {
+        if let Restore(Some(previous)) = restore {
+            local.tracer = previous;
+            local.note_tracer();
+        }
+        let entry = match local.stack.last() {
+            Some(Entry::Frame(frame))
+                if frame.span_id == span_id && frame.origin == Origin::Span =>
+            {
+                local.open_spans -= 1;
+                let entry = local.stack.pop();
+                local.note_top();
+                entry
+            }
+            _ => local.remove(span_id, false).map(|(_, entry)| entry),
+        };
+        // As `pop`: a thread with nothing open hands its records over.
+        let due = if local.open_spans == 0 && local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            None
+        };
+        (entry, due)
+    });
+    // Outside the thread's state: dropping may release a tracer.
+    if let Some((_, Some(batch))) = popped {
+        batch.export();
+    }
+}
