@@ -25,6 +25,8 @@
 
 mod boxes;
 mod buffer;
+// The `tracing` layer's records, which live off the thread (`detached`).
+#[cfg(feature = "tracing")]
 pub(crate) mod compat;
 mod frame;
 mod ids;
