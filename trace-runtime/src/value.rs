@@ -116,7 +116,15 @@ pub type Tag = (Cow<'static, str>, Value);
 /// value set wins, in the place where the key first appeared. So
 /// `#[traced(args(user))]` followed by `add_tag("user", …)` exports the
 /// later value once, which OTLP requires.
+#[inline]
 pub(crate) fn keep_last_per_key(tags: &mut Vec<Tag>) {
+    // Most spans have fewer than two tags: no call at all for them.
+    if tags.len() > 1 {
+        keep_last_of_several(tags);
+    }
+}
+
+fn keep_last_of_several(tags: &mut Vec<Tag>) {
     // Spans have a handful of tags: comparing each pair costs less than
     // hashing, and nothing at all is moved unless a key repeats.
     let mut first = 0;
