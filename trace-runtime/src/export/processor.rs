@@ -126,7 +126,10 @@ impl<E: SpanExporter + Sync> SpanProcessor for SimpleSpanProcessor<E> {
         let spans = batch.into_spans();
         if let Err(error) = self.exporter.export(&spans) {
             self.dropped.fetch_add(spans.len() as u64, Ordering::Relaxed);
-            eprintln!("trace-runtime: export of {} spans failed: {error}", spans.len());
+            // Named like the batch processor's messages: `trace-runtime [service]`.
+            let service = spans.first().map(|span| format!(" [{}]", span.service));
+            let service = service.unwrap_or_default();
+            eprintln!("trace-runtime{service}: export of {} spans failed: {error}", spans.len());
         }
     }
 
