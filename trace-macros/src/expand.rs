@@ -38,13 +38,17 @@ pub(crate) fn function(function: ItemFn, plan: &Plan) -> TokenStream {
     let body = if sig.asyncness.is_some() {
         let observer = optional_observer();
         // Input:  async fn f(..) -> R { body }
-        // Output: async fn f(..) -> R { enter; instrument(guard, async move { body }, ..).await }
+        // Output: async fn f(..) -> R {
+        //             { enter; instrument_awaited(guard, async move { body }, ..) }.await
+        //         }
         // The guard lives in a block that ends before the `.await`, so the
-        // future stays `Send` (the guard itself is tied to its thread).
+        // future stays `Send` (the guard itself is tied to its thread). The
+        // `.await` polls the future at once, on this thread, as
+        // `instrument_awaited` requires.
         quote! {
             {
                 #enter
-                #krate::__private::instrument(#guard, async move #block, #observer)
+                #krate::__private::instrument_awaited(#guard, async move #block, #observer)
             }
             .await
         }

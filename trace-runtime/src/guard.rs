@@ -182,6 +182,21 @@ impl SpanGuard {
         let span = self.opened.take()?;
         if span.nested { local::detach_nested(span.span_id) } else { local::take(span.span_id) }
     }
+
+    /// Hands the span over to the caller with its entry left on the stack,
+    /// for a future polled at once, right here (see
+    /// [`Instrumented::in_place`](crate::future::Instrumented)). A span
+    /// without an entry of its own (nested in an unsampled one) or without
+    /// a tracer comes back as the guard.
+    pub(crate) fn keep_entry(mut self) -> Result<SpanId, Self> {
+        match self.opened {
+            Some(span) if !span.nested => {
+                self.opened = None;
+                Ok(span.span_id)
+            }
+            _ => Err(self),
+        }
+    }
 }
 
 impl Drop for SpanGuard {

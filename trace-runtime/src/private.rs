@@ -50,6 +50,22 @@ pub fn instrument<F: Future>(
     Instrumented::new(future, span, tracer, observer)
 }
 
+/// Moves the span of an `async fn` into the future running its body, which
+/// the body awaits at once, right where it is made: the span stays on the
+/// thread's stack, its record in the thread's buffer, until that first poll
+/// ends (see [`Instrumented`]).
+#[inline]
+pub fn instrument_awaited<F: Future>(
+    guard: SpanGuard,
+    future: F,
+    observer: Option<fn(&F::Output) -> Outcome>,
+) -> Instrumented<F> {
+    match guard.keep_entry() {
+        Ok(span_id) => Instrumented::in_place(future, span_id, observer),
+        Err(guard) => instrument(guard, future, observer),
+    }
+}
+
 /// Shows a sync function's return value to `observer` before the span
 /// closes, if the span records.
 #[inline]

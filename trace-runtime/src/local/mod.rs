@@ -515,6 +515,27 @@ impl Local {
     }
 }
 
+/// [`take`] for a future's span after its first poll returned `Pending`
+/// (its entry was left on the stack for that poll; see
+/// `Instrumented`). A thread left with nothing open hands its closed
+/// records over, as [`pop`] does after later polls.
+pub(crate) fn suspend(span_id: SpanId) -> Option<Frame> {
+    let (frame, due) = with_local(|local| {
+        let frame = local.take(span_id);
+        let due = if local.open_spans == 0 && local.buffer.open == 0 {
+            local.buffer.take()
+        } else {
+            None
+        };
+        (frame, due)
+    })
+    .unwrap_or((None, None));
+    if let Some(batch) = due {
+        batch.export();
+    }
+    frame
+}
+
 /// Closes the span `span_id` if it is open on this thread.
 #[inline]
 pub(crate) fn close(span_id: SpanId) {
@@ -732,6 +753,13 @@ impl Drop for Resumed<'_> {
             span.set_status(Status::Error(crate::panic::unwinding_message().into()));
         }
     }
+}
+
+/// Whether the top of the stack is a span whose record is in the buffer
+/// (what a future's first poll leaves in place), for the tests.
+#[cfg(test)]
+pub(crate) fn top_is_buffered() -> bool {
+    with_local(|local| matches!(local.stack.last(), Some(Entry::Buffered(_)))).unwrap_or(false)
 }
 
 #[cfg(test)]
