@@ -144,19 +144,30 @@ impl Drop for Unwinding<'_> {
 }
 
 impl<F: Future> Drop for Instrumented<F> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(span_id) = self.in_place.take() {
-            // Never polled (not reached from `#[traced]`): the span closes
-            // where it is, if it is on this thread.
-            local::with_span(span_id, |span| span.add_tag("cancelled".into(), Value::Bool(true)));
-            local::close(span_id);
+        // A future that completed has nothing left to close.
+        if self.in_place.is_some() || self.span.is_some() {
+            cancel(self.in_place.take(), self.span.take());
         }
-        if let Some(mut frame) = self.span.take() {
-            if let Some(mut span) = frame.carried() {
-                span.add_tag("cancelled".into(), Value::Bool(true));
-            }
-            local::finish(frame);
+    }
+}
+
+/// Closes the span of a future dropped before it completed.
+#[cold]
+#[inline(never)]
+fn cancel(in_place: Option<SpanId>, span: Option<Frame>) {
+    if let Some(span_id) = in_place {
+        // Never polled (not reached from `#[traced]`): the span closes
+        // where it is, if it is on this thread.
+        local::with_span(span_id, |span| span.add_tag("cancelled".into(), Value::Bool(true)));
+        local::close(span_id);
+    }
+    if let Some(mut frame) = span {
+        if let Some(mut span) = frame.carried() {
+            span.add_tag("cancelled".into(), Value::Bool(true));
         }
+        local::finish(frame);
     }
 }
 

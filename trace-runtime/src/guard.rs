@@ -188,6 +188,7 @@ impl SpanGuard {
     /// [`Instrumented::in_place`](crate::future::Instrumented)). A span
     /// without an entry of its own (nested in an unsampled one) or without
     /// a tracer comes back as the guard.
+    #[inline]
     pub(crate) fn keep_entry(mut self) -> Result<SpanId, Self> {
         match self.opened {
             Some(span) if !span.nested => {
