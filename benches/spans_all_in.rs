@@ -283,6 +283,8 @@ fn profile(library: &str, shape: &str, traces: u64) -> Value {
                 "tags2" => ours::root_tags2,
                 "root" => ours::lone_root,
                 "async" => ours::root_async,
+                // Not in the summary (no peer row): the `Pending` path.
+                "async_wait" => ours::root_async_wait,
                 other => panic!("unknown shape {other}"),
             };
             if shape == "root" {

@@ -92,3 +92,41 @@ async fn root_async_body() {
 pub fn root_async() {
     run_to_completion(root_async_body());
 }
+
+/// Returns `Pending` once (waking its task at once), then `Ready`.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[traced]
+#[inline(never)]
+async fn child_wait() {
+    YieldOnce(false).await;
+}
+
+#[traced]
+async fn root_wait_body() {
+    for _ in 0..children() {
+        child_wait().await;
+    }
+}
+
+/// A trace of `async fn` spans that each wait once: every span is taken off
+/// the stack, carried, and resumed for a second poll (as is its parent's).
+#[inline(never)]
+pub fn root_async_wait() {
+    run_to_completion(root_wait_body());
+}
