@@ -114,7 +114,7 @@ fn first_poll<F: Future>(
             local::close(span_id);
         }
         Poll::Pending => {
-            *slot = local::suspend(span_id);
+            local::suspend(span_id, slot);
             // A span that records carries its tracer with its record; only
             // one that does not needs the future to hold the tracer.
             if slot.as_ref().is_none_or(|frame| frame.carried_tracer().is_none()) {
@@ -136,7 +136,7 @@ struct Unwinding<'a> {
 impl Drop for Unwinding<'_> {
     #[cold]
     fn drop(&mut self) {
-        *self.slot = local::suspend(self.span_id);
+        local::suspend(self.span_id, self.slot);
         if let Some(mut span) = self.slot.as_mut().and_then(Frame::carried) {
             span.set_status(Status::Error(crate::panic::unwinding_message().into()));
         }

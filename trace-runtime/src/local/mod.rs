@@ -517,23 +517,19 @@ impl Local {
 
 /// [`take`] for a future's span after its first poll returned `Pending`
 /// (its entry was left on the stack for that poll; see
-/// `Instrumented`). A thread left with nothing open hands its closed
-/// records over, as [`pop`] does after later polls.
-pub(crate) fn suspend(span_id: SpanId) -> Option<Frame> {
-    let (frame, due) = with_local(|local| {
-        let frame = local.take(span_id);
-        let due = if local.open_spans == 0 && local.buffer.open == 0 {
-            local.buffer.take()
-        } else {
-            None
-        };
-        (frame, due)
-    })
-    .unwrap_or((None, None));
+/// `Instrumented`), into the future's `slot`. A thread left with nothing
+/// open hands its closed records over, as [`pop`] does after later polls.
+pub(crate) fn suspend(span_id: SpanId, slot: &mut Option<Frame>) {
+    let mut due = None;
+    with_local(|local| {
+        *slot = local.take(span_id);
+        if local.open_spans == 0 && local.buffer.open == 0 {
+            due = local.buffer.take();
+        }
+    });
     if let Some(batch) = due {
         batch.export();
     }
-    frame
 }
 
 /// Closes the span `span_id` if it is open on this thread.
@@ -661,28 +657,32 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
 /// spans that closed inside a future's poll would otherwise wait on a worker
 /// thread until the next span closes there.
 pub(crate) fn pop(span_id: SpanId, attached: bool, restore: Restore) -> Option<Frame> {
-    let (frame, due) = with_local(|local| {
+    let mut frame = None;
+    pop_into(&mut frame, span_id, attached, restore);
+    frame
+}
+
+/// [`pop`] into `slot` (a future's): the frame and the batch are written
+/// where they go rather than returned through the closure's nested
+/// `Option`s, which would copy them.
+fn pop_into(slot: &mut Option<Frame>, span_id: SpanId, attached: bool, restore: Restore) {
+    let mut due = None;
+    with_local(|local| {
         if let Restore(Some(previous)) = restore {
             local.tracer = previous;
             local.note_tracer();
         }
-        let frame = match local.remove(span_id, attached) {
-            Some((_, Entry::Frame(frame))) => Some(frame),
-            // A frame pushed here is never buffered.
-            _ => None,
-        };
-        let due = if local.open_spans == 0 && local.buffer.open == 0 {
-            local.buffer.take()
-        } else {
-            None
-        };
-        (frame, due)
-    })
-    .unwrap_or((None, None));
+        // A frame pushed here is never buffered.
+        if let Some((_, Entry::Frame(frame))) = local.remove(span_id, attached) {
+            *slot = Some(frame);
+        }
+        if local.open_spans == 0 && local.buffer.open == 0 {
+            due = local.buffer.take();
+        }
+    });
     if let Some(batch) = due {
         batch.export();
     }
-    frame
 }
 
 /// Runs `f` on the record of the open span `span_id`, if it is sampled.
@@ -746,7 +746,7 @@ struct Resumed<'a> {
 impl Drop for Resumed<'_> {
     fn drop(&mut self) {
         let previous = self.previous.take().unwrap_or(Restore(None));
-        *self.slot = pop(self.span_id, false, previous);
+        pop_into(self.slot, self.span_id, false, previous);
         if std::thread::panicking()
             && let Some(mut span) = self.slot.as_mut().and_then(Frame::carried)
         {
