@@ -582,41 +582,38 @@ pub(crate) fn finish(frame: Frame) {
 /// copying it once; the box is kept for reuse.
 pub(crate) fn finish_carried(carried: Box<Carried>) {
     let mut pending = Some(carried);
-    let handed = with_local(|local| {
+    // Written by the closure rather than returned through it (copies).
+    let (mut previous, mut due) = (None, None);
+    with_local(|local| {
         let raw = Box::into_raw(pending.take().expect("taken once"));
         // SAFETY: `raw` is a live `Carried` from its box. Its tracer is
         // read out and its record copied into the buffer, after which the
         // allocation is treated as uninitialised (kept for reuse, never
         // dropped as a `Carried`): each field has one owner.
-        let (tracer, previous) = unsafe {
+        let tracer = unsafe {
             (*raw).record.close();
             let tracer = (&raw const (*raw).tracer).read();
-            let previous = local.buffer.push_closed_from(&raw const (*raw).record, &tracer);
+            previous = local.buffer.push_closed_from(&raw const (*raw).record, &tracer);
             local.boxes.keep(Box::from_raw(raw.cast::<MaybeUninit<Carried>>()));
-            (tracer, previous)
+            tracer
         };
         drop(tracer);
         if previous.is_some() {
             local.note_tracer();
         }
-        (previous, local.due())
+        due = local.due();
     });
-    match (handed, pending) {
-        (Some((previous, due)), _) => {
-            if let Some(batch) = previous {
-                batch.export();
-            }
-            if let Some(batch) = due {
-                batch.export();
-            }
-        }
-        // Thread teardown: no buffer left, hand the record over directly.
-        (None, Some(carried)) => {
-            let Carried { tracer, mut record } = *carried;
-            record.close();
-            tracer.export_records(vec![record]);
-        }
-        (None, None) => {}
+    if let Some(batch) = previous {
+        batch.export();
+    }
+    if let Some(batch) = due {
+        batch.export();
+    }
+    // Thread teardown: no buffer left, hand the record over directly.
+    if let Some(carried) = pending {
+        let Carried { tracer, mut record } = *carried;
+        record.close();
+        tracer.export_records(vec![record]);
     }
 }
 
@@ -629,7 +626,15 @@ pub(crate) struct Restore(Option<Option<Tracer>>);
 /// carrying the tracer every thread falls back to changes nothing, and
 /// costs no reference count, on each poll).
 pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
+    push_from(&mut Some(frame), tracer)
+}
+
+/// [`push`] of the frame in `slot` (a future's), moved from there straight
+/// onto the stack; it stays in `slot` during thread teardown.
+#[inline]
+fn push_from(slot: &mut Option<Frame>, tracer: Option<&Tracer>) -> Restore {
     with_local(|local| {
+        let Some(frame) = slot.as_ref() else { return Restore(None) };
         // A frame carrying a record brings the record's tracer: a future
         // need not hold a second reference to it.
         let switch = match tracer.or_else(|| frame.carried_tracer()) {
@@ -638,7 +643,7 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
             }
             _ => None,
         };
-        local.push(frame);
+        local.push(slot.take().expect("checked above"));
         match switch {
             Some(tracer) => {
                 let previous = local.tracer.replace(tracer);
@@ -730,9 +735,8 @@ pub(crate) fn resume<R>(
     tracer: Option<&Tracer>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let Some(frame) = slot.take() else { return f() };
-    let span_id = frame.span_id;
-    let previous = push(frame, tracer);
+    let Some(span_id) = slot.as_ref().map(|frame| frame.span_id) else { return f() };
+    let previous = push_from(slot, tracer);
     let _resumed = Resumed { slot, span_id, previous: Some(previous) };
     f()
 }
