@@ -282,6 +282,38 @@ mod tests {
     }
 
     #[test]
+    fn a_future_finished_during_thread_teardown_still_delivers_its_span() {
+        type Late = Option<std::pin::Pin<Box<dyn Future<Output = ()>>>>;
+        struct PollsWhenDropped(Late);
+        impl Drop for PollsWhenDropped {
+            fn drop(&mut self) {
+                if let Some(mut future) = self.0.take() {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    assert_eq!(future.as_mut().poll(&mut cx), Poll::Ready(()));
+                }
+            }
+        }
+        thread_local! {
+            static LATE: std::cell::RefCell<PollsWhenDropped> =
+                const { std::cell::RefCell::new(PollsWhenDropped(None)) };
+        }
+        let (collector, tracer) = tracer();
+        std::thread::spawn(move || {
+            // Registered before the thread's span state, so destroyed after
+            // it (destructors run in reverse order on Linux): the second
+            // poll finds no state, and the span must not be lost there.
+            LATE.with(|_| {});
+            let mut future = tracer.in_scope(|| Box::pin(traced("late", wait_once())));
+            let mut cx = Context::from_waker(Waker::noop());
+            tracer.in_scope(|| assert!(future.as_mut().poll(&mut cx).is_pending()));
+            LATE.with(|late| late.borrow_mut().0 = Some(future));
+        })
+        .join()
+        .expect("no panic at thread exit");
+        assert_eq!(collector.render(), "late\n");
+    }
+
+    #[test]
     fn a_future_dropped_before_its_first_poll_closes_its_span_as_cancelled() {
         let (collector, tracer) = tracer();
         tracer.in_scope(|| {
