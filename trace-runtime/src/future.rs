@@ -23,10 +23,10 @@ pub(crate) type Observer<T> = fn(&T) -> Outcome;
 ///
 /// An `async fn`'s future is polled where it is made, at once (the body
 /// awaits it in place): its span then stays where it opened, its entry on
-/// the stack and its record in the thread's buffer, for that first poll
-/// ([`in_place`](Self::in_place)). Most such futures complete in that poll
-/// and close their span as a guard would; only one that returns `Pending`
-/// takes its span off the stack, to carry it to its later polls.
+/// the stack and its record in the thread's buffer, for that first poll.
+/// Most such futures complete in that poll and close their span as a guard
+/// would; only one that returns `Pending` takes its span off the stack, to
+/// carry it to its later polls.
 #[must_use = "futures do nothing unless polled"]
 pub struct Instrumented<F: Future> {
     inner: F,
