@@ -36,8 +36,12 @@ impl Batch {
     /// Sends the records to their tracers.
     pub(crate) fn export(self) {
         let Self { tracer, mut records, foreign } = self;
-        for (group, owner) in group_foreign(&mut records, foreign) {
-            owner.export_records(group);
+        // Nearly always none: no grouping (and no vector of groups to build
+        // and drop) per hand-over.
+        if !foreign.is_empty() {
+            for (group, owner) in group_foreign(&mut records, foreign) {
+                owner.export_records(group);
+            }
         }
         tracer.export_records(records);
     }

@@ -33,7 +33,7 @@ mod ids;
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Arc;
 
 use boxes::Boxes;
@@ -63,12 +63,16 @@ struct Local {
     boxes: Boxes,
 }
 
-impl Drop for Local {
-    fn drop(&mut self) {
-        // Thread exit: nothing may stay behind in the thread's buffer. A
-        // span still open here had its guard leaked; it ends now.
-        if let Some(batch) = self.buffer.close_all() {
-            batch.export();
+impl Local {
+    const fn new() -> Self {
+        Self {
+            tracer: None,
+            ids: IdSource::new(),
+            stack: Vec::new(),
+            open_spans: 0,
+            buffer: Buffer::new(),
+            buffer_current: false,
+            boxes: Boxes::new(),
         }
     }
 }
@@ -78,17 +82,49 @@ thread_local! {
     /// opened under it costs this one read (see [`open_nested`]).
     static UNSAMPLED_TOP: Cell<Option<SpanId>> = const { Cell::new(None) };
 
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local {
-            tracer: None,
-            ids: IdSource::new(),
-            stack: Vec::new(),
-            open_spans: 0,
-            buffer: Buffer::new(),
-            buffer_current: false,
-            boxes: Boxes::new(),
-        })
-    };
+    /// The state itself has no destructor (`ManuallyDrop`): a thread-local
+    /// without one is reached directly, where one with a destructor checks
+    /// on every access whether it is registered or gone. [`TEARDOWN`] ends
+    /// it at thread exit instead.
+    static LOCAL: RefCell<ManuallyDrop<Local>> =
+        const { RefCell::new(ManuallyDrop::new(Local::new())) };
+
+    static TEARDOWN: Teardown = const { Teardown };
+}
+
+/// Ends the thread's state at thread exit; registered (by [`arm_teardown`])
+/// before the state first holds anything that must not be lost or leaked.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let ended = LOCAL.with(|cell| {
+            let mut local = cell.try_borrow_mut().ok()?;
+            // Nothing may stay behind in the thread's buffer. A span still
+            // open here had its guard leaked; it ends now.
+            let batch = local.buffer.close_all();
+            let state = std::mem::replace(&mut **local, Local::new());
+            // Left borrowed for good: every later access (another
+            // thread-local's destructor that traces) finds the state in use
+            // and does nothing, as it would find a destroyed thread-local.
+            std::mem::forget(local);
+            Some((state, batch))
+        });
+        if let Some((state, batch)) = ended {
+            drop(state);
+            if let Some(batch) = batch {
+                batch.export();
+            }
+        }
+    }
+}
+
+/// Makes sure [`TEARDOWN`] runs at this thread's exit. Called on the paths
+/// that first give the state something to hold (a new trace, a frame, a
+/// tracer, a carried record), never on the common path.
+#[inline]
+fn arm_teardown() {
+    TEARDOWN.with(|_| ());
 }
 
 /// Runs `f` on this thread's state; `None` during thread teardown, when the
@@ -98,6 +134,7 @@ thread_local! {
 /// panic in the application.
 #[inline(always)]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    // `try_with` (never an error here) is inlined where `with` is not.
     LOCAL
         .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
         .ok()
@@ -252,6 +289,7 @@ pub(crate) fn enabled() -> bool {
 
 /// Replaces the thread's scoped tracer, returning the previous one.
 pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
+    arm_teardown();
     with_local(|local| {
         let previous = std::mem::replace(&mut local.tracer, tracer);
         local.note_tracer();
@@ -279,9 +317,69 @@ pub(crate) struct OpenedSpan {
     /// For a span opened under an unsampled span of this thread, its
     /// parent's ID (see [`open_nested`]).
     pub(crate) span_id: SpanId,
-    pub(crate) sampled: bool,
+    /// The flags below in one byte: an ID and a byte are a pair of scalars,
+    /// which (unlike a struct of four fields) is returned in registers.
+    bits: u8,
+}
+
+impl OpenedSpan {
+    const SAMPLED: u8 = 1;
     /// Opened under an unsampled span of this thread, without an entry.
-    pub(crate) nested: bool,
+    const NESTED: u8 = 2;
+    /// Opened while the thread was unwinding already: the panic in flight
+    /// is not this span's.
+    const PANICKING_AT_OPEN: u8 = 4;
+    /// Not nested: there is an entry to close.
+    const CLOSES: u8 = 8;
+
+    #[inline(always)]
+    pub(crate) const fn new(span_id: SpanId, sampled: bool, nested: bool) -> Self {
+        let bits = if sampled { Self::SAMPLED } else { 0 }
+            | if nested { Self::NESTED } else { Self::CLOSES };
+        Self { span_id, bits }
+    }
+
+    /// The span as two integers, for a guard to hold; `(0, 0)` stands for
+    /// no span, and tells [`closes_raw`](Self::closes_raw) so in one test.
+    #[inline(always)]
+    pub(crate) const fn into_raw(span: Option<Self>) -> (u64, u8) {
+        match span {
+            Some(span) => (span.span_id.to_u64(), span.bits),
+            None => (0, 0),
+        }
+    }
+
+    /// Undoes [`into_raw`](Self::into_raw).
+    #[inline(always)]
+    pub(crate) fn from_raw((span_id, bits): (u64, u8)) -> Option<Self> {
+        SpanId::from_u64(span_id).map(|span_id| Self { span_id, bits })
+    }
+
+    /// Whether the span in `raw` has an entry to close.
+    #[inline(always)]
+    pub(crate) const fn closes_raw((_, bits): (u64, u8)) -> bool {
+        bits & Self::CLOSES != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn sampled(self) -> bool {
+        self.bits & Self::SAMPLED != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn nested(self) -> bool {
+        self.bits & Self::NESTED != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn panicking_at_open(self) -> bool {
+        self.bits & Self::PANICKING_AT_OPEN != 0
+    }
+
+    /// Notes that the thread was unwinding when the span opened.
+    pub(crate) fn set_panicking_at_open(&mut self) {
+        self.bits |= Self::PANICKING_AT_OPEN;
+    }
 }
 
 /// A span opened under an unsampled span of this thread: it gets no entry
@@ -294,13 +392,17 @@ pub(crate) fn open_nested(root: bool) -> Option<OpenedSpan> {
         return None;
     }
     let span_id = UNSAMPLED_TOP.get()?;
-    Some(OpenedSpan { span_id, sampled: false, nested: true })
+    Some(OpenedSpan::new(span_id, false, true))
 }
 
 /// Opens a span on top of this thread's stack; `None` when no tracer is
-/// installed.
+/// installed. The name is generic so that `#[traced]`'s `&'static str`
+/// reaches the record without passing through a `Cow` in memory.
 #[inline]
-pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
+pub(crate) fn open<N>(name: N, kind: SpanKind, root: bool) -> Option<OpenedSpan>
+where
+    N: Into<Cow<'static, str>>,
+{
     let opened = with_local(|local| {
         // The common case: a child of a buffered span, for the tracer that
         // owns the buffer. The top stays a sampled span of ours, so
@@ -319,23 +421,23 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
             _ => None,
         };
         if let Some((trace_id, parent_id, flags)) = parent
-            && !start.root
+            && !root
             && local.buffer_current
         {
             let span_id = local.ids.span_id();
-            let mut name = start.name;
+            let mut name = name.into();
             local.buffer.bound_name(&mut name);
             let ids = (trace_id, span_id, Some(parent_id), flags);
-            let index = local.buffer.open_record(ids, name, start.kind, None);
+            let index = local.buffer.open_record(ids, name, kind, None);
             local.stack.push(Entry::Buffered(index));
             local.open_spans += 1;
-            return Ok(OpenedSpan { span_id, sampled: true, nested: false });
+            return Ok(OpenedSpan::new(span_id, true, false));
         }
-        Err(start)
+        Err(name)
     })?;
     match opened {
         Ok(opened) => Some(opened),
-        Err(start) => open_slow(start),
+        Err(name) => open_slow(SpanStart { name: name.into(), kind, root }),
     }
 }
 
@@ -343,6 +445,7 @@ pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
 /// is remote or unsampled, another tracer.
 #[inline(never)]
 fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
+    arm_teardown();
     // Written by the closure rather than returned through it: the nested
     // `Option`s would copy the batch several times.
     let mut switched = None;
@@ -408,7 +511,7 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             stack.push(Entry::Frame(frame));
         }
         local.note_top();
-        Some(OpenedSpan { span_id, sampled, nested: false })
+        Some(OpenedSpan::new(span_id, sampled, false))
     })
     .flatten();
     if let Some(batch) = switched {
@@ -524,7 +627,10 @@ pub(crate) fn close(span_id: SpanId) {
         if let Some(&Entry::Buffered(index)) = local.stack.last()
             && local.buffer.records[index as usize].span_id == span_id
         {
-            local.stack.truncate(len - 1);
+            // SAFETY: the top entry is `Buffered`, which owns nothing, so
+            // forgetting it is dropping it (`truncate` would call the
+            // entry's drop glue out of line, on every span).
+            unsafe { local.stack.set_len(len - 1) };
             local.open_spans -= 1;
             if matches!(local.stack.last(), Some(Entry::Frame(frame)) if !frame.sampled) {
                 local.note_top();
@@ -564,6 +670,7 @@ pub(crate) fn finish(frame: Frame) {
 /// Closes the record in `carried` and adds it to this thread's buffer,
 /// copying it once; the box is kept for reuse.
 pub(crate) fn finish_carried(carried: Box<Carried>) {
+    arm_teardown();
     let mut pending = Some(carried);
     let handed = with_local(|local| {
         let raw = Box::into_raw(pending.take().expect("taken once"));
@@ -612,6 +719,7 @@ pub(crate) struct Restore(Option<Option<Tracer>>);
 /// carrying the tracer every thread falls back to changes nothing, and
 /// costs no reference count, on each poll).
 pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
+    arm_teardown();
     with_local(|local| {
         // A frame carrying a record brings the record's tracer: a future
         // need not hold a second reference to it.
