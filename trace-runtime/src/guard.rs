@@ -224,12 +224,17 @@ impl SpanGuard {
     fn close(raw: (u64, u8)) {
         let Some(span) = OpenedSpan::from_raw(raw) else { return };
         if span.sampled() && std::thread::panicking() && !span.panicking_at_open() {
-            let message = crate::panic::unwinding_message();
-            local::with_span(span.span_id, |record| {
-                record.set_status(Status::Error(message.into()))
-            });
+            Self::record_panic(span);
         }
         local::close(span.span_id);
+    }
+
+    /// The panic unwinding through the span becomes its error status.
+    #[cold]
+    #[inline(never)]
+    fn record_panic(span: OpenedSpan) {
+        let message = crate::panic::unwinding_message();
+        local::with_span(span.span_id, |record| record.set_status(Status::Error(message.into())));
     }
 }
 

@@ -154,7 +154,15 @@ impl OpenSpan<'_> {
             }
             return;
         }
-        self.record.tags.extend(tags.map(|(key, value)| (Cow::Borrowed(key), value)));
+        // One push per tag: `extend` with the array's iterator costs a
+        // reservation and the iterator's drop on every span.
+        let tags = std::mem::ManuallyDrop::new(tags);
+        for tag in tags.iter() {
+            // SAFETY: each element is read out exactly once and the array
+            // is never dropped (`ManuallyDrop`), so every tag has one owner.
+            let (key, value) = unsafe { std::ptr::read(tag) };
+            self.record.tags.push((Cow::Borrowed(key), value));
+        }
     }
 
     /// Adds a tag within the tracer's limits.

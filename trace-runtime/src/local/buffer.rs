@@ -284,12 +284,22 @@ impl Buffer {
     /// enough piled up under open ones.
     #[inline]
     pub(crate) fn due(&mut self, spans_open: bool, stack: &mut [Entry]) -> Option<Batch> {
-        if self.open == 0 {
-            if !spans_open || self.records.len() >= self.max_buffered { self.take() } else { None }
-        } else if self.records.len() - self.open >= self.max_buffered {
-            self.split_closed(stack)
-        } else {
+        if !self.is_due(spans_open) {
             None
+        } else if self.open == 0 {
+            self.take()
+        } else {
+            self.split_closed(stack)
+        }
+    }
+
+    /// Whether [`due`](Self::due) has a batch to hand over.
+    #[inline(always)]
+    pub(crate) fn is_due(&self, spans_open: bool) -> bool {
+        if self.open == 0 {
+            !spans_open || self.records.len() >= self.max_buffered
+        } else {
+            self.records.len() - self.open >= self.max_buffered
         }
     }
 

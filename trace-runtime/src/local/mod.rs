@@ -272,6 +272,18 @@ impl Local {
     /// The position of the open span `span_id`, innermost first.
     #[inline]
     fn find_span(&self, span_id: SpanId) -> Option<usize> {
+        // Mostly the top: tags go to the span just opened.
+        let top = self.stack.len().checked_sub(1)?;
+        if let Entry::Buffered(index) = self.stack[top]
+            && self.buffer.records[index as usize].span_id == span_id
+        {
+            return Some(top);
+        }
+        self.find_span_below(span_id)
+    }
+
+    #[inline(never)]
+    fn find_span_below(&self, span_id: SpanId) -> Option<usize> {
         self.stack.iter().rposition(|entry| {
             let seen = self.seen(entry);
             seen.span_id == span_id && seen.span
@@ -621,7 +633,7 @@ impl Local {
 /// Closes the span `span_id` if it is open on this thread.
 #[inline]
 pub(crate) fn close(span_id: SpanId) {
-    let batch = with_local(|local| {
+    let next = with_local(|local| {
         // The common case: the innermost span, its record in the buffer.
         let len = local.stack.len();
         if let Some(&Entry::Buffered(index)) = local.stack.last()
@@ -636,11 +648,43 @@ pub(crate) fn close(span_id: SpanId) {
                 local.note_top();
             }
             local.buffer.close(index);
-            return local.due();
+            return if local.buffer.is_due(local.open_spans != 0) {
+                AfterClose::HandOver
+            } else {
+                AfterClose::Done
+            };
         }
-        local.close(span_id)
+        AfterClose::Search
     });
-    if let Some(Some(batch)) = batch {
+    // Both out of line: the common path keeps a small stack frame.
+    match next {
+        Some(AfterClose::HandOver) => hand_over_due(),
+        Some(AfterClose::Search) => close_elsewhere(span_id),
+        Some(AfterClose::Done) | None => {}
+    }
+}
+
+/// What [`close`] leaves for after the thread's state is released.
+enum AfterClose {
+    Done,
+    /// A batch is due (see [`Buffer::is_due`]).
+    HandOver,
+    /// The span is not the innermost buffered one.
+    Search,
+}
+
+#[inline(never)]
+fn hand_over_due() {
+    if let Some(Some(batch)) = with_local(Local::due) {
+        batch.export();
+    }
+}
+
+/// [`close`] of a span that is not on top, or has a frame of its own.
+#[cold]
+#[inline(never)]
+fn close_elsewhere(span_id: SpanId) {
+    if let Some(Some(batch)) = with_local(|local| local.close(span_id)) {
         batch.export();
     }
 }
