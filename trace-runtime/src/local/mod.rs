@@ -441,7 +441,7 @@ where
             local.buffer.bound_name(&mut name);
             let ids = (trace_id, span_id, Some(parent_id), flags);
             let index = local.buffer.open_record(ids, name, kind, None);
-            local.stack.push(Entry::Buffered(index));
+            push_buffered(&mut local.stack, index);
             local.open_spans += 1;
             return Ok(OpenedSpan::new(span_id, true, false));
         }
@@ -451,6 +451,28 @@ where
         Ok(opened) => Some(opened),
         Err(name) => open_slow(SpanStart { name: name.into(), kind, root }),
     }
+}
+
+/// Pushes the entry of a buffered span: its tag and index written in
+/// place, where `push` builds the whole (frame-sized) entry first and
+/// copies it.
+#[inline(always)]
+fn push_buffered(stack: &mut Vec<Entry>, index: u32) {
+    let len = stack.len();
+    if len == stack.capacity() {
+        grow(stack);
+    }
+    // SAFETY: there is room for one more entry (above), written before the
+    // length covers it.
+    unsafe {
+        stack.as_mut_ptr().add(len).write(Entry::Buffered(index));
+        stack.set_len(len + 1);
+    }
+}
+
+#[cold]
+fn grow(stack: &mut Vec<Entry>) {
+    stack.reserve(1);
 }
 
 /// [`open`] for everything but the common case: a new trace, a parent that
