@@ -160,6 +160,32 @@ impl Buffer {
         self.opened(len, foreign)
     }
 
+    /// [`open_record`](Self::open_record) of a child of the record at
+    /// `parent`, of the buffer's tracer: the parent's IDs are read after
+    /// any growth, straight into the new record, instead of being held
+    /// (and spilled) across it.
+    #[inline(always)]
+    pub(crate) fn open_child_of(
+        &mut self,
+        parent: u32,
+        span_id: SpanId,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+    ) -> u32 {
+        let len = self.records.len();
+        if len == self.records.capacity() {
+            self.grow();
+        }
+        let parent = &self.records[parent as usize];
+        let ids = (parent.trace_id, span_id, Some(parent.span_id), parent.flags);
+        // SAFETY: as in `open_record`.
+        unsafe {
+            Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind);
+            self.records.set_len(len + 1);
+        }
+        self.opened(len, None)
+    }
+
     #[cold]
     fn grow(&mut self) {
         self.records.reserve(1);

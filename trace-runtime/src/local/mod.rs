@@ -419,33 +419,32 @@ where
         // The common case: a child of a buffered span, for the tracer that
         // owns the buffer. The top stays a sampled span of ours, so
         // `UNSAMPLED_TOP` stays empty.
-        let parent = match local.stack.last() {
+        if root || !local.buffer_current {
+            return Err(name);
+        }
+        let (index, span_id) = match local.stack.last() {
             Some(&Entry::Buffered(parent)) => {
-                let parent = &local.buffer.records[parent as usize];
-                Some((parent.trace_id, parent.span_id, parent.flags))
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                (local.buffer.open_child_of(parent, span_id, name, kind), span_id)
             }
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
                 if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
-                Some((frame.trace_id, frame.span_id, frame.flags))
+                let (trace_id, parent_id, flags) = (frame.trace_id, frame.span_id, frame.flags);
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                let ids = (trace_id, span_id, Some(parent_id), flags);
+                (local.buffer.open_record(ids, name, kind, None), span_id)
             }
-            _ => None,
+            _ => return Err(name),
         };
-        if let Some((trace_id, parent_id, flags)) = parent
-            && !root
-            && local.buffer_current
-        {
-            let span_id = local.ids.span_id();
-            let mut name = name.into();
-            local.buffer.bound_name(&mut name);
-            let ids = (trace_id, span_id, Some(parent_id), flags);
-            let index = local.buffer.open_record(ids, name, kind, None);
-            push_buffered(&mut local.stack, index);
-            local.open_spans += 1;
-            return Ok(OpenedSpan::new(span_id, true, false));
-        }
-        Err(name)
+        push_buffered(&mut local.stack, index);
+        local.open_spans += 1;
+        Ok(OpenedSpan::new(span_id, true, false))
     })?;
     match opened {
         Ok(opened) => Some(opened),
