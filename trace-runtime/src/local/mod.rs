@@ -524,11 +524,15 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
         };
         *open_spans += 1;
         if sampled {
-            let (foreign, previous) =
-                if buffer.owned_by(tracer) { (false, None) } else { buffer.adopt(tracer) };
-            switched = previous;
-            let foreign = foreign.then(|| tracer.clone());
-            *buffer_current = buffer.owned_by(tracer);
+            let foreign = if buffer.owned_by(tracer) {
+                *buffer_current = true;
+                None
+            } else {
+                let (foreign, previous) = buffer.adopt(tracer);
+                switched = previous;
+                *buffer_current = !foreign;
+                foreign.then(|| tracer.clone())
+            };
             let mut name = start.name;
             if foreign.is_none() {
                 buffer.bound_name(&mut name);
@@ -537,7 +541,7 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             }
             let ids = (trace_id, span_id, parent_id, flags);
             let index = buffer.open_record(ids, name, start.kind, foreign);
-            stack.push(Entry::Buffered(index));
+            push_buffered(stack, index);
         } else {
             let (origin, record) = (Origin::Span, Slot::None);
             let frame = Frame { trace_id, span_id, sampled, flags, origin, record, extras };
@@ -654,6 +658,9 @@ impl Local {
 /// Closes the span `span_id` if it is open on this thread.
 #[inline]
 pub(crate) fn close(span_id: SpanId) {
+    // Written in the closure only when a batch is due (rarely): returning
+    // it would copy it through the closure's result on every span.
+    let mut due = None;
     let next = with_local(|local| {
         // The common case: the innermost span, its record in the buffer.
         let len = local.stack.len();
@@ -669,36 +676,32 @@ pub(crate) fn close(span_id: SpanId) {
                 local.note_top();
             }
             local.buffer.close(index);
-            return if local.buffer.is_due(local.open_spans != 0) {
-                AfterClose::HandOver
-            } else {
-                AfterClose::Done
-            };
+            if local.buffer.is_due(local.open_spans != 0) {
+                due = take_due(local);
+            }
+            return AfterClose::Done;
         }
         AfterClose::Search
     });
-    // Both out of line: the common path keeps a small stack frame.
-    match next {
-        Some(AfterClose::HandOver) => hand_over_due(),
-        Some(AfterClose::Search) => close_elsewhere(span_id),
-        Some(AfterClose::Done) | None => {}
+    if let Some(batch) = due {
+        batch.export();
+    }
+    if let Some(AfterClose::Search) = next {
+        close_elsewhere(span_id);
     }
 }
 
 /// What [`close`] leaves for after the thread's state is released.
 enum AfterClose {
     Done,
-    /// A batch is due (see [`Buffer::is_due`]).
-    HandOver,
     /// The span is not the innermost buffered one.
     Search,
 }
 
+/// The batch [`Buffer::is_due`] said is due, taken out of line.
 #[inline(never)]
-fn hand_over_due() {
-    if let Some(Some(batch)) = with_local(Local::due) {
-        batch.export();
-    }
+fn take_due(local: &mut Local) -> Option<Batch> {
+    local.due()
 }
 
 /// [`close`] of a span that is not on top, or has a frame of its own.
