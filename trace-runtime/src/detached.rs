@@ -1,7 +1,7 @@
 //! A span not tied to a guard on one thread, for the `tracing` compat layer
 //! (`compat::TracingLayer`): opened off the thread's stack (its record is
-//! written straight into its owner, the layer's state in the `tracing`
-//! span's extensions), written to from any thread, closed once.
+//! written straight into its owner, the layer's state of the `tracing`
+//! span), written to from any thread, closed once.
 //!
 //! This is the compat layer's only hook into `local` and `record`; it is
 //! kept narrow so the span core can change beneath it.

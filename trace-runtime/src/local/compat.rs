@@ -1,7 +1,8 @@
 //! Spans whose record never lives on a thread's stack, for the `tracing`
 //! compat layer (through `detached`): the record is written where its owner
-//! keeps it (a `tracing` span's extensions) when the span opens, and comes
-//! back to a thread's buffer when it closes, on whichever thread that is.
+//! keeps it (the layer's state of the `tracing` span) when the span opens,
+//! and comes back to a thread's buffer when it closes, on whichever thread
+//! that is.
 //!
 //! Opening one reads the stack (the parent, the trace state and baggage, the
 //! thread's tracer) but pushes nothing, so it costs no entry to push and

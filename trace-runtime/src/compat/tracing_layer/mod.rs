@@ -2,6 +2,7 @@
 
 mod fields;
 mod state;
+mod table;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 use self::fields::{EventFields, SpanFields, Visitor, names_span};
 use self::state::SpanState;
 pub(crate) use self::state::entered_top;
+use self::table::Table;
 use crate::detached;
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
@@ -68,9 +70,33 @@ use crate::value::{Tag, Value};
 /// Put a filter on the layer (`TracingLayer::new().with_filter(…)`) to
 /// choose which spans become ours: the others cost nothing here. Without an
 /// installed tracer every callback returns at once.
-#[derive(Debug, Clone, Default)]
+///
+/// A layer keeps the spans of the subscriber it is part of; a clone starts
+/// with none (each subscriber numbers its spans on its own).
 pub struct TracingLayer {
     errors_from_events: bool,
+    /// The layer's state of each of its open spans, by `tracing` span ID.
+    spans: Table<Arc<SpanState>>,
+}
+
+impl Default for TracingLayer {
+    fn default() -> Self {
+        Self { errors_from_events: false, spans: Table::new() }
+    }
+}
+
+impl Clone for TracingLayer {
+    fn clone(&self) -> Self {
+        Self { errors_from_events: self.errors_from_events, spans: Table::new() }
+    }
+}
+
+impl std::fmt::Debug for TracingLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracingLayer")
+            .field("errors_from_events", &self.errors_from_events)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TracingLayer {
@@ -114,27 +140,6 @@ impl TracingLayer {
     }
 }
 
-/// The state of the span `id`, if the layer keeps one.
-fn state_of<S>(id: &Id, ctx: &LayerContext<'_, S>) -> Option<Arc<SpanState>>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    with_state(id, ctx, Arc::clone)
-}
-
-/// Runs `f` on the state of the span `id`, if the layer keeps one.
-#[inline]
-fn with_state<S, R>(
-    id: &Id,
-    ctx: &LayerContext<'_, S>,
-    f: impl FnOnce(&Arc<SpanState>) -> R,
-) -> Option<R>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    ctx.span(id)?.extensions().get::<Arc<SpanState>>().map(f)
-}
-
 fn level_name(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => "ERROR",
@@ -159,11 +164,10 @@ impl<S> Layer<S> for TracingLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: LayerContext<'_, S>) {
         if !detached::enabled() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         let metadata = attrs.metadata();
         // Name and kind may come from fields: read those first, then.
         let mut early = names_span(metadata.fields()).then(|| {
@@ -183,7 +187,7 @@ where
         let parent = if attrs.is_root() {
             Parent::Root
         } else if let Some(parent) = attrs.parent() {
-            match state_of(parent, &ctx) {
+            match self.spans.get(parent) {
                 Some(state) => Parent::Span(state),
                 None => Parent::Current,
             }
@@ -221,11 +225,11 @@ where
             (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
         };
         let state = Arc::new(SpanState::new(anchor, recorded, special));
-        span.extensions_mut().insert(state);
+        self.spans.insert(id, state);
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let Some(state) = state_of(id, &ctx) else { return };
+    fn on_record(&self, id: &Id, values: &Record<'_>, _: LayerContext<'_, S>) {
+        let Some(state) = self.spans.get(id) else { return };
         if !state.is_recording() {
             return;
         }
@@ -237,19 +241,19 @@ where
         state.update(tags, special);
     }
 
-    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
-        if let (Some(state), Some(cause)) = (state_of(id, &ctx), state_of(follows, &ctx)) {
+    fn on_follows_from(&self, id: &Id, follows: &Id, _: LayerContext<'_, S>) {
+        if let (Some(state), Some(cause)) = (self.spans.get(id), self.spans.get(follows)) {
             state.add_link(&cause);
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
         // Outside any span (of ours or entered), or in an unsampled trace,
         // an event belongs nowhere.
         let target = if event.is_root() {
             return;
         } else if let Some(parent) = event.parent() {
-            match state_of(parent, &ctx) {
+            match self.spans.get(parent) {
                 Some(state) => Some(state),
                 None => return,
             }
@@ -279,17 +283,22 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        with_state(id, &ctx, |state| state::enter(self.key(id), state));
+    fn on_enter(&self, id: &Id, _: LayerContext<'_, S>) {
+        // Cloned out of the table: entering pushes on the thread's stack,
+        // which may hand spans over (exporters), never under a shard lock.
+        if let Some(state) = self.spans.get(id) {
+            state::enter(self.key(id), state);
+        }
     }
 
     fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
         state::exit(self.key(id));
     }
 
-    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
-        let closed = with_state(&id, &ctx, |state| state.close(self.errors_from_events));
-        if closed.is_some() {
+    fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
+        if let Some(state) = self.spans.remove(&id) {
+            state.close(self.errors_from_events);
+            drop(state);
             state::forget_closed();
         }
     }

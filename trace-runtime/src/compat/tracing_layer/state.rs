@@ -4,8 +4,8 @@
 //! threads (one poll of an instrumented future per worker), even on two
 //! threads at once (clones of one span), and is closed when its last handle
 //! drops, after its last exit. So the span's record does not live on any
-//! thread's stack: it is held in the span's [`SpanState`] (in the `tracing`
-//! span's extensions), and entering the span pushes only its IDs (an
+//! thread's stack: it is held in the span's [`SpanState`] (in the layer's
+//! table), and entering the span pushes only its IDs (an
 //! [`Anchor`]) on the entering thread, so that spans opened there become its
 //! children. Closing the span hands the record over, wherever that happens.
 //!
@@ -24,7 +24,7 @@ use crate::record::OpenSpan;
 use crate::span::{Link, Status};
 use crate::value::Tag;
 
-/// One `tracing` span, as the layer keeps it in the span's extensions.
+/// One `tracing` span, as the layer keeps it in its table.
 pub(crate) struct SpanState {
     /// What entering the span makes current: the span's IDs (its own, or,
     /// for a span nested in an unsampled one, its parent's) and tracer.
@@ -168,11 +168,11 @@ fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
 
 /// Makes `state`'s span current on this thread until [`exit`].
 #[inline]
-pub(super) fn enter(key: Key, state: &Arc<SpanState>) {
+pub(super) fn enter(key: Key, state: Arc<SpanState>) {
     let guard = state.anchor.enter();
     let stale = with_entered(|entered| {
         let stale = take_closed(entered);
-        entered.push(Entered { key, state: Arc::clone(state), _guard: guard });
+        entered.push(Entered { key, state, _guard: guard });
         stale
     });
     // Outside the thread's list: dropping a guard may hand spans over.
