@@ -99,6 +99,13 @@ impl Anchor {
         self.span
     }
 
+    /// Lets go of what the anchor shares (trace state and baggage, a
+    /// scoped tracer) once its span has closed.
+    pub(crate) fn release(&mut self) {
+        self.extras = None;
+        self.tracer = None;
+    }
+
     /// Makes the span current on this thread until the guard drops.
     pub(crate) fn enter(&self) -> EnteredAnchor {
         let frame = Frame {

@@ -224,7 +224,7 @@ where
             }
             (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
         };
-        let state = Arc::new(SpanState::new(anchor, recorded, special));
+        let state = SpanState::make(anchor, recorded, special);
         self.spans.insert(id, state);
     }
 
@@ -298,8 +298,8 @@ where
     fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
         if let Some(state) = self.spans.remove(&id) {
             state.close(self.errors_from_events);
-            drop(state);
             state::forget_closed();
+            state::recycle(state);
         }
     }
 }

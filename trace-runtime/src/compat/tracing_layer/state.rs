@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::fields::{Special, StatusCode};
@@ -30,6 +30,9 @@ pub(crate) struct SpanState {
     /// for a span nested in an unsampled one, its parent's) and tracer.
     pub(super) anchor: Anchor,
     closed: AtomicBool,
+    /// Entries of the span in threads' lists of entered spans: closing a
+    /// span some thread still lists leaves a stale entry there.
+    entered: AtomicU32,
     inner: Mutex<Inner>,
 }
 
@@ -40,8 +43,25 @@ struct Inner {
 }
 
 impl SpanState {
-    pub(super) fn new(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Self {
-        Self { anchor, closed: AtomicBool::new(false), inner: Mutex::new(Inner { span, special }) }
+    /// The state of a span just opened, in an allocation of this thread's
+    /// that a closed span left (see [`recycle`]), if there is one.
+    pub(super) fn make(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Arc<Self> {
+        let fresh = Self {
+            anchor,
+            closed: AtomicBool::new(false),
+            entered: AtomicU32::new(0),
+            inner: Mutex::new(Inner { span, special }),
+        };
+        match SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten() {
+            Some(mut state) => match Arc::get_mut(&mut state) {
+                Some(slot) => {
+                    *slot = fresh;
+                    state
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -105,6 +125,10 @@ impl SpanState {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        if self.entered.load(Ordering::Acquire) != 0 {
+            // Some thread lists it still: every thread looks at its list.
+            STALE.fetch_add(1, Ordering::AcqRel);
+        }
         let span = {
             let mut inner = self.lock();
             let Inner { span, special } = &mut *inner;
@@ -155,14 +179,55 @@ struct Entered {
     _guard: EnteredAnchor,
 }
 
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.state.entered.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The `tracing` spans entered on a thread.
+struct EnteredSpans {
+    /// Innermost last.
+    list: Vec<Entered>,
+    /// The value of [`STALE`] when the list was last rid of closed spans.
+    seen: u64,
+}
+
+/// Counts the spans closed while some thread listed them as entered: a
+/// thread whose last look at its list was at another count looks again.
+static STALE: AtomicU64 = AtomicU64::new(0);
+
+/// At most this many allocations of closed spans wait on a thread.
+const MAX_SPARE: usize = 16;
+
 thread_local! {
-    /// The `tracing` spans entered on this thread, innermost last.
-    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+    /// The `tracing` spans entered on this thread.
+    static ENTERED: RefCell<EnteredSpans> =
+        const { RefCell::new(EnteredSpans { list: Vec::new(), seen: 0 }) };
+
+    /// Allocations of closed spans' states, for spans opened next.
+    static SPARE: RefCell<Vec<Arc<SpanState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps the allocation of a closed span's state for the next span opened
+/// on this thread, unless a thread still lists the span as entered.
+pub(super) fn recycle(mut state: Arc<SpanState>) {
+    let Some(slot) = Arc::get_mut(&mut state) else { return };
+    // What the state shares (baggage, a tracer) is released now, not when
+    // the allocation is next used.
+    slot.anchor.release();
+    slot.inner.get_mut().unwrap_or_else(PoisonError::into_inner).special = Special::default();
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < MAX_SPARE {
+            spare.push(state);
+        }
+    });
 }
 
 /// Runs `f` on this thread's entered spans; `None` during thread teardown
 /// or if they are in use (never, as nothing below runs user code).
-fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
+fn with_entered<R>(f: impl FnOnce(&mut EnteredSpans) -> R) -> Option<R> {
     ENTERED.try_with(|entered| entered.try_borrow_mut().ok().map(|mut e| f(&mut e))).ok().flatten()
 }
 
@@ -170,9 +235,10 @@ fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
 #[inline]
 pub(super) fn enter(key: Key, state: Arc<SpanState>) {
     let guard = state.anchor.enter();
+    state.entered.fetch_add(1, Ordering::AcqRel);
     let stale = with_entered(|entered| {
         let stale = take_closed(entered);
-        entered.push(Entered { key, state, _guard: guard });
+        entered.list.push(Entered { key, state, _guard: guard });
         stale
     });
     // Outside the thread's list: dropping a guard may hand spans over.
@@ -186,7 +252,8 @@ pub(super) fn exit(key: Key) {
     let taken = with_entered(|entered| {
         // Entries of closed spans go first: their keys may have been reused.
         let stale = take_closed(entered);
-        let own = entered.iter().rposition(|e| e.key == key).map(|index| entered.remove(index));
+        let list = &mut entered.list;
+        let own = list.iter().rposition(|e| e.key == key).map(|index| list.remove(index));
         (stale, own)
     });
     drop(taken);
@@ -199,12 +266,19 @@ pub(super) fn forget_closed() {
     drop(taken);
 }
 
-fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
-    if !entered.iter().any(|e| e.state.is_closed()) {
+fn take_closed(entered: &mut EnteredSpans) -> Vec<Entered> {
+    // Nearly always: no span closed while listed since the last look.
+    let stale = STALE.load(Ordering::Acquire);
+    if stale == entered.seen {
         return Vec::new();
     }
-    let (closed, open) = std::mem::take(entered).into_iter().partition(|e| e.state.is_closed());
-    *entered = open;
+    entered.seen = stale;
+    if !entered.list.iter().any(|e| e.state.is_closed()) {
+        return Vec::new();
+    }
+    let (closed, open) =
+        std::mem::take(&mut entered.list).into_iter().partition(|e| e.state.is_closed());
+    entered.list = open;
     closed
 }
 
@@ -213,7 +287,7 @@ fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
 pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
     // The thread's list first: empty unless `tracing` spans are entered.
     let last = with_entered(|entered| {
-        let last = entered.last().filter(|e| e.state.is_recording())?;
+        let last = entered.list.last().filter(|e| e.state.is_recording())?;
         Some(Arc::clone(&last.state))
     })
     .flatten()?;
