@@ -85,6 +85,7 @@ impl Drop for DetachedSpan {
 /// the thread counts a span open and keeps the records of spans closing
 /// meanwhile (the detached span's children) to hand over together when it
 /// is exited, one batch per trace rather than one per span.
+#[derive(Clone)]
 pub(crate) struct Anchor {
     span: SpanContext,
     extras: Option<Arc<Extras>>,

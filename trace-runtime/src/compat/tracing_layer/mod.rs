@@ -5,7 +5,6 @@ mod state;
 mod table;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -13,8 +12,8 @@ use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use self::fields::{EventFields, SpanFields, Visitor, names_span};
-use self::state::SpanState;
 pub(crate) use self::state::entered_top;
+use self::state::{Kept, SpanState};
 use self::table::Table;
 use crate::detached;
 use crate::span::SpanKind;
@@ -76,7 +75,7 @@ use crate::value::{Tag, Value};
 pub struct TracingLayer {
     errors_from_events: bool,
     /// The layer's state of each of its open spans, by `tracing` span ID.
-    spans: Table<Arc<SpanState>>,
+    spans: Table<Kept>,
 }
 
 impl Default for TracingLayer {
@@ -155,7 +154,7 @@ enum Parent {
     /// Under the span current on this thread.
     Current,
     /// Under this span (an explicit parent).
-    Span(Arc<SpanState>),
+    Span(Kept),
     /// At the root of a new trace (`parent: None`).
     Root,
 }
@@ -196,7 +195,7 @@ where
         };
 
         let attached = match &parent {
-            Parent::Span(state) => Some(state.anchor.enter()),
+            Parent::Span(parent) => Some(parent.anchor().enter()),
             _ => None,
         };
         let opened = detached::open(name, kind, matches!(parent, Parent::Root));
@@ -222,14 +221,19 @@ where
                 });
                 special.unwrap_or_default()
             }
-            (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
+            // Nothing is recorded: the IDs are all the span needs, until
+            // it is entered where they are not current already.
+            (_, None) => {
+                self.spans.insert(id, Kept::Unsampled(anchor));
+                return;
+            }
         };
         let state = SpanState::make(anchor, recorded, special);
-        self.spans.insert(id, state);
+        self.spans.insert(id, Kept::State(state));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _: LayerContext<'_, S>) {
-        let Some(state) = self.spans.get(id) else { return };
+        let Some(Kept::State(state)) = self.spans.get(id) else { return };
         if !state.is_recording() {
             return;
         }
@@ -242,8 +246,10 @@ where
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, _: LayerContext<'_, S>) {
-        if let (Some(state), Some(cause)) = (self.spans.get(id), self.spans.get(follows)) {
-            state.add_link(&cause);
+        if let (Some(Kept::State(state)), Some(cause)) =
+            (self.spans.get(id), self.spans.get(follows))
+        {
+            state.add_link(cause.anchor().span_context());
         }
     }
 
@@ -254,8 +260,8 @@ where
             return;
         } else if let Some(parent) = event.parent() {
             match self.spans.get(parent) {
-                Some(state) => Some(state),
-                None => return,
+                Some(Kept::State(state)) => Some(state),
+                Some(Kept::Unsampled(_)) | None => return,
             }
         } else if super::current::in_sampled_span() {
             None
@@ -284,9 +290,13 @@ where
     }
 
     fn on_enter(&self, id: &Id, _: LayerContext<'_, S>) {
-        // Cloned out of the table: entering pushes on the thread's stack,
-        // which may hand spans over (exporters), never under a shard lock.
-        if let Some(state) = self.spans.get(id) {
+        // An unsampled span entered where its IDs are current already (its
+        // parent's, shared) changes nothing: no entry, nothing to exit.
+        let top = crate::local::open_nested(false).map(|top| top.span_id);
+        let state = self.spans.update(id, |kept| kept.state_to_enter(top)).flatten();
+        // Out of the table: entering pushes on the thread's stack, which
+        // may hand spans over (exporters), never under a shard lock.
+        if let Some(state) = state {
             state::enter(self.key(id), state);
         }
     }
@@ -296,7 +306,7 @@ where
     }
 
     fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
-        if let Some(state) = self.spans.remove(&id) {
+        if let Some(Kept::State(state)) = self.spans.remove(&id) {
             state.close(self.errors_from_events);
             state::forget_closed();
             state::recycle(state);

@@ -21,8 +21,50 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::fields::{Special, StatusCode};
 use crate::detached::{Anchor, DetachedSpan, EnteredAnchor};
 use crate::record::OpenSpan;
-use crate::span::{Link, Status};
+use crate::span::{Link, SpanContext, Status};
 use crate::value::Tag;
+
+/// What the layer keeps of a `tracing` span, in its table.
+#[derive(Clone)]
+pub(crate) enum Kept {
+    /// A span of an unsampled trace that has not been entered away from
+    /// its parent: what entering it would make current. A span opened
+    /// under an unsampled span shares its parent's IDs, so where the parent
+    /// is the current span (nearly always: `#[instrument]` calls), entering
+    /// it pushes nothing, and it costs neither a state nor an entry.
+    Unsampled(Anchor),
+    /// Any other span.
+    State(Arc<SpanState>),
+}
+
+impl Kept {
+    /// What entering the span makes current.
+    pub(super) fn anchor(&self) -> &Anchor {
+        match self {
+            Self::Unsampled(anchor) => anchor,
+            Self::State(state) => &state.anchor,
+        }
+    }
+
+    /// The state to enter the span with, where the current span of the
+    /// thread is the unsampled span `top` (if any); `None` when entering
+    /// changes nothing. An unsampled span entered elsewhere gets a state
+    /// from then on (it may be exited elsewhere, closed while entered).
+    pub(super) fn state_to_enter(
+        &mut self,
+        top: Option<crate::id::SpanId>,
+    ) -> Option<Arc<SpanState>> {
+        match self {
+            Self::Unsampled(anchor) if Some(anchor.span_context().span_id) == top => None,
+            Self::Unsampled(anchor) => {
+                let state = SpanState::make(anchor.clone(), None, Special::default());
+                *self = Self::State(Arc::clone(&state));
+                Some(state)
+            }
+            Self::State(state) => Some(Arc::clone(state)),
+        }
+    }
+}
 
 /// One `tracing` span, as the layer keeps it in its table.
 pub(crate) struct SpanState {
@@ -113,9 +155,8 @@ impl SpanState {
         }
     }
 
-    /// Links the span to `other` (`follows_from`).
-    pub(super) fn add_link(&self, other: &Self) {
-        let span_context = other.anchor.span_context();
+    /// Links the span to the span `span_context` (`follows_from`).
+    pub(super) fn add_link(&self, span_context: SpanContext) {
         self.record(|record| record.add_link(Link { span_context, tags: Vec::new() }));
     }
 

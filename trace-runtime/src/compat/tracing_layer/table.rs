@@ -56,6 +56,14 @@ impl<V: Clone> Table<V> {
         self.shard(id).get(&id).map(f)
     }
 
+    /// Runs `f` on the state of the span `id` to change it, if the layer
+    /// keeps one. `f` runs under the shard's lock: it must not run user code.
+    #[inline]
+    pub(super) fn update<R>(&self, id: &Id, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        let id = id.into_u64();
+        self.shard(id).get_mut(&id).map(f)
+    }
+
     /// The state of the span `id`, if the layer keeps one.
     #[inline]
     pub(super) fn get(&self, id: &Id) -> Option<V> {
@@ -114,5 +122,7 @@ mod tests {
         assert!(table.get(&Id::from_u64(7)).is_none(), "removed");
         assert!(table.remove(&Id::from_u64(7)).is_none(), "once");
         assert!(table.get(&Id::from_u64(8)).is_some(), "its neighbour stays");
+        assert_eq!(table.update(&Id::from_u64(8), |value| std::mem::replace(value, 1)), Some(24));
+        assert_eq!(table.get(&Id::from_u64(8)), Some(1));
     }
 }
