@@ -133,9 +133,11 @@ pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
                 if frame.span_id == span_id && frame.origin == Origin::Span =>
             {
                 local.open_spans -= 1;
-                let entry = local.stack.pop();
+                // Dropped in place, not moved out: a marker holds no record
+                // and nothing whose drop runs user code.
+                local.stack.truncate(local.stack.len() - 1);
                 local.note_top();
-                entry
+                None
             }
             _ => local.remove(span_id, false).map(|(_, entry)| entry),
         };
