@@ -88,22 +88,25 @@ impl SpanState {
     /// The state of a span just opened, in an allocation of this thread's
     /// that a closed span left (see [`recycle`]), if there is one.
     pub(super) fn make(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Arc<Self> {
-        let fresh = Self {
+        if let Some(mut state) = SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten()
+            && let Some(slot) = Arc::get_mut(&mut state)
+        {
+            // Field by field rather than a whole new value: what `recycle`
+            // emptied is not dropped again, nor the state copied in.
+            slot.anchor = anchor;
+            *slot.closed.get_mut() = false;
+            *slot.entered.get_mut() = 0;
+            let inner = slot.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+            inner.span = span;
+            inner.special = special;
+            return state;
+        }
+        Arc::new(Self {
             anchor,
             closed: AtomicBool::new(false),
             entered: AtomicU32::new(0),
             inner: Mutex::new(Inner { span, special }),
-        };
-        match SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten() {
-            Some(mut state) => match Arc::get_mut(&mut state) {
-                Some(slot) => {
-                    *slot = fresh;
-                    state
-                }
-                None => Arc::new(fresh),
-            },
-            None => Arc::new(fresh),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
