@@ -229,6 +229,7 @@ where
             }
         };
         let state = SpanState::make(anchor, recorded, special);
+        state::note_created(self.key(id), &state);
         self.spans.insert(id, Kept::State(state));
     }
 
@@ -290,6 +291,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, _: LayerContext<'_, S>) {
+        if state::enter_created(self.key(id)) {
+            return;
+        }
         // An unsampled span entered where its IDs are current already (its
         // parent's, shared) changes nothing: no entry, nothing to exit.
         let top = crate::local::open_nested(false).map(|top| top.span_id);
@@ -308,7 +312,7 @@ where
     fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
         if let Some(Kept::State(state)) = self.spans.remove(&id) {
             state.close(self.errors_from_events);
-            state::forget_closed();
+            state::forget_closed(self.key(&id));
             state::recycle(state);
         }
     }

@@ -235,6 +235,10 @@ struct EnteredSpans {
     list: Vec<Entered>,
     /// The value of [`STALE`] when the list was last rid of closed spans.
     seen: u64,
+    /// The span this thread opened last, which is nearly always the next
+    /// one entered here (`#[instrument]`, `in_scope`): entering it needs
+    /// no look-up in the layer's table.
+    created: Option<(Key, Arc<SpanState>)>,
 }
 
 /// Counts the spans closed while some thread listed them as entered: a
@@ -247,7 +251,7 @@ const MAX_SPARE: usize = 16;
 thread_local! {
     /// The `tracing` spans entered on this thread.
     static ENTERED: RefCell<EnteredSpans> =
-        const { RefCell::new(EnteredSpans { list: Vec::new(), seen: 0 }) };
+        const { RefCell::new(EnteredSpans { list: Vec::new(), seen: 0, created: None }) };
 
     /// Allocations of closed spans' states, for spans opened next.
     static SPARE: RefCell<Vec<Arc<SpanState>>> = const { RefCell::new(Vec::new()) };
@@ -289,6 +293,38 @@ pub(super) fn enter(key: Key, state: Arc<SpanState>) {
     drop(stale);
 }
 
+/// Notes `state` as the span `key` this thread opened last.
+pub(super) fn note_created(key: Key, state: &Arc<SpanState>) {
+    let previous = with_entered(|entered| entered.created.replace((key, Arc::clone(state))));
+    // Outside the thread's list: the last reference to a state may hold
+    // the last reference to a tracer.
+    drop(previous);
+}
+
+/// [`enter`] for the span `key` if it is the one this thread opened last
+/// and it is still open; `false` (and nothing done) otherwise.
+pub(super) fn enter_created(key: Key) -> bool {
+    let stale = with_entered(|entered| {
+        let state = match entered.created.take() {
+            Some((created, state)) if created == key && !state.is_closed() => state,
+            other => {
+                entered.created = other;
+                return None;
+            }
+        };
+        let stale = take_closed(entered);
+        // Pushing a frame on the thread's stack runs no user code and
+        // hands nothing over.
+        let guard = state.anchor.enter();
+        state.entered.fetch_add(1, Ordering::AcqRel);
+        entered.list.push(Entered { key, state, _guard: guard });
+        Some(stale)
+    })
+    .flatten();
+    // Outside the thread's list: dropping a guard may hand spans over.
+    stale.is_some()
+}
+
 /// Undoes the innermost [`enter`] of `state` on this thread; does nothing
 /// if it was not entered here (it was exited on another thread than the
 /// one it was entered on: that thread drops its entry once the span closes).
@@ -305,8 +341,18 @@ pub(super) fn exit(key: Key) {
 
 /// Drops this thread's entries of spans closed since (entered here, then
 /// exited elsewhere or never): their contexts stop being current.
-pub(super) fn forget_closed() {
-    let taken = with_entered(take_closed);
+/// Also forgets the span `key` as the one opened last, which just closed.
+pub(super) fn forget_closed(key: Key) {
+    let taken = with_entered(|entered| {
+        let created = match entered.created.take() {
+            Some((created, state)) if created == key => Some(state),
+            other => {
+                entered.created = other;
+                None
+            }
+        };
+        (take_closed(entered), created)
+    });
     drop(taken);
 }
 
