@@ -26,6 +26,7 @@ pub(crate) fn enabled() -> bool {
 /// Opens a span as a child of the current span of this thread (or at the
 /// root of a new trace): what entering it makes current, and its record if
 /// it is sampled. `None` when no tracer is installed or scoped.
+#[inline]
 pub(crate) fn open(
     name: Cow<'static, str>,
     kind: SpanKind,

@@ -333,7 +333,12 @@ pub(super) fn exit(key: Key) {
         // Entries of closed spans go first: their keys may have been reused.
         let stale = take_closed(entered);
         let list = &mut entered.list;
-        let own = list.iter().rposition(|e| e.key == key).map(|index| list.remove(index));
+        // Nearly always the innermost: guards drop in the reverse order.
+        let own = if list.last().is_some_and(|e| e.key == key) {
+            list.pop()
+        } else {
+            list.iter().rposition(|e| e.key == key).map(|index| list.remove(index))
+        };
         (stale, own)
     });
     drop(taken);
