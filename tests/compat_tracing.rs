@@ -531,6 +531,44 @@ fn an_unsampled_trace_records_nothing_across_threads_and_adds_no_roots() {
 }
 
 #[test]
+fn an_unsampled_span_entered_away_from_its_parent_keeps_its_trace_there() {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("compat")
+        .sampler(Sampler::AlwaysOff)
+        .span_processor(collector.clone())
+        .build();
+    let dispatch = dispatch(TracingLayer::new());
+    let _scope = tracer.set_default();
+    let _dispatch = tracing::dispatcher::set_default(&dispatch);
+    let ids = || (trace_runtime::current_trace_id(), trace_runtime::current_span_id());
+    let (child, here) = tracing::info_span!("parent").in_scope(|| {
+        let child = tracing::info_span!("child");
+        // Where its parent is current, entering it (even twice) changes nothing.
+        let here = child.in_scope(|| child.in_scope(ids));
+        assert_eq!(here, ids(), "the parent's IDs, shared");
+        (child, here)
+    });
+    assert!(here.0.is_some());
+    assert_eq!(ids(), (None, None));
+    let (tracer, dispatch) = (tracer.clone(), dispatch.clone());
+    let there = std::thread::spawn(move || {
+        let _scope = tracer.set_default();
+        let _dispatch = tracing::dispatcher::set_default(&dispatch);
+        let there = child.in_scope(|| {
+            leaf();
+            ids()
+        });
+        assert_eq!(ids(), (None, None), "exited: nothing left current");
+        (there, tracer.stats())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(there.0, here, "the same trace on the other thread");
+    assert_eq!(there.1.unsampled_roots, 1, "`leaf` followed the trace: no decision of its own");
+    assert!(collector.spans().is_empty());
+}
+
+#[test]
 fn without_a_tracer_the_layer_does_nothing() {
     let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
     tracing::subscriber::with_default(subscriber, || {

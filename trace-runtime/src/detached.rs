@@ -1,7 +1,7 @@
 //! A span not tied to a guard on one thread, for the `tracing` compat layer
 //! (`compat::TracingLayer`): opened off the thread's stack (its record is
-//! written straight into its owner, the layer's state in the `tracing`
-//! span's extensions), written to from any thread, closed once.
+//! written straight into its owner, the layer's state of the `tracing`
+//! span), written to from any thread, closed once.
 //!
 //! This is the compat layer's only hook into `local` and `record`; it is
 //! kept narrow so the span core can change beneath it.
@@ -26,6 +26,7 @@ pub(crate) fn enabled() -> bool {
 /// Opens a span as a child of the current span of this thread (or at the
 /// root of a new trace): what entering it makes current, and its record if
 /// it is sampled. `None` when no tracer is installed or scoped.
+#[inline]
 pub(crate) fn open(
     name: Cow<'static, str>,
     kind: SpanKind,
@@ -85,6 +86,7 @@ impl Drop for DetachedSpan {
 /// the thread counts a span open and keeps the records of spans closing
 /// meanwhile (the detached span's children) to hand over together when it
 /// is exited, one batch per trace rather than one per span.
+#[derive(Clone)]
 pub(crate) struct Anchor {
     span: SpanContext,
     extras: Option<Arc<Extras>>,
@@ -97,6 +99,13 @@ impl Anchor {
     /// The span's IDs.
     pub(crate) fn span_context(&self) -> SpanContext {
         self.span
+    }
+
+    /// Lets go of what the anchor shares (trace state and baggage, a
+    /// scoped tracer) once its span has closed.
+    pub(crate) fn release(&mut self) {
+        self.extras = None;
+        self.tracer = None;
     }
 
     /// Makes the span current on this thread until the guard drops.

@@ -100,8 +100,9 @@ impl SpanBuilder {
 /// becomes an error carrying the panic message.
 #[must_use = "the span closes when the guard is dropped"]
 pub struct SpanGuard {
-    opened: Option<OpenedSpan>,
-    panicking_at_open: bool,
+    /// The span, as [`OpenedSpan::into_raw`] gives it: two integers, so the
+    /// guard is returned in registers, and `drop` tests one bit.
+    raw: (u64, u8),
     _not_send: PhantomData<*const ()>,
 }
 
@@ -110,42 +111,58 @@ impl SpanGuard {
     /// of this thread, without a call.
     #[inline(always)]
     pub(crate) fn open(start: SpanStart) -> Self {
-        let opened = if !local::enabled() {
-            None
-        } else if let Some(nested) = local::open_nested(start.root) {
-            Some(nested)
-        } else {
-            return Self::open_frame(start);
-        };
-        Self { opened, panicking_at_open: false, _not_send: PhantomData }
+        Self::open_named(start.name, start.kind, start.root)
+    }
+
+    /// [`open`](Self::open) with the name as the caller has it: for
+    /// `#[traced]`, a `&'static str` passed in registers.
+    #[inline(always)]
+    pub(crate) fn open_named<N>(name: N, kind: SpanKind, root: bool) -> Self
+    where
+        N: Into<Cow<'static, str>>,
+    {
+        if !local::enabled() {
+            return Self { raw: OpenedSpan::into_raw(None), _not_send: PhantomData };
+        }
+        match local::open_nested(root) {
+            Some(nested) => {
+                Self { raw: OpenedSpan::into_raw(Some(nested)), _not_send: PhantomData }
+            }
+            None => Self::open_frame(name, kind, root),
+        }
     }
 
     #[inline(never)]
-    fn open_frame(start: SpanStart) -> Self {
-        let opened = local::open(start);
-        Self {
-            opened,
+    fn open_frame<N>(name: N, kind: SpanKind, root: bool) -> Self
+    where
+        N: Into<Cow<'static, str>>,
+    {
+        let mut opened = local::open(name, kind, root);
+        if let Some(span) = &mut opened
             // Only a recorded span has a status to set on unwinding.
-            panicking_at_open: opened.is_some_and(|span| span.sampled) && std::thread::panicking(),
-            _not_send: PhantomData,
+            && span.sampled()
+            && std::thread::panicking()
+        {
+            span.set_panicking_at_open();
         }
+        Self { raw: OpenedSpan::into_raw(opened), _not_send: PhantomData }
     }
 
     /// Whether the span records anything: a tracer is installed and the
     /// trace is sampled. Work done only to compute tags can be skipped when
     /// it is `false`.
     pub fn is_recording(&self) -> bool {
-        self.opened.is_some_and(|span| span.sampled)
+        self.opened().is_some_and(OpenedSpan::sampled)
     }
 
     /// The span's trace ID; `None` if no tracer is installed.
     pub fn trace_id(&self) -> Option<TraceId> {
-        local::trace_id_of(self.opened?.span_id)
+        local::trace_id_of(self.opened()?.span_id)
     }
 
     /// The span's ID; `None` if no tracer is installed.
     pub fn span_id(&self) -> Option<SpanId> {
-        self.opened.map(|span| span.span_id)
+        self.opened().map(|span| span.span_id)
     }
 
     /// Adds a tag to this span.
@@ -173,14 +190,19 @@ impl SpanGuard {
 
     #[inline]
     pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
-        let span = self.opened.filter(|span| span.sampled)?;
+        let span = self.opened().filter(|span| span.sampled())?;
         local::with_span(span.span_id, f)
+    }
+
+    fn opened(&self) -> Option<OpenedSpan> {
+        OpenedSpan::from_raw(self.raw)
     }
 
     /// Hands the span over to the caller instead of closing it.
     pub(crate) fn detach(mut self) -> Option<local::Frame> {
-        let span = self.opened.take()?;
-        if span.nested { local::detach_nested(span.span_id) } else { local::take(span.span_id) }
+        let span = self.opened()?;
+        self.raw = OpenedSpan::into_raw(None);
+        if span.nested() { local::detach_nested(span.span_id) } else { local::take(span.span_id) }
     }
 
     /// Hands the span over to the caller with its entry left on the stack,
@@ -190,9 +212,9 @@ impl SpanGuard {
     /// a tracer comes back as the guard.
     #[inline]
     pub(crate) fn keep_entry(mut self) -> Result<SpanId, Self> {
-        match self.opened {
-            Some(span) if !span.nested => {
-                self.opened = None;
+        match self.opened() {
+            Some(span) if !span.nested() => {
+                self.raw = OpenedSpan::into_raw(None);
                 Ok(span.span_id)
             }
             _ => Err(self),
@@ -205,29 +227,35 @@ impl Drop for SpanGuard {
     fn drop(&mut self) {
         // Nothing to do without a tracer, or for a span nested in an
         // unsampled one (it has no frame).
-        if let Some(span) = self.opened
-            && !span.nested
-        {
-            self.close(span);
+        if OpenedSpan::closes_raw(self.raw) {
+            Self::close(self.raw);
         }
     }
 }
 
 impl SpanGuard {
+    /// Out of line, and given the span by value rather than the guard by
+    /// reference: the guard then stays in registers in the caller.
     #[inline(never)]
-    fn close(&self, span: OpenedSpan) {
-        if span.sampled && std::thread::panicking() && !self.panicking_at_open {
-            let message = crate::panic::unwinding_message();
-            local::with_span(span.span_id, |record| {
-                record.set_status(Status::Error(message.into()))
-            });
+    fn close(raw: (u64, u8)) {
+        let Some(span) = OpenedSpan::from_raw(raw) else { return };
+        if span.sampled() && std::thread::panicking() && !span.panicking_at_open() {
+            Self::record_panic(span);
         }
         local::close(span.span_id);
+    }
+
+    /// The panic unwinding through the span becomes its error status.
+    #[cold]
+    #[inline(never)]
+    fn record_panic(span: OpenedSpan) {
+        let message = crate::panic::unwinding_message();
+        local::with_span(span.span_id, |record| record.set_status(Status::Error(message.into())));
     }
 }
 
 impl fmt::Debug for SpanGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanGuard").field("span", &self.opened).finish()
+        f.debug_struct("SpanGuard").field("span", &self.opened()).finish()
     }
 }

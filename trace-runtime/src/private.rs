@@ -16,13 +16,13 @@ pub use crate::value::Value;
 
 use crate::future::Instrumented;
 use crate::guard::SpanGuard;
-use crate::local::{self, SpanStart};
+use crate::local;
 use crate::span::Status;
 
 /// Opens the span of a traced function.
 #[inline]
 pub fn enter(name: &'static str, kind: SpanKind, root: bool) -> SpanGuard {
-    SpanGuard::open(SpanStart { name: Cow::Borrowed(name), kind, root })
+    SpanGuard::open_named(name, kind, root)
 }
 
 /// Adds the tags of `tags(…)` and `args` to the span. Generated code

@@ -154,7 +154,15 @@ impl OpenSpan<'_> {
             }
             return;
         }
-        self.record.tags.extend(tags.map(|(key, value)| (Cow::Borrowed(key), value)));
+        // One push per tag: `extend` with the array's iterator costs a
+        // reservation and the iterator's drop on every span.
+        let tags = std::mem::ManuallyDrop::new(tags);
+        for tag in tags.iter() {
+            // SAFETY: each element is read out exactly once and the array
+            // is never dropped (`ManuallyDrop`), so every tag has one owner.
+            let (key, value) = unsafe { std::ptr::read(tag) };
+            self.record.tags.push((Cow::Borrowed(key), value));
+        }
     }
 
     /// Adds a tag within the tracer's limits.
@@ -305,9 +313,15 @@ impl Record {
 /// application threads: a hand-over then allocates nothing, and memory
 /// stays with the thread pair that uses it instead of being freed on one
 /// thread and allocated again on another (which glibc's allocator makes
-/// slow). One lock per batch, never per span.
+/// slow).
+///
+/// The pool is a cache, so it never waits: a thread that finds it in use
+/// allocates (or frees) a buffer instead. Its lock is one compare-exchange
+/// and one store, where a `Mutex` also checks and sets its poison flag on
+/// every hand-over.
 pub(crate) mod spare {
-    use std::sync::{Mutex, PoisonError};
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::Record;
 
@@ -320,36 +334,112 @@ pub(crate) mod spare {
     const MAX_CAPACITY: usize = 512;
 
     struct Pool {
-        buffers: Vec<Vec<Record>>,
-        records: usize,
+        busy: AtomicBool,
+        buffers: UnsafeCell<Vec<Vec<Record>>>,
+        records: UnsafeCell<usize>,
     }
 
-    static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), records: 0 });
+    // SAFETY: `buffers` and `records` are only reached through `Pool::with`,
+    // by the one thread that set `busy`.
+    unsafe impl Sync for Pool {}
+
+    static POOL: Pool = Pool::new();
+
+    impl Pool {
+        const fn new() -> Self {
+            Self {
+                busy: AtomicBool::new(false),
+                buffers: UnsafeCell::new(Vec::new()),
+                records: UnsafeCell::new(0),
+            }
+        }
+
+        /// Runs `f` on the pool if no other thread is using it.
+        #[inline]
+        fn with<R>(&self, f: impl FnOnce(&mut Vec<Vec<Record>>, &mut usize) -> R) -> Option<R> {
+            self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok()?;
+            // Released however `f` ends (only a failed allocation can
+            // unwind out of it).
+            struct Release<'a>(&'a AtomicBool);
+            impl Drop for Release<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
+                }
+            }
+            let _release = Release(&self.busy);
+            // SAFETY: `busy` was false and is now ours: no other reference
+            // to the pool's contents exists until it is released.
+            Some(unsafe { f(&mut *self.buffers.get(), &mut *self.records.get()) })
+        }
+
+        fn take(&self, capacity: usize) -> Vec<Record> {
+            let spare = self.with(|buffers, records| {
+                let spare = buffers.pop();
+                if let Some(buffer) = &spare {
+                    *records -= buffer.capacity();
+                }
+                spare
+            });
+            spare.flatten().unwrap_or_else(|| Vec::with_capacity(capacity))
+        }
+
+        fn give(&self, mut buffer: Vec<Record>) {
+            buffer.clear();
+            let capacity = buffer.capacity();
+            if capacity == 0 || capacity > MAX_CAPACITY {
+                return;
+            }
+            self.with(|buffers, records| {
+                if *records + capacity <= MAX_RECORDS {
+                    *records += capacity;
+                    buffers.push(buffer);
+                }
+            });
+        }
+    }
 
     /// An empty buffer, with room for `capacity` records if a new one is made.
     pub(crate) fn take(capacity: usize) -> Vec<Record> {
-        let spare = {
-            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-            let spare = pool.buffers.pop();
-            if let Some(buffer) = &spare {
-                pool.records -= buffer.capacity();
-            }
-            spare
-        };
-        spare.unwrap_or_else(|| Vec::with_capacity(capacity))
+        POOL.take(capacity)
     }
 
     /// Keeps `buffer` for reuse.
-    pub(crate) fn give(mut buffer: Vec<Record>) {
-        buffer.clear();
-        let capacity = buffer.capacity();
-        if capacity == 0 || capacity > MAX_CAPACITY {
-            return;
+    pub(crate) fn give(buffer: Vec<Record>) {
+        POOL.give(buffer);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_buffer_given_back_is_taken_again_and_a_busy_pool_is_passed_by() {
+            let pool = Pool::new();
+            let buffer: Vec<Record> = Vec::with_capacity(7);
+            let address = buffer.as_ptr() as usize;
+            pool.give(buffer);
+            let again = pool.take(1);
+            assert_eq!((again.as_ptr() as usize, again.capacity()), (address, 7));
+            // While the pool is in use, a thread neither waits nor fails:
+            // it gets a new buffer, and one it gives back is freed.
+            let inside = pool.with(|_, _| {
+                let fresh = pool.take(3);
+                pool.give(Vec::with_capacity(5));
+                fresh.capacity()
+            });
+            assert_eq!(inside, Some(3));
+            assert_eq!(pool.take(2).capacity(), 2, "the buffer given while busy was not kept");
         }
-        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.records + capacity <= MAX_RECORDS {
-            pool.records += capacity;
-            pool.buffers.push(buffer);
+
+        #[test]
+        fn the_pool_keeps_at_most_its_record_bound() {
+            let pool = Pool::new();
+            for _ in 0..(MAX_RECORDS / MAX_CAPACITY + 3) {
+                pool.give(Vec::with_capacity(MAX_CAPACITY));
+            }
+            pool.give(Vec::with_capacity(MAX_CAPACITY + 1));
+            let kept = pool.with(|buffers, records| (buffers.len(), *records));
+            assert_eq!(kept, Some((MAX_RECORDS / MAX_CAPACITY, MAX_RECORDS)));
         }
     }
 }

@@ -39,6 +39,7 @@ impl fmt::Display for Value {
 macro_rules! from_signed {
     ($($t:ty),*) => {$(
         impl From<$t> for Value {
+            #[inline]
             fn from(v: $t) -> Self {
                 Self::I64(i64::from(v))
             }
@@ -50,6 +51,7 @@ from_signed!(i8, i16, i32, i64, u8, u16, u32);
 macro_rules! from_wide {
     ($($t:ty),*) => {$(
         impl From<$t> for Value {
+            #[inline]
             fn from(v: $t) -> Self {
                 i64::try_from(v).map_or_else(|_| Self::Str(v.to_string().into()), Self::I64)
             }
@@ -59,36 +61,42 @@ macro_rules! from_wide {
 from_wide!(u64, u128, i128, usize, isize);
 
 impl From<f32> for Value {
+    #[inline]
     fn from(v: f32) -> Self {
         Self::F64(f64::from(v))
     }
 }
 
 impl From<f64> for Value {
+    #[inline]
     fn from(v: f64) -> Self {
         Self::F64(v)
     }
 }
 
 impl From<bool> for Value {
+    #[inline]
     fn from(v: bool) -> Self {
         Self::Bool(v)
     }
 }
 
 impl From<&'static str> for Value {
+    #[inline]
     fn from(v: &'static str) -> Self {
         Self::Str(Cow::Borrowed(v))
     }
 }
 
 impl From<String> for Value {
+    #[inline]
     fn from(v: String) -> Self {
         Self::Str(Cow::Owned(v))
     }
 }
 
 impl From<Cow<'static, str>> for Value {
+    #[inline]
     fn from(v: Cow<'static, str>) -> Self {
         Self::Str(v)
     }

@@ -36,8 +36,12 @@ impl Batch {
     /// Sends the records to their tracers.
     pub(crate) fn export(self) {
         let Self { tracer, mut records, foreign } = self;
-        for (group, owner) in group_foreign(&mut records, foreign) {
-            owner.export_records(group);
+        // Nearly always none: no grouping (and no vector of groups to build
+        // and drop) per hand-over.
+        if !foreign.is_empty() {
+            for (group, owner) in group_foreign(&mut records, foreign) {
+                owner.export_records(group);
+            }
         }
         tracer.export_records(records);
     }
@@ -154,6 +158,32 @@ impl Buffer {
             self.records.set_len(len + 1);
         }
         self.opened(len, foreign)
+    }
+
+    /// [`open_record`](Self::open_record) of a child of the record at
+    /// `parent`, of the buffer's tracer: the parent's IDs are read after
+    /// any growth, straight into the new record, instead of being held
+    /// (and spilled) across it.
+    #[inline(always)]
+    pub(crate) fn open_child_of(
+        &mut self,
+        parent: u32,
+        span_id: SpanId,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+    ) -> u32 {
+        let len = self.records.len();
+        if len == self.records.capacity() {
+            self.grow();
+        }
+        let parent = &self.records[parent as usize];
+        let ids = (parent.trace_id, span_id, Some(parent.span_id), parent.flags);
+        // SAFETY: as in `open_record`.
+        unsafe {
+            Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind);
+            self.records.set_len(len + 1);
+        }
+        self.opened(len, None)
     }
 
     #[cold]
@@ -280,12 +310,22 @@ impl Buffer {
     /// enough piled up under open ones.
     #[inline]
     pub(crate) fn due(&mut self, spans_open: bool, stack: &mut [Entry]) -> Option<Batch> {
-        if self.open == 0 {
-            if !spans_open || self.records.len() >= self.max_buffered { self.take() } else { None }
-        } else if self.records.len() - self.open >= self.max_buffered {
-            self.split_closed(stack)
-        } else {
+        if !self.is_due(spans_open) {
             None
+        } else if self.open == 0 {
+            self.take()
+        } else {
+            self.split_closed(stack)
+        }
+    }
+
+    /// Whether [`due`](Self::due) has a batch to hand over.
+    #[inline(always)]
+    pub(crate) fn is_due(&self, spans_open: bool) -> bool {
+        if self.open == 0 {
+            !spans_open || self.records.len() >= self.max_buffered
+        } else {
+            self.records.len() - self.open >= self.max_buffered
         }
     }
 

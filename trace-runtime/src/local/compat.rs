@@ -1,7 +1,8 @@
 //! Spans whose record never lives on a thread's stack, for the `tracing`
 //! compat layer (through `detached`): the record is written where its owner
-//! keeps it (a `tracing` span's extensions) when the span opens, and comes
-//! back to a thread's buffer when it closes, on whichever thread that is.
+//! keeps it (the layer's state of the `tracing` span) when the span opens,
+//! and comes back to a thread's buffer when it closes, on whichever thread
+//! that is.
 //!
 //! Opening one reads the stack (the parent, the trace state and baggage, the
 //! thread's tracer) but pushes nothing, so it costs no entry to push and
@@ -132,9 +133,11 @@ pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
                 if frame.span_id == span_id && frame.origin == Origin::Span =>
             {
                 local.open_spans -= 1;
-                let entry = local.stack.pop();
+                // Dropped in place, not moved out: a marker holds no record
+                // and nothing whose drop runs user code.
+                local.stack.truncate(local.stack.len() - 1);
                 local.note_top();
-                entry
+                None
             }
             _ => local.remove(span_id, false).map(|(_, entry)| entry),
         };

@@ -15,7 +15,11 @@ use crate::id::{SpanId, TraceId};
 /// A thread's generator, seeded from the OS on first use.
 pub(crate) struct IdSource {
     rng: Option<SmallRng>,
-    /// The next span ID's value, before the zero check.
+    /// The next span ID's value; zero before seeding, and whenever the
+    /// counter wraps to it: the one value that sends [`span_id`] off its
+    /// common path, so that path tests nothing else.
+    ///
+    /// [`span_id`]: IdSource::span_id
     next_span: u64,
 }
 
@@ -39,17 +43,30 @@ impl IdSource {
     }
 
     /// A new span ID, unique on this thread for 2^64 spans.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn span_id(&mut self) -> SpanId {
+        let value = self.next_span;
+        match SpanId::from_u64(value) {
+            Some(id) => {
+                self.next_span = value.wrapping_add(1);
+                id
+            }
+            None => self.span_id_at_zero(),
+        }
+    }
+
+    /// [`span_id`](Self::span_id) when the counter is at zero: not seeded
+    /// yet, or wrapped (zero is not a valid span ID and is skipped).
+    #[cold]
+    #[inline(never)]
+    fn span_id_at_zero(&mut self) -> SpanId {
         if self.rng.is_none() {
             self.seed();
         }
-        let value = self.next_span;
-        self.next_span = value.wrapping_add(1);
-        match SpanId::from_u64(value) {
-            Some(id) => id,
-            None => self.span_id(),
+        if self.next_span == 0 {
+            self.next_span = 1;
         }
+        self.span_id()
     }
 
     /// A new random trace ID.

@@ -33,7 +33,7 @@ mod ids;
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Arc;
 
 use boxes::Boxes;
@@ -63,12 +63,16 @@ struct Local {
     boxes: Boxes,
 }
 
-impl Drop for Local {
-    fn drop(&mut self) {
-        // Thread exit: nothing may stay behind in the thread's buffer. A
-        // span still open here had its guard leaked; it ends now.
-        if let Some(batch) = self.buffer.close_all() {
-            batch.export();
+impl Local {
+    const fn new() -> Self {
+        Self {
+            tracer: None,
+            ids: IdSource::new(),
+            stack: Vec::new(),
+            open_spans: 0,
+            buffer: Buffer::new(),
+            buffer_current: false,
+            boxes: Boxes::new(),
         }
     }
 }
@@ -78,17 +82,49 @@ thread_local! {
     /// opened under it costs this one read (see [`open_nested`]).
     static UNSAMPLED_TOP: Cell<Option<SpanId>> = const { Cell::new(None) };
 
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local {
-            tracer: None,
-            ids: IdSource::new(),
-            stack: Vec::new(),
-            open_spans: 0,
-            buffer: Buffer::new(),
-            buffer_current: false,
-            boxes: Boxes::new(),
-        })
-    };
+    /// The state itself has no destructor (`ManuallyDrop`): a thread-local
+    /// without one is reached directly, where one with a destructor checks
+    /// on every access whether it is registered or gone. [`TEARDOWN`] ends
+    /// it at thread exit instead.
+    static LOCAL: RefCell<ManuallyDrop<Local>> =
+        const { RefCell::new(ManuallyDrop::new(Local::new())) };
+
+    static TEARDOWN: Teardown = const { Teardown };
+}
+
+/// Ends the thread's state at thread exit; registered (by [`arm_teardown`])
+/// before the state first holds anything that must not be lost or leaked.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let ended = LOCAL.with(|cell| {
+            let mut local = cell.try_borrow_mut().ok()?;
+            // Nothing may stay behind in the thread's buffer. A span still
+            // open here had its guard leaked; it ends now.
+            let batch = local.buffer.close_all();
+            let state = std::mem::replace(&mut **local, Local::new());
+            // Left borrowed for good: every later access (another
+            // thread-local's destructor that traces) finds the state in use
+            // and does nothing, as it would find a destroyed thread-local.
+            std::mem::forget(local);
+            Some((state, batch))
+        });
+        if let Some((state, batch)) = ended {
+            drop(state);
+            if let Some(batch) = batch {
+                batch.export();
+            }
+        }
+    }
+}
+
+/// Makes sure [`TEARDOWN`] runs at this thread's exit. Called on the paths
+/// that first give the state something to hold (a new trace, a frame, a
+/// tracer, a carried record), never on the common path.
+#[inline]
+fn arm_teardown() {
+    let _ = TEARDOWN.try_with(|_| ());
 }
 
 /// Runs `f` on this thread's state; `None` during thread teardown, when the
@@ -98,6 +134,7 @@ thread_local! {
 /// panic in the application.
 #[inline(always)]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    // `try_with` (never an error here) is inlined where `with` is not.
     LOCAL
         .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
         .ok()
@@ -235,6 +272,18 @@ impl Local {
     /// The position of the open span `span_id`, innermost first.
     #[inline]
     fn find_span(&self, span_id: SpanId) -> Option<usize> {
+        // Mostly the top: tags go to the span just opened.
+        let top = self.stack.len().checked_sub(1)?;
+        if let Entry::Buffered(index) = self.stack[top]
+            && self.buffer.records[index as usize].span_id == span_id
+        {
+            return Some(top);
+        }
+        self.find_span_below(span_id)
+    }
+
+    #[inline(never)]
+    fn find_span_below(&self, span_id: SpanId) -> Option<usize> {
         self.stack.iter().rposition(|entry| {
             let seen = self.seen(entry);
             seen.span_id == span_id && seen.span
@@ -252,6 +301,7 @@ pub(crate) fn enabled() -> bool {
 
 /// Replaces the thread's scoped tracer, returning the previous one.
 pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
+    arm_teardown();
     with_local(|local| {
         let previous = std::mem::replace(&mut local.tracer, tracer);
         local.note_tracer();
@@ -279,9 +329,69 @@ pub(crate) struct OpenedSpan {
     /// For a span opened under an unsampled span of this thread, its
     /// parent's ID (see [`open_nested`]).
     pub(crate) span_id: SpanId,
-    pub(crate) sampled: bool,
+    /// The flags below in one byte: an ID and a byte are a pair of scalars,
+    /// which (unlike a struct of four fields) is returned in registers.
+    bits: u8,
+}
+
+impl OpenedSpan {
+    const SAMPLED: u8 = 1;
     /// Opened under an unsampled span of this thread, without an entry.
-    pub(crate) nested: bool,
+    const NESTED: u8 = 2;
+    /// Opened while the thread was unwinding already: the panic in flight
+    /// is not this span's.
+    const PANICKING_AT_OPEN: u8 = 4;
+    /// Not nested: there is an entry to close.
+    const CLOSES: u8 = 8;
+
+    #[inline(always)]
+    pub(crate) const fn new(span_id: SpanId, sampled: bool, nested: bool) -> Self {
+        let bits = if sampled { Self::SAMPLED } else { 0 }
+            | if nested { Self::NESTED } else { Self::CLOSES };
+        Self { span_id, bits }
+    }
+
+    /// The span as two integers, for a guard to hold; `(0, 0)` stands for
+    /// no span, and tells [`closes_raw`](Self::closes_raw) so in one test.
+    #[inline(always)]
+    pub(crate) const fn into_raw(span: Option<Self>) -> (u64, u8) {
+        match span {
+            Some(span) => (span.span_id.to_u64(), span.bits),
+            None => (0, 0),
+        }
+    }
+
+    /// Undoes [`into_raw`](Self::into_raw).
+    #[inline(always)]
+    pub(crate) fn from_raw((span_id, bits): (u64, u8)) -> Option<Self> {
+        SpanId::from_u64(span_id).map(|span_id| Self { span_id, bits })
+    }
+
+    /// Whether the span in `raw` has an entry to close.
+    #[inline(always)]
+    pub(crate) const fn closes_raw((_, bits): (u64, u8)) -> bool {
+        bits & Self::CLOSES != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn sampled(self) -> bool {
+        self.bits & Self::SAMPLED != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn nested(self) -> bool {
+        self.bits & Self::NESTED != 0
+    }
+
+    #[inline(always)]
+    pub(crate) const fn panicking_at_open(self) -> bool {
+        self.bits & Self::PANICKING_AT_OPEN != 0
+    }
+
+    /// Notes that the thread was unwinding when the span opened.
+    pub(crate) fn set_panicking_at_open(&mut self) {
+        self.bits |= Self::PANICKING_AT_OPEN;
+    }
 }
 
 /// A span opened under an unsampled span of this thread: it gets no entry
@@ -294,55 +404,81 @@ pub(crate) fn open_nested(root: bool) -> Option<OpenedSpan> {
         return None;
     }
     let span_id = UNSAMPLED_TOP.get()?;
-    Some(OpenedSpan { span_id, sampled: false, nested: true })
+    Some(OpenedSpan::new(span_id, false, true))
 }
 
 /// Opens a span on top of this thread's stack; `None` when no tracer is
-/// installed.
+/// installed. The name is generic so that `#[traced]`'s `&'static str`
+/// reaches the record without passing through a `Cow` in memory.
 #[inline]
-pub(crate) fn open(start: SpanStart) -> Option<OpenedSpan> {
+pub(crate) fn open<N>(name: N, kind: SpanKind, root: bool) -> Option<OpenedSpan>
+where
+    N: Into<Cow<'static, str>>,
+{
     let opened = with_local(|local| {
         // The common case: a child of a buffered span, for the tracer that
         // owns the buffer. The top stays a sampled span of ours, so
         // `UNSAMPLED_TOP` stays empty.
-        let parent = match local.stack.last() {
+        if root || !local.buffer_current {
+            return Err(name);
+        }
+        let (index, span_id) = match local.stack.last() {
             Some(&Entry::Buffered(parent)) => {
-                let parent = &local.buffer.records[parent as usize];
-                Some((parent.trace_id, parent.span_id, parent.flags))
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                (local.buffer.open_child_of(parent, span_id, name, kind), span_id)
             }
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
                 if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
-                Some((frame.trace_id, frame.span_id, frame.flags))
+                let (trace_id, parent_id, flags) = (frame.trace_id, frame.span_id, frame.flags);
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                let ids = (trace_id, span_id, Some(parent_id), flags);
+                (local.buffer.open_record(ids, name, kind, None), span_id)
             }
-            _ => None,
+            _ => return Err(name),
         };
-        if let Some((trace_id, parent_id, flags)) = parent
-            && !start.root
-            && local.buffer_current
-        {
-            let span_id = local.ids.span_id();
-            let mut name = start.name;
-            local.buffer.bound_name(&mut name);
-            let ids = (trace_id, span_id, Some(parent_id), flags);
-            let index = local.buffer.open_record(ids, name, start.kind, None);
-            local.stack.push(Entry::Buffered(index));
-            local.open_spans += 1;
-            return Ok(OpenedSpan { span_id, sampled: true, nested: false });
-        }
-        Err(start)
+        push_buffered(&mut local.stack, index);
+        local.open_spans += 1;
+        Ok(OpenedSpan::new(span_id, true, false))
     })?;
     match opened {
         Ok(opened) => Some(opened),
-        Err(start) => open_slow(start),
+        Err(name) => open_slow(SpanStart { name: name.into(), kind, root }),
     }
+}
+
+/// Pushes the entry of a buffered span: its tag and index written in
+/// place, where `push` builds the whole (frame-sized) entry first and
+/// copies it.
+#[inline(always)]
+fn push_buffered(stack: &mut Vec<Entry>, index: u32) {
+    let len = stack.len();
+    if len == stack.capacity() {
+        grow(stack);
+    }
+    // SAFETY: there is room for one more entry (above), written before the
+    // length covers it.
+    unsafe {
+        stack.as_mut_ptr().add(len).write(Entry::Buffered(index));
+        stack.set_len(len + 1);
+    }
+}
+
+#[cold]
+fn grow(stack: &mut Vec<Entry>) {
+    stack.reserve(1);
 }
 
 /// [`open`] for everything but the common case: a new trace, a parent that
 /// is remote or unsampled, another tracer.
 #[inline(never)]
 fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
+    arm_teardown();
     // Written by the closure rather than returned through it: the nested
     // `Option`s would copy the batch several times.
     let mut switched = None;
@@ -388,11 +524,15 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
         };
         *open_spans += 1;
         if sampled {
-            let (foreign, previous) =
-                if buffer.owned_by(tracer) { (false, None) } else { buffer.adopt(tracer) };
-            switched = previous;
-            let foreign = foreign.then(|| tracer.clone());
-            *buffer_current = buffer.owned_by(tracer);
+            let foreign = if buffer.owned_by(tracer) {
+                *buffer_current = true;
+                None
+            } else {
+                let (foreign, previous) = buffer.adopt(tracer);
+                switched = previous;
+                *buffer_current = !foreign;
+                foreign.then(|| tracer.clone())
+            };
             let mut name = start.name;
             if foreign.is_none() {
                 buffer.bound_name(&mut name);
@@ -401,14 +541,14 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
             }
             let ids = (trace_id, span_id, parent_id, flags);
             let index = buffer.open_record(ids, name, start.kind, foreign);
-            stack.push(Entry::Buffered(index));
+            push_buffered(stack, index);
         } else {
             let (origin, record) = (Origin::Span, Slot::None);
             let frame = Frame { trace_id, span_id, sampled, flags, origin, record, extras };
             stack.push(Entry::Frame(frame));
         }
         local.note_top();
-        Some(OpenedSpan { span_id, sampled, nested: false })
+        Some(OpenedSpan::new(span_id, sampled, false))
     })
     .flatten();
     if let Some(batch) = switched {
@@ -535,23 +675,57 @@ pub(crate) fn suspend(span_id: SpanId, slot: &mut Option<Frame>) {
 /// Closes the span `span_id` if it is open on this thread.
 #[inline]
 pub(crate) fn close(span_id: SpanId) {
-    let batch = with_local(|local| {
+    // Written in the closure only when a batch is due (rarely): returning
+    // it would copy it through the closure's result on every span.
+    let mut due = None;
+    let next = with_local(|local| {
         // The common case: the innermost span, its record in the buffer.
         let len = local.stack.len();
         if let Some(&Entry::Buffered(index)) = local.stack.last()
             && local.buffer.records[index as usize].span_id == span_id
         {
-            local.stack.truncate(len - 1);
+            // SAFETY: the top entry is `Buffered`, which owns nothing, so
+            // forgetting it is dropping it (`truncate` would call the
+            // entry's drop glue out of line, on every span).
+            unsafe { local.stack.set_len(len - 1) };
             local.open_spans -= 1;
             if matches!(local.stack.last(), Some(Entry::Frame(frame)) if !frame.sampled) {
                 local.note_top();
             }
             local.buffer.close(index);
-            return local.due();
+            if local.buffer.is_due(local.open_spans != 0) {
+                due = take_due(local);
+            }
+            return AfterClose::Done;
         }
-        local.close(span_id)
+        AfterClose::Search
     });
-    if let Some(Some(batch)) = batch {
+    if let Some(batch) = due {
+        batch.export();
+    }
+    if let Some(AfterClose::Search) = next {
+        close_elsewhere(span_id);
+    }
+}
+
+/// What [`close`] leaves for after the thread's state is released.
+enum AfterClose {
+    Done,
+    /// The span is not the innermost buffered one.
+    Search,
+}
+
+/// The batch [`Buffer::is_due`] said is due, taken out of line.
+#[inline(never)]
+fn take_due(local: &mut Local) -> Option<Batch> {
+    local.due()
+}
+
+/// [`close`] of a span that is not on top, or has a frame of its own.
+#[cold]
+#[inline(never)]
+fn close_elsewhere(span_id: SpanId) {
+    if let Some(Some(batch)) = with_local(|local| local.close(span_id)) {
         batch.export();
     }
 }
@@ -581,6 +755,7 @@ pub(crate) fn finish(frame: Frame) {
 /// Closes the record in `carried` and adds it to this thread's buffer,
 /// copying it once; the box is kept for reuse.
 pub(crate) fn finish_carried(carried: Box<Carried>) {
+    arm_teardown();
     let mut pending = Some(carried);
     // Written by the closure rather than returned through it (copies).
     let (mut previous, mut due) = (None, None);
@@ -633,6 +808,7 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
 /// onto the stack; it stays in `slot` during thread teardown.
 #[inline]
 fn push_from(slot: &mut Option<Frame>, tracer: Option<&Tracer>) -> Restore {
+    arm_teardown();
     with_local(|local| {
         let Some(frame) = slot.as_ref() else { return Restore(None) };
         // A frame carrying a record brings the record's tracer: a future

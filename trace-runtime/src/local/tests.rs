@@ -11,8 +11,7 @@ fn reading_the_state_during_thread_teardown_never_panics() {
         fn drop(&mut self) {
             // Runs among the thread's TLS destructors, possibly after
             // `LOCAL`'s: every entry point must cope.
-            let start = SpanStart { name: "late".into(), kind: SpanKind::Internal, root: false };
-            if let Some(span) = open(start) {
+            if let Some(span) = open("late", SpanKind::Internal, false) {
                 close(span.span_id);
             }
             let _ = current_span_context();
@@ -29,8 +28,7 @@ fn reading_the_state_during_thread_teardown_never_panics() {
         let _scope = tracer.set_default();
         // Registered after `LOCAL` is first used, so destroyed before it
         // on some platforms and after it on others.
-        let start = SpanStart { name: "early".into(), kind: SpanKind::Internal, root: false };
-        let span = open(start).expect("a tracer is set");
+        let span = open("early", SpanKind::Internal, false).expect("a tracer is set");
         close(span.span_id);
         LATE.with(|late| *late.borrow_mut() = Some(OpensSpanWhenDropped));
     })
@@ -44,18 +42,31 @@ fn the_common_path_and_the_slow_path_give_the_same_tree() {
     let collector = InMemoryCollector::new();
     let tracer = Tracer::builder("svc").span_processor(collector.clone()).build();
     tracer.in_scope(|| {
-        let start = |name: &'static str| SpanStart {
-            name: name.into(),
-            kind: SpanKind::Internal,
-            root: false,
-        };
-        let root = open(start("root")).expect("slow path: a new trace");
-        let child = open(start("child")).expect("common path");
-        let grandchild = open(start("grandchild")).expect("common path");
+        let start = |name: &'static str| open(name, SpanKind::Internal, false);
+        let root = start("root").expect("slow path: a new trace");
+        let child = start("child").expect("common path");
+        let grandchild = start("grandchild").expect("common path");
         assert_eq!(trace_id_of(child.span_id), trace_id_of(root.span_id));
         close(grandchild.span_id);
         close(child.span_id);
         close(root.span_id);
     });
     assert_eq!(collector.render(), "root\n  child\n    grandchild\n");
+}
+
+#[test]
+fn a_thread_s_state_is_ended_and_its_tracer_released_at_thread_exit() {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("svc").span_processor(collector.clone()).build();
+    let on_thread = tracer.clone();
+    std::thread::spawn(move || {
+        // The scope's guard is leaked: only the thread's end releases the
+        // tracer it set, and ends the span left open.
+        std::mem::forget(on_thread.set_default());
+        open("left open", SpanKind::Internal, false).expect("a tracer is set");
+    })
+    .join()
+    .expect("no panic at thread exit");
+    assert_eq!(collector.render(), "left open\n");
+    assert_eq!(Arc::strong_count(&tracer.inner), 1, "the thread's clone was dropped");
 }

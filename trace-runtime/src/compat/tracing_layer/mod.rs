@@ -2,9 +2,9 @@
 
 mod fields;
 mod state;
+mod table;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -12,8 +12,9 @@ use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use self::fields::{EventFields, SpanFields, Visitor, names_span};
-use self::state::SpanState;
 pub(crate) use self::state::entered_top;
+use self::state::{Kept, SpanState};
+use self::table::Table;
 use crate::detached;
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
@@ -68,9 +69,33 @@ use crate::value::{Tag, Value};
 /// Put a filter on the layer (`TracingLayer::new().with_filter(…)`) to
 /// choose which spans become ours: the others cost nothing here. Without an
 /// installed tracer every callback returns at once.
-#[derive(Debug, Clone, Default)]
+///
+/// A layer keeps the spans of the subscriber it is part of; a clone starts
+/// with none (each subscriber numbers its spans on its own).
 pub struct TracingLayer {
     errors_from_events: bool,
+    /// The layer's state of each of its open spans, by `tracing` span ID.
+    spans: Table<Kept>,
+}
+
+impl Default for TracingLayer {
+    fn default() -> Self {
+        Self { errors_from_events: false, spans: Table::new() }
+    }
+}
+
+impl Clone for TracingLayer {
+    fn clone(&self) -> Self {
+        Self { errors_from_events: self.errors_from_events, spans: Table::new() }
+    }
+}
+
+impl std::fmt::Debug for TracingLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracingLayer")
+            .field("errors_from_events", &self.errors_from_events)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TracingLayer {
@@ -114,27 +139,6 @@ impl TracingLayer {
     }
 }
 
-/// The state of the span `id`, if the layer keeps one.
-fn state_of<S>(id: &Id, ctx: &LayerContext<'_, S>) -> Option<Arc<SpanState>>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    with_state(id, ctx, Arc::clone)
-}
-
-/// Runs `f` on the state of the span `id`, if the layer keeps one.
-#[inline]
-fn with_state<S, R>(
-    id: &Id,
-    ctx: &LayerContext<'_, S>,
-    f: impl FnOnce(&Arc<SpanState>) -> R,
-) -> Option<R>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    ctx.span(id)?.extensions().get::<Arc<SpanState>>().map(f)
-}
-
 fn level_name(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => "ERROR",
@@ -150,7 +154,7 @@ enum Parent {
     /// Under the span current on this thread.
     Current,
     /// Under this span (an explicit parent).
-    Span(Arc<SpanState>),
+    Span(Kept),
     /// At the root of a new trace (`parent: None`).
     Root,
 }
@@ -159,11 +163,10 @@ impl<S> Layer<S> for TracingLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: LayerContext<'_, S>) {
         if !detached::enabled() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         let metadata = attrs.metadata();
         // Name and kind may come from fields: read those first, then.
         let mut early = names_span(metadata.fields()).then(|| {
@@ -183,7 +186,7 @@ where
         let parent = if attrs.is_root() {
             Parent::Root
         } else if let Some(parent) = attrs.parent() {
-            match state_of(parent, &ctx) {
+            match self.spans.get(parent) {
                 Some(state) => Parent::Span(state),
                 None => Parent::Current,
             }
@@ -192,7 +195,7 @@ where
         };
 
         let attached = match &parent {
-            Parent::Span(state) => Some(state.anchor.enter()),
+            Parent::Span(parent) => Some(parent.anchor().enter()),
             _ => None,
         };
         let opened = detached::open(name, kind, matches!(parent, Parent::Root));
@@ -218,14 +221,20 @@ where
                 });
                 special.unwrap_or_default()
             }
-            (early, None) => early.map(|(_, special)| special).unwrap_or_default(),
+            // Nothing is recorded: the IDs are all the span needs, until
+            // it is entered where they are not current already.
+            (_, None) => {
+                self.spans.insert(id, Kept::Unsampled(anchor));
+                return;
+            }
         };
-        let state = Arc::new(SpanState::new(anchor, recorded, special));
-        span.extensions_mut().insert(state);
+        let state = SpanState::make(anchor, recorded, special);
+        state::note_created(self.key(id), &state);
+        self.spans.insert(id, Kept::State(state));
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
-        let Some(state) = state_of(id, &ctx) else { return };
+    fn on_record(&self, id: &Id, values: &Record<'_>, _: LayerContext<'_, S>) {
+        let Some(Kept::State(state)) = self.spans.get(id) else { return };
         if !state.is_recording() {
             return;
         }
@@ -237,21 +246,23 @@ where
         state.update(tags, special);
     }
 
-    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: LayerContext<'_, S>) {
-        if let (Some(state), Some(cause)) = (state_of(id, &ctx), state_of(follows, &ctx)) {
-            state.add_link(&cause);
+    fn on_follows_from(&self, id: &Id, follows: &Id, _: LayerContext<'_, S>) {
+        if let (Some(Kept::State(state)), Some(cause)) =
+            (self.spans.get(id), self.spans.get(follows))
+        {
+            state.add_link(cause.anchor().span_context());
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, _: LayerContext<'_, S>) {
         // Outside any span (of ours or entered), or in an unsampled trace,
         // an event belongs nowhere.
         let target = if event.is_root() {
             return;
         } else if let Some(parent) = event.parent() {
-            match state_of(parent, &ctx) {
-                Some(state) => Some(state),
-                None => return,
+            match self.spans.get(parent) {
+                Some(Kept::State(state)) => Some(state),
+                Some(Kept::Unsampled(_)) | None => return,
             }
         } else if super::current::in_sampled_span() {
             None
@@ -279,18 +290,30 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        with_state(id, &ctx, |state| state::enter(self.key(id), state));
+    fn on_enter(&self, id: &Id, _: LayerContext<'_, S>) {
+        if state::enter_created(self.key(id)) {
+            return;
+        }
+        // An unsampled span entered where its IDs are current already (its
+        // parent's, shared) changes nothing: no entry, nothing to exit.
+        let top = crate::local::open_nested(false).map(|top| top.span_id);
+        let state = self.spans.update(id, |kept| kept.state_to_enter(top)).flatten();
+        // Out of the table: entering pushes on the thread's stack, which
+        // may hand spans over (exporters), never under a shard lock.
+        if let Some(state) = state {
+            state::enter(self.key(id), state);
+        }
     }
 
     fn on_exit(&self, id: &Id, _: LayerContext<'_, S>) {
         state::exit(self.key(id));
     }
 
-    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
-        let closed = with_state(&id, &ctx, |state| state.close(self.errors_from_events));
-        if closed.is_some() {
-            state::forget_closed();
+    fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
+        if let Some(Kept::State(state)) = self.spans.remove(&id) {
+            state.close(self.errors_from_events);
+            state::forget_closed(self.key(&id));
+            state::recycle(state);
         }
     }
 }

@@ -4,8 +4,8 @@
 //! threads (one poll of an instrumented future per worker), even on two
 //! threads at once (clones of one span), and is closed when its last handle
 //! drops, after its last exit. So the span's record does not live on any
-//! thread's stack: it is held in the span's [`SpanState`] (in the `tracing`
-//! span's extensions), and entering the span pushes only its IDs (an
+//! thread's stack: it is held in the span's [`SpanState`] (in the layer's
+//! table), and entering the span pushes only its IDs (an
 //! [`Anchor`]) on the entering thread, so that spans opened there become its
 //! children. Closing the span hands the record over, wherever that happens.
 //!
@@ -15,21 +15,66 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::fields::{Special, StatusCode};
 use crate::detached::{Anchor, DetachedSpan, EnteredAnchor};
 use crate::record::OpenSpan;
-use crate::span::{Link, Status};
+use crate::span::{Link, SpanContext, Status};
 use crate::value::Tag;
 
-/// One `tracing` span, as the layer keeps it in the span's extensions.
+/// What the layer keeps of a `tracing` span, in its table.
+#[derive(Clone)]
+pub(crate) enum Kept {
+    /// A span of an unsampled trace that has not been entered away from
+    /// its parent: what entering it would make current. A span opened
+    /// under an unsampled span shares its parent's IDs, so where the parent
+    /// is the current span (nearly always: `#[instrument]` calls), entering
+    /// it pushes nothing, and it costs neither a state nor an entry.
+    Unsampled(Anchor),
+    /// Any other span.
+    State(Arc<SpanState>),
+}
+
+impl Kept {
+    /// What entering the span makes current.
+    pub(super) fn anchor(&self) -> &Anchor {
+        match self {
+            Self::Unsampled(anchor) => anchor,
+            Self::State(state) => &state.anchor,
+        }
+    }
+
+    /// The state to enter the span with, where the current span of the
+    /// thread is the unsampled span `top` (if any); `None` when entering
+    /// changes nothing. An unsampled span entered elsewhere gets a state
+    /// from then on (it may be exited elsewhere, closed while entered).
+    pub(super) fn state_to_enter(
+        &mut self,
+        top: Option<crate::id::SpanId>,
+    ) -> Option<Arc<SpanState>> {
+        match self {
+            Self::Unsampled(anchor) if Some(anchor.span_context().span_id) == top => None,
+            Self::Unsampled(anchor) => {
+                let state = SpanState::make(anchor.clone(), None, Special::default());
+                *self = Self::State(Arc::clone(&state));
+                Some(state)
+            }
+            Self::State(state) => Some(Arc::clone(state)),
+        }
+    }
+}
+
+/// One `tracing` span, as the layer keeps it in its table.
 pub(crate) struct SpanState {
     /// What entering the span makes current: the span's IDs (its own, or,
     /// for a span nested in an unsampled one, its parent's) and tracer.
     pub(super) anchor: Anchor,
     closed: AtomicBool,
+    /// Entries of the span in threads' lists of entered spans: closing a
+    /// span some thread still lists leaves a stale entry there.
+    entered: AtomicU32,
     inner: Mutex<Inner>,
 }
 
@@ -40,8 +85,28 @@ struct Inner {
 }
 
 impl SpanState {
-    pub(super) fn new(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Self {
-        Self { anchor, closed: AtomicBool::new(false), inner: Mutex::new(Inner { span, special }) }
+    /// The state of a span just opened, in an allocation of this thread's
+    /// that a closed span left (see [`recycle`]), if there is one.
+    pub(super) fn make(anchor: Anchor, span: Option<DetachedSpan>, special: Special) -> Arc<Self> {
+        if let Some(mut state) = SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten()
+            && let Some(slot) = Arc::get_mut(&mut state)
+        {
+            // Field by field rather than a whole new value: what `recycle`
+            // emptied is not dropped again, nor the state copied in.
+            slot.anchor = anchor;
+            *slot.closed.get_mut() = false;
+            *slot.entered.get_mut() = 0;
+            let inner = slot.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+            inner.span = span;
+            inner.special = special;
+            return state;
+        }
+        Arc::new(Self {
+            anchor,
+            closed: AtomicBool::new(false),
+            entered: AtomicU32::new(0),
+            inner: Mutex::new(Inner { span, special }),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -93,9 +158,8 @@ impl SpanState {
         }
     }
 
-    /// Links the span to `other` (`follows_from`).
-    pub(super) fn add_link(&self, other: &Self) {
-        let span_context = other.anchor.span_context();
+    /// Links the span to the span `span_context` (`follows_from`).
+    pub(super) fn add_link(&self, span_context: SpanContext) {
         self.record(|record| record.add_link(Link { span_context, tags: Vec::new() }));
     }
 
@@ -104,6 +168,10 @@ impl SpanState {
     pub(super) fn close(&self, errors_from_fields: bool) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if self.entered.load(Ordering::Acquire) != 0 {
+            // Some thread lists it still: every thread looks at its list.
+            STALE.fetch_add(1, Ordering::AcqRel);
         }
         let span = {
             let mut inner = self.lock();
@@ -155,28 +223,106 @@ struct Entered {
     _guard: EnteredAnchor,
 }
 
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.state.entered.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The `tracing` spans entered on a thread.
+struct EnteredSpans {
+    /// Innermost last.
+    list: Vec<Entered>,
+    /// The value of [`STALE`] when the list was last rid of closed spans.
+    seen: u64,
+    /// The span this thread opened last, which is nearly always the next
+    /// one entered here (`#[instrument]`, `in_scope`): entering it needs
+    /// no look-up in the layer's table.
+    created: Option<(Key, Arc<SpanState>)>,
+}
+
+/// Counts the spans closed while some thread listed them as entered: a
+/// thread whose last look at its list was at another count looks again.
+static STALE: AtomicU64 = AtomicU64::new(0);
+
+/// At most this many allocations of closed spans wait on a thread.
+const MAX_SPARE: usize = 16;
+
 thread_local! {
-    /// The `tracing` spans entered on this thread, innermost last.
-    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+    /// The `tracing` spans entered on this thread.
+    static ENTERED: RefCell<EnteredSpans> =
+        const { RefCell::new(EnteredSpans { list: Vec::new(), seen: 0, created: None }) };
+
+    /// Allocations of closed spans' states, for spans opened next.
+    static SPARE: RefCell<Vec<Arc<SpanState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps the allocation of a closed span's state for the next span opened
+/// on this thread, unless a thread still lists the span as entered.
+pub(super) fn recycle(mut state: Arc<SpanState>) {
+    let Some(slot) = Arc::get_mut(&mut state) else { return };
+    // What the state shares (baggage, a tracer) is released now, not when
+    // the allocation is next used.
+    slot.anchor.release();
+    slot.inner.get_mut().unwrap_or_else(PoisonError::into_inner).special = Special::default();
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < MAX_SPARE {
+            spare.push(state);
+        }
+    });
 }
 
 /// Runs `f` on this thread's entered spans; `None` during thread teardown
 /// or if they are in use (never, as nothing below runs user code).
-fn with_entered<R>(f: impl FnOnce(&mut Vec<Entered>) -> R) -> Option<R> {
+fn with_entered<R>(f: impl FnOnce(&mut EnteredSpans) -> R) -> Option<R> {
     ENTERED.try_with(|entered| entered.try_borrow_mut().ok().map(|mut e| f(&mut e))).ok().flatten()
 }
 
 /// Makes `state`'s span current on this thread until [`exit`].
 #[inline]
-pub(super) fn enter(key: Key, state: &Arc<SpanState>) {
+pub(super) fn enter(key: Key, state: Arc<SpanState>) {
     let guard = state.anchor.enter();
+    state.entered.fetch_add(1, Ordering::AcqRel);
     let stale = with_entered(|entered| {
         let stale = take_closed(entered);
-        entered.push(Entered { key, state: Arc::clone(state), _guard: guard });
+        entered.list.push(Entered { key, state, _guard: guard });
         stale
     });
     // Outside the thread's list: dropping a guard may hand spans over.
     drop(stale);
+}
+
+/// Notes `state` as the span `key` this thread opened last.
+pub(super) fn note_created(key: Key, state: &Arc<SpanState>) {
+    let previous = with_entered(|entered| entered.created.replace((key, Arc::clone(state))));
+    // Outside the thread's list: the last reference to a state may hold
+    // the last reference to a tracer.
+    drop(previous);
+}
+
+/// [`enter`] for the span `key` if it is the one this thread opened last
+/// and it is still open; `false` (and nothing done) otherwise.
+pub(super) fn enter_created(key: Key) -> bool {
+    let stale = with_entered(|entered| {
+        let state = match entered.created.take() {
+            Some((created, state)) if created == key && !state.is_closed() => state,
+            other => {
+                entered.created = other;
+                return None;
+            }
+        };
+        let stale = take_closed(entered);
+        // Pushing a frame on the thread's stack runs no user code and
+        // hands nothing over.
+        let guard = state.anchor.enter();
+        state.entered.fetch_add(1, Ordering::AcqRel);
+        entered.list.push(Entered { key, state, _guard: guard });
+        Some(stale)
+    })
+    .flatten();
+    // Outside the thread's list: dropping a guard may hand spans over.
+    stale.is_some()
 }
 
 /// Undoes the innermost [`enter`] of `state` on this thread; does nothing
@@ -186,7 +332,13 @@ pub(super) fn exit(key: Key) {
     let taken = with_entered(|entered| {
         // Entries of closed spans go first: their keys may have been reused.
         let stale = take_closed(entered);
-        let own = entered.iter().rposition(|e| e.key == key).map(|index| entered.remove(index));
+        let list = &mut entered.list;
+        // Nearly always the innermost: guards drop in the reverse order.
+        let own = if list.last().is_some_and(|e| e.key == key) {
+            list.pop()
+        } else {
+            list.iter().rposition(|e| e.key == key).map(|index| list.remove(index))
+        };
         (stale, own)
     });
     drop(taken);
@@ -194,17 +346,34 @@ pub(super) fn exit(key: Key) {
 
 /// Drops this thread's entries of spans closed since (entered here, then
 /// exited elsewhere or never): their contexts stop being current.
-pub(super) fn forget_closed() {
-    let taken = with_entered(take_closed);
+/// Also forgets the span `key` as the one opened last, which just closed.
+pub(super) fn forget_closed(key: Key) {
+    let taken = with_entered(|entered| {
+        let created = match entered.created.take() {
+            Some((created, state)) if created == key => Some(state),
+            other => {
+                entered.created = other;
+                None
+            }
+        };
+        (take_closed(entered), created)
+    });
     drop(taken);
 }
 
-fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
-    if !entered.iter().any(|e| e.state.is_closed()) {
+fn take_closed(entered: &mut EnteredSpans) -> Vec<Entered> {
+    // Nearly always: no span closed while listed since the last look.
+    let stale = STALE.load(Ordering::Acquire);
+    if stale == entered.seen {
         return Vec::new();
     }
-    let (closed, open) = std::mem::take(entered).into_iter().partition(|e| e.state.is_closed());
-    *entered = open;
+    entered.seen = stale;
+    if !entered.list.iter().any(|e| e.state.is_closed()) {
+        return Vec::new();
+    }
+    let (closed, open) =
+        std::mem::take(&mut entered.list).into_iter().partition(|e| e.state.is_closed());
+    entered.list = open;
     closed
 }
 
@@ -213,7 +382,7 @@ fn take_closed(entered: &mut Vec<Entered>) -> Vec<Entered> {
 pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
     // The thread's list first: empty unless `tracing` spans are entered.
     let last = with_entered(|entered| {
-        let last = entered.last().filter(|e| e.state.is_recording())?;
+        let last = entered.list.last().filter(|e| e.state.is_recording())?;
         Some(Arc::clone(&last.state))
     })
     .flatten()?;
