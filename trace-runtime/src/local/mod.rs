@@ -32,7 +32,7 @@ mod frame;
 mod ids;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::Arc;
 
@@ -134,11 +134,20 @@ fn arm_teardown() {
 /// panic in the application.
 #[inline(always)]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    // `try_with` (never an error here) is inlined where `with` is not.
-    LOCAL
-        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
-        .ok()
-        .flatten()
+    let mut local = borrow_local()?;
+    Some(f(&mut local))
+}
+
+/// [`with_local`] as a borrow, for the two paths every span takes (open and
+/// close): written straight in their functions, they leave the inliner no
+/// closure to refuse.
+#[inline(always)]
+fn borrow_local<'a>() -> Option<RefMut<'a, ManuallyDrop<Local>>> {
+    let cell: *const RefCell<ManuallyDrop<Local>> = LOCAL.with(std::ptr::from_ref);
+    // SAFETY: the state has no destructor (`ManuallyDrop`), so it lives as
+    // long as this thread, and a `RefMut` cannot leave the thread (it is
+    // neither `Send` nor `Sync`); the callers hold it within one call.
+    unsafe { &*cell }.try_borrow_mut().ok()
 }
 
 /// What a stack entry is, seen from outside the buffer.
@@ -415,41 +424,49 @@ pub(crate) fn open<N>(name: N, kind: SpanKind, root: bool) -> Option<OpenedSpan>
 where
     N: Into<Cow<'static, str>>,
 {
-    let opened = with_local(|local| {
-        // The common case: a child of a buffered span, for the tracer that
-        // owns the buffer. The top stays a sampled span of ours, so
-        // `UNSAMPLED_TOP` stays empty.
-        if root || !local.buffer_current {
-            return Err(name);
-        }
-        let (index, span_id) = match local.stack.last() {
-            Some(&Entry::Buffered(parent)) => {
-                let span_id = local.ids.span_id();
-                let mut name = name.into();
-                local.buffer.bound_name(&mut name);
-                (local.buffer.open_child_of(parent, span_id, name, kind), span_id)
-            }
+    let mut borrowed = borrow_local()?;
+    let local = &mut **borrowed;
+    // The common case: a child of a buffered span, for the tracer that owns
+    // the buffer. The top stays a sampled span of ours, so `UNSAMPLED_TOP`
+    // stays empty.
+    if !root && local.buffer_current {
+        let parent = match local.stack.last() {
+            Some(&Entry::Buffered(parent)) => Some(Parent::Buffered(parent)),
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
                 if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
-                let (trace_id, parent_id, flags) = (frame.trace_id, frame.span_id, frame.flags);
-                let span_id = local.ids.span_id();
-                let mut name = name.into();
-                local.buffer.bound_name(&mut name);
-                let ids = (trace_id, span_id, Some(parent_id), flags);
-                (local.buffer.open_record(ids, name, kind, None), span_id)
+                Some(Parent::Frame(frame.trace_id, frame.span_id, frame.flags))
             }
-            _ => return Err(name),
+            _ => None,
         };
-        push_buffered(&mut local.stack, index);
-        local.open_spans += 1;
-        Ok(OpenedSpan::new(span_id, true, false))
-    })?;
-    match opened {
-        Ok(opened) => Some(opened),
-        Err(name) => open_slow(SpanStart { name: name.into(), kind, root }),
+        if let Some(parent) = parent {
+            let span_id = local.ids.span_id();
+            let mut name = name.into();
+            local.buffer.bound_name(&mut name);
+            let index = match parent {
+                Parent::Buffered(parent) => local.buffer.open_child_of(parent, span_id, name, kind),
+                Parent::Frame(trace_id, parent_id, flags) => {
+                    let ids = (trace_id, span_id, Some(parent_id), flags);
+                    local.buffer.open_record(ids, name, kind, None)
+                }
+            };
+            push_buffered(&mut local.stack, index);
+            local.open_spans += 1;
+            return Some(OpenedSpan::new(span_id, true, false));
+        }
     }
+    // `open_slow` takes the state itself.
+    drop(borrowed);
+    open_slow(SpanStart { name: name.into(), kind, root })
+}
+
+/// The parent of a span [`open`] opens on its common path.
+enum Parent {
+    /// A buffered span, by index.
+    Buffered(u32),
+    /// A frame's span: its trace, ID and flags.
+    Frame(TraceId, SpanId, TraceFlags),
 }
 
 /// Pushes the entry of a buffered span: its tag and index written in
@@ -672,47 +689,40 @@ pub(crate) fn suspend(span_id: SpanId, slot: &mut Option<Frame>) {
     }
 }
 
-/// Closes the span `span_id` if it is open on this thread.
-#[inline]
+/// Closes the span `span_id` if it is open on this thread. Always inlined:
+/// its callers (a guard's close, a future's) are out of line already, and
+/// a call more costs a frame of its own on every span.
+#[inline(always)]
 pub(crate) fn close(span_id: SpanId) {
-    // Written in the closure only when a batch is due (rarely): returning
-    // it would copy it through the closure's result on every span.
-    let mut due = None;
-    let next = with_local(|local| {
-        // The common case: the innermost span, its record in the buffer.
-        let len = local.stack.len();
-        if let Some(&Entry::Buffered(index)) = local.stack.last()
-            && local.buffer.records[index as usize].span_id == span_id
-        {
-            // SAFETY: the top entry is `Buffered`, which owns nothing, so
-            // forgetting it is dropping it (`truncate` would call the
-            // entry's drop glue out of line, on every span).
-            unsafe { local.stack.set_len(len - 1) };
-            local.open_spans -= 1;
-            if matches!(local.stack.last(), Some(Entry::Frame(frame)) if !frame.sampled) {
-                local.note_top();
-            }
-            local.buffer.close(index);
-            if local.buffer.is_due(local.open_spans != 0) {
-                due = take_due(local);
-            }
-            return AfterClose::Done;
+    let Some(mut borrowed) = borrow_local() else { return };
+    let local = &mut **borrowed;
+    // The common case: the innermost span, its record in the buffer.
+    let len = local.stack.len();
+    if let Some(&Entry::Buffered(index)) = local.stack.last()
+        && local.buffer.records[index as usize].span_id == span_id
+    {
+        // SAFETY: the top entry is `Buffered`, which owns nothing, so
+        // forgetting it is dropping it (`truncate` would call the entry's
+        // drop glue out of line, on every span).
+        unsafe { local.stack.set_len(len - 1) };
+        local.open_spans -= 1;
+        if matches!(local.stack.last(), Some(Entry::Frame(frame)) if !frame.sampled) {
+            local.note_top();
         }
-        AfterClose::Search
-    });
-    if let Some(batch) = due {
-        batch.export();
+        local.buffer.close(index);
+        if local.buffer.is_due(local.open_spans != 0) {
+            let due = take_due(local);
+            // Exporting runs processors, which may trace: not while the
+            // state is borrowed.
+            drop(borrowed);
+            if let Some(batch) = due {
+                batch.export();
+            }
+        }
+        return;
     }
-    if let Some(AfterClose::Search) = next {
-        close_elsewhere(span_id);
-    }
-}
-
-/// What [`close`] leaves for after the thread's state is released.
-enum AfterClose {
-    Done,
-    /// The span is not the innermost buffered one.
-    Search,
+    drop(borrowed);
+    close_elsewhere(span_id);
 }
 
 /// The batch [`Buffer::is_due`] said is due, taken out of line.
