@@ -268,8 +268,15 @@ impl Record {
     /// links) and leaves empty values behind, which own nothing: the
     /// record is read where it lies instead of being moved out whole (208
     /// bytes) first, and what is left needs no drop.
+    ///
+    /// `spare_tags` holds emptied tag `Vec`s to fill, instead of
+    /// allocating one per tagged span.
     #[inline]
-    pub(crate) fn take_span_data(&mut self, source: &Source) -> SpanData {
+    pub(crate) fn take_span_data(
+        &mut self,
+        source: &Source,
+        spare_tags: &mut Vec<Vec<Tag>>,
+    ) -> SpanData {
         let (mut events, mut links, status) = match self.rare.take() {
             Some(rare) => {
                 let Rare { events, links, status } = *rare;
@@ -277,12 +284,15 @@ impl Record {
             }
             None => (Vec::new(), Vec::new(), Status::Unset),
         };
-        // Most spans have no tag: an empty inline `SmallVec` is left where
-        // it is (taking it would go through an iterator to make a `Vec`).
-        let mut tags = if self.tags.is_empty() && !self.tags.spilled() {
+        let mut tags = if self.tags.spilled() {
+            // Moves the heap buffer, no copy.
+            std::mem::take(&mut self.tags).into_vec()
+        } else if self.tags.is_empty() {
             Vec::new()
         } else {
-            std::mem::take(&mut self.tags).into_vec()
+            let mut tags = spare_tags.pop().unwrap_or_default();
+            tags.extend(self.tags.drain(..));
+            tags
         };
         keep_last_per_key(&mut tags);
         for event in &mut events {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor};
 use crate::span::SpanData;
+use crate::value::Tag;
 
 /// Sends spans to a [`SpanExporter`] from a background thread, so the thread
 /// that closes a span never waits for I/O.
@@ -438,6 +439,9 @@ struct Worker {
     shared: Arc<Shared>,
     exporter: Box<dyn SpanExporter>,
     batch: Vec<SpanData>,
+    /// Tag `Vec`s of spans sent, emptied, for the next spans converted:
+    /// a tagged span then costs no allocation and no free here.
+    spare_tags: Vec<Vec<Tag>>,
     last_report: Option<Instant>,
     /// (dropped, failed exports) at the last report.
     reported: (u64, u64),
@@ -446,7 +450,14 @@ struct Worker {
 impl Worker {
     fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>) -> Self {
         let batch = Vec::with_capacity(shared.config.max_export_batch_size);
-        Self { shared, exporter, batch, last_report: None, reported: (0, 0) }
+        Self {
+            shared,
+            exporter,
+            batch,
+            spare_tags: Vec::new(),
+            last_report: None,
+            reported: (0, 0),
+        }
     }
 
     /// Drains the channel, sending full batches, then sleeps until the next
@@ -513,7 +524,7 @@ impl Worker {
                 let mut converting = spans.into_conversion();
                 while !converting.is_done() {
                     let room = max.saturating_sub(self.batch.len());
-                    converting.append_to(&mut self.batch, room);
+                    converting.append_to(&mut self.batch, room, &mut self.spare_tags);
                     if self.batch.len() >= max {
                         self.send_batch();
                         sent = true;
@@ -552,7 +563,7 @@ impl Worker {
             Err(_) => 0,
         };
         self.shared.settle(count, outcome, rejected);
-        clear(&mut self.batch);
+        clear(&mut self.batch, &mut self.spare_tags);
     }
 
     fn send_with_retries(&self) -> Result<(), ExportError> {
@@ -607,12 +618,18 @@ impl Worker {
     }
 }
 
-/// Empties a sent batch for reuse, dropping each span. Spans as tracers
-/// make them mostly have no tags, events or links: their empty `Vec`s own
-/// nothing and are skipped, which spares an out-of-line call per `Vec` and
-/// span that `clear` would make (and the move of each span out of the
-/// buffer that a safe loop makes).
-fn clear(spans: &mut Vec<SpanData>) {
+/// Spare tag `Vec`s a worker keeps at most, and the most tags each may
+/// hold: about 200 KiB in all.
+const SPARE_TAG_VECS: usize = 512;
+const SPARE_TAGS_CAPACITY: usize = 8;
+
+/// Empties a sent batch for reuse, dropping each span but keeping its
+/// emptied tag `Vec` in `spare_tags`. Spans as tracers make them mostly
+/// have no events or links: their empty `Vec`s own nothing and are
+/// skipped, which spares an out-of-line call per `Vec` and span that
+/// `clear` would make (and the move of each span out of the buffer that a
+/// safe loop makes).
+fn clear(spans: &mut Vec<SpanData>, spare_tags: &mut Vec<Vec<Tag>>) {
     let len = spans.len();
     // SAFETY: with the length at zero first, the loop below owns the `len`
     // spans and drops each exactly once; a panic in a drop would leak the
@@ -637,18 +654,30 @@ fn clear(spans: &mut Vec<SpanData>) {
             status,
             service,
         } = span;
-        if tags.capacity() == 0 && events.capacity() == 0 && links.capacity() == 0 {
-            // SAFETY: the span's fields that may own something are dropped
-            // once each; the `Vec`s own nothing.
-            unsafe {
-                std::ptr::drop_in_place(name);
-                std::ptr::drop_in_place(status);
-                std::ptr::drop_in_place(service);
+        // SAFETY: each field that may own something is moved out or
+        // dropped once; a `Vec` with no capacity owns nothing.
+        unsafe {
+            std::ptr::drop_in_place(name);
+            if tags.capacity() != 0 {
+                keep_tags(std::ptr::read(tags), spare_tags);
             }
-        } else {
-            // SAFETY: dropped once.
-            unsafe { std::ptr::drop_in_place(base.add(index)) };
+            if events.capacity() != 0 {
+                std::ptr::drop_in_place(events);
+            }
+            if links.capacity() != 0 {
+                std::ptr::drop_in_place(links);
+            }
+            std::ptr::drop_in_place(status);
+            std::ptr::drop_in_place(service);
         }
+    }
+}
+
+/// Keeps `tags`, emptied, for reuse if there is room and it is small.
+fn keep_tags(mut tags: Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) {
+    if tags.capacity() <= SPARE_TAGS_CAPACITY && spare_tags.len() < SPARE_TAG_VECS {
+        tags.clear();
+        spare_tags.push(tags);
     }
 }
 
@@ -720,10 +749,15 @@ mod tests {
         spans[0].links = Vec::with_capacity(2);
         assert!(spans.iter().any(|span| !span.tags.is_empty() && !span.events.is_empty()));
         let capacity = spans.capacity();
-        clear(&mut spans);
+        let tagged = spans.iter().filter(|span| !span.tags.is_empty()).count();
+        let mut spare_tags = Vec::new();
+        clear(&mut spans, &mut spare_tags);
         assert!(spans.is_empty());
         assert_eq!(spans.capacity(), capacity);
         assert_eq!(Arc::strong_count(&service), 1);
+        // Each tagged span leaves its emptied tags for reuse.
+        assert_eq!(spare_tags.len(), tagged);
+        assert!(spare_tags.iter().all(|tags| tags.is_empty() && tags.capacity() > 0));
     }
 
     #[test]

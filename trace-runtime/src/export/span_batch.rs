@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
+use crate::value::Tag;
 
 /// Finished spans handed to a [`SpanProcessor`](crate::SpanProcessor) together: a
 /// thread's spans as they were recorded, converted into [`SpanData`] by
@@ -91,7 +92,7 @@ impl SpanBatch {
     pub fn into_spans(self) -> Vec<SpanData> {
         let mut spans = Vec::with_capacity(self.len());
         let mut converting = self.into_conversion();
-        converting.append_to(&mut spans, usize::MAX);
+        converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
         spans
     }
 
@@ -199,13 +200,21 @@ impl Conversion {
     }
 
     /// Appends up to `count` more spans to `out`, each converted straight
-    /// into its place.
-    pub(crate) fn append_to(&mut self, out: &mut Vec<SpanData>, count: usize) {
+    /// into its place, their tags in `Vec`s from `spare_tags` where it has
+    /// some.
+    pub(crate) fn append_to(
+        &mut self,
+        out: &mut Vec<SpanData>,
+        count: usize,
+        spare_tags: &mut Vec<Vec<Tag>>,
+    ) {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
                 out.extend(
-                    order[*next..end].iter().map(|&index| records[index].take_span_data(source)),
+                    order[*next..end]
+                        .iter()
+                        .map(|&index| records[index].take_span_data(source, spare_tags)),
                 );
                 *next = end;
             }
@@ -343,10 +352,30 @@ mod tests {
         let times = [(0, 50), (1, 20), (2, 10), (21, 30), (31, 40)];
         let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
         let mut spans = Vec::new();
-        converting.append_to(&mut spans, 2);
+        converting.append_to(&mut spans, 2, &mut Vec::new());
         assert!(!converting.is_done());
         drop(converting);
         assert_eq!(names(&spans), ["2", "1"]);
         assert_eq!(spans[0].tags.len(), 2);
+    }
+
+    #[test]
+    fn tags_are_moved_into_spare_vecs_when_there_are_some() {
+        // 1 has one tag, 2 two, 3 three (spilled out of the record).
+        let times = [(0, 50), (1, 10), (11, 20), (21, 30)];
+        let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
+        let mut spare_tags = vec![Vec::with_capacity(8)];
+        let mut spans = Vec::new();
+        converting.append_to(&mut spans, usize::MAX, &mut spare_tags);
+        assert!(spare_tags.is_empty());
+        assert_eq!(names(&spans), ["1", "2", "3", "0"]);
+        assert_eq!(spans[0].tags.capacity(), 8);
+        let keys =
+            |span: &SpanData| span.tags.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(&spans[0]), ["k0"]);
+        assert_eq!(keys(&spans[1]), ["k0", "k1"]);
+        assert_eq!(keys(&spans[2]), ["k0", "k1", "k2"]);
+        assert_eq!(spans[2].tags[2].1, Value::from(3));
+        assert!(spans[3].tags.is_empty());
     }
 }
