@@ -270,12 +270,15 @@ impl Record {
     /// bytes) first, and what is left needs no drop.
     ///
     /// `spare_tags` holds emptied tag `Vec`s to fill, instead of
-    /// allocating one per tagged span.
-    #[inline]
+    /// allocating one per tagged span; `service` is the span's service,
+    /// as the caller counts its references. Inlined into each caller: a
+    /// call returns the span through memory, a copy more.
+    #[inline(always)]
     pub(crate) fn take_span_data(
         &mut self,
         source: &Source,
         spare_tags: &mut Vec<Vec<Tag>>,
+        service: Arc<str>,
     ) -> SpanData {
         let (mut events, mut links, status) = match self.rare.take() {
             Some(rare) => {
@@ -326,7 +329,7 @@ impl Record {
             events,
             links,
             status,
-            service: source.service.clone(),
+            service,
         }
     }
 

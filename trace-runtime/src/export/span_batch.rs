@@ -211,16 +211,58 @@ impl Conversion {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
-                out.extend(
-                    order[*next..end]
-                        .iter()
-                        .map(|&index| records[index].take_span_data(source, spare_tags)),
-                );
+                out.extend(order[*next..end].iter().map(|&index| {
+                    records[index].take_span_data(source, spare_tags, source.service.clone())
+                }));
                 *next = end;
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
                 out.extend(spans.drain(..count));
+            }
+        }
+    }
+
+    /// [`append_to`](Self::append_to), but the spans appended hold their
+    /// service without a reference count of their own: `services` gets
+    /// the counts (one per batch of records, each span's own for a batch
+    /// made from [`SpanData`]). A reference count is an atomic operation
+    /// per span when made and again when dropped, which stalls on the
+    /// stores around it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must keep the entries added to `services` until the
+    /// spans appended are gone, hand the spans out only by shared
+    /// reference, and forget each one's `service` instead of dropping it.
+    pub(crate) unsafe fn append_uncounted_to(
+        &mut self,
+        out: &mut Vec<SpanData>,
+        count: usize,
+        spare_tags: &mut Vec<Vec<Tag>>,
+        services: &mut Vec<Arc<str>>,
+    ) {
+        match self {
+            Self::Recorded { source, records, order, next, .. } => {
+                if !services.last().is_some_and(|last| Arc::ptr_eq(last, &source.service)) {
+                    services.push(source.service.clone());
+                }
+                let end = next.saturating_add(count).min(order.len());
+                out.extend(order[*next..end].iter().map(|&index| {
+                    // SAFETY: a copy that owns no count, as the caller
+                    // promised to treat it; `services` holds one.
+                    let service = unsafe { std::ptr::read(&source.service) };
+                    records[index].take_span_data(source, spare_tags, service)
+                }));
+                *next = end;
+            }
+            Self::Converted(spans) => {
+                let count = count.min(spans.len());
+                out.extend(spans.drain(..count).inspect(|span| {
+                    // SAFETY: the span's count moves to `services`; the
+                    // span keeps a copy that owns none.
+                    services.push(unsafe { std::ptr::read(&span.service) });
+                }));
             }
         }
     }
