@@ -9,8 +9,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use crate::export::span_batch::Conversion;
 use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor};
 use crate::span::SpanData;
+use crate::value::Tag;
 
 /// Sends spans to a [`SpanExporter`] from a background thread, so the thread
 /// that closes a span never waits for I/O.
@@ -437,7 +439,10 @@ impl fmt::Debug for BatchSpanProcessor {
 struct Worker {
     shared: Arc<Shared>,
     exporter: Box<dyn SpanExporter>,
-    batch: Vec<SpanData>,
+    batch: Pending,
+    /// Tag `Vec`s of spans sent, emptied, for the next spans converted:
+    /// a tagged span then costs no allocation and no free here.
+    spare_tags: Vec<Vec<Tag>>,
     last_report: Option<Instant>,
     /// (dropped, failed exports) at the last report.
     reported: (u64, u64),
@@ -445,8 +450,18 @@ struct Worker {
 
 impl Worker {
     fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>) -> Self {
-        let batch = Vec::with_capacity(shared.config.max_export_batch_size);
-        Self { shared, exporter, batch, last_report: None, reported: (0, 0) }
+        let batch = Pending {
+            spans: Vec::with_capacity(shared.config.max_export_batch_size),
+            services: Vec::new(),
+        };
+        Self {
+            shared,
+            exporter,
+            batch,
+            spare_tags: Vec::new(),
+            last_report: None,
+            reported: (0, 0),
+        }
     }
 
     /// Drains the channel, sending full batches, then sleeps until the next
@@ -512,9 +527,9 @@ impl Worker {
                 let mut sent = false;
                 let mut converting = spans.into_conversion();
                 while !converting.is_done() {
-                    let room = max.saturating_sub(self.batch.len());
-                    converting.append_to(&mut self.batch, room);
-                    if self.batch.len() >= max {
+                    let room = max.saturating_sub(self.batch.spans.len());
+                    self.batch.append(&mut converting, room, &mut self.spare_tags);
+                    if self.batch.spans.len() >= max {
                         self.send_batch();
                         sent = true;
                     }
@@ -537,10 +552,10 @@ impl Worker {
 
     /// Sends the current batch, retrying as configured, and empties it.
     fn send_batch(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.spans.is_empty() {
             return;
         }
-        let count = self.batch.len() as u64;
+        let count = self.batch.spans.len() as u64;
         let outcome = self.send_with_retries();
         // Spans the receiver refused in an accepted batch (OTLP partial
         // success) are dropped, not exported.
@@ -552,7 +567,7 @@ impl Worker {
             Err(_) => 0,
         };
         self.shared.settle(count, outcome, rejected);
-        self.batch.clear();
+        self.batch.clear(&mut self.spare_tags);
     }
 
     fn send_with_retries(&self) -> Result<(), ExportError> {
@@ -579,7 +594,7 @@ impl Worker {
     }
 
     fn send_once(&self) -> Result<(), ExportError> {
-        catch_unwind(AssertUnwindSafe(|| self.exporter.export(&self.batch)))
+        catch_unwind(AssertUnwindSafe(|| self.exporter.export(&self.batch.spans)))
             .unwrap_or_else(|_| Err(ExportError::permanent("the span exporter panicked")))
     }
 
@@ -604,6 +619,108 @@ impl Worker {
         }
         self.reported = trouble;
         self.last_report = Some(Instant::now());
+    }
+}
+
+/// The worker's spans waiting to be sent. Their `service` fields own no
+/// reference count (see [`Conversion::append_uncounted_to`]): `services`
+/// holds the counts, so that a span costs no atomic operation here. The
+/// spans are only lent out (`&[SpanData]`) and are emptied by
+/// [`clear`](Self::clear), also when the worker unwinds.
+struct Pending {
+    spans: Vec<SpanData>,
+    services: Vec<Arc<str>>,
+}
+
+impl Pending {
+    /// Appends up to `count` more spans of `converting`.
+    fn append(
+        &mut self,
+        converting: &mut Conversion,
+        count: usize,
+        spare_tags: &mut Vec<Vec<Tag>>,
+    ) {
+        // SAFETY: `services` is kept until `clear` has forgotten the
+        // spans' services, and the spans are only lent by shared reference.
+        unsafe {
+            converting.append_uncounted_to(&mut self.spans, count, spare_tags, &mut self.services);
+        }
+    }
+
+    /// Drops every span, keeping their emptied tag `Vec`s in `spare_tags`.
+    fn clear(&mut self, spare_tags: &mut Vec<Vec<Tag>>) {
+        clear(&mut self.spans, spare_tags);
+        self.services.clear();
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.clear(&mut Vec::new());
+    }
+}
+
+/// Spare tag `Vec`s a worker keeps at most, and the most tags each may
+/// hold: about 200 KiB in all.
+const SPARE_TAG_VECS: usize = 512;
+const SPARE_TAGS_CAPACITY: usize = 8;
+
+/// Empties a sent batch for reuse, dropping each span (but not its
+/// `service`, which owns no count: see [`Pending`]) and keeping its
+/// emptied tag `Vec` in `spare_tags`. Spans as tracers make them mostly
+/// have no events or links: their empty `Vec`s own nothing and are
+/// skipped, which spares an out-of-line call per `Vec` and span that
+/// `clear` would make (and the move of each span out of the buffer that a
+/// safe loop makes).
+fn clear(spans: &mut Vec<SpanData>, spare_tags: &mut Vec<Vec<Tag>>) {
+    let len = spans.len();
+    // SAFETY: with the length at zero first, the loop below owns the `len`
+    // spans and drops each exactly once; a panic in a drop would leak the
+    // rest, never drop them twice.
+    unsafe { spans.set_len(0) };
+    let base = spans.as_mut_ptr();
+    for index in 0..len {
+        // SAFETY: `index < len`: an initialised span nothing else uses.
+        let span = unsafe { &mut *base.add(index) };
+        // Every field is named, so that a new one must be handled here.
+        let SpanData {
+            trace_id: _,
+            span_id: _,
+            parent_id: _,
+            name,
+            kind: _,
+            start_unix_nanos: _,
+            duration_nanos: _,
+            tags,
+            events,
+            links,
+            status,
+            // Owns no count: forgotten.
+            service: _,
+        } = span;
+        // SAFETY: each field that may own something is moved out or
+        // dropped once; a `Vec` with no capacity owns nothing.
+        unsafe {
+            std::ptr::drop_in_place(name);
+            if tags.capacity() != 0 {
+                keep_tags(std::ptr::read(tags), spare_tags);
+            }
+            if events.capacity() != 0 {
+                std::ptr::drop_in_place(events);
+            }
+            if links.capacity() != 0 {
+                std::ptr::drop_in_place(links);
+            }
+            std::ptr::drop_in_place(status);
+        }
+    }
+}
+
+/// Keeps `tags`, emptied, for reuse if there is room and it is small.
+fn keep_tags(mut tags: Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) {
+    if tags.capacity() <= SPARE_TAGS_CAPACITY && spare_tags.len() < SPARE_TAG_VECS {
+        tags.clear();
+        spare_tags.push(tags);
     }
 }
 
@@ -660,6 +777,62 @@ mod tests {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if call < self.failures { Err(self.error.clone()) } else { Ok(()) }
         }
+    }
+
+    #[test]
+    fn clearing_a_sent_batch_drops_every_span_once_and_keeps_the_buffer() {
+        let service: Arc<str> = Arc::from("shop");
+        let mut plain = sample_span("plain");
+        plain.name = "plain".into();
+        let mut spans: Vec<SpanData> = sample_trace()
+            .into_iter()
+            .chain([plain, sample_span("owned name")])
+            .map(|span| SpanData { service: service.clone(), ..span })
+            .collect();
+        spans[0].links = Vec::with_capacity(2);
+        assert!(spans.iter().any(|span| !span.tags.is_empty() && !span.events.is_empty()));
+        let tagged = spans.iter().filter(|span| !span.tags.is_empty()).count();
+        let count = spans.len();
+        let mut pending = Pending { spans: Vec::with_capacity(count), services: Vec::new() };
+        let mut spare_tags = Vec::new();
+        pending.append(&mut SpanBatch::from(spans).into_conversion(), count, &mut spare_tags);
+        assert_eq!(pending.spans.len(), count);
+        assert_eq!(Arc::strong_count(&service), count + 1);
+        pending.clear(&mut spare_tags);
+        assert!(pending.spans.is_empty());
+        assert_eq!(pending.spans.capacity(), count);
+        assert_eq!(Arc::strong_count(&service), 1);
+        // Each tagged span leaves its emptied tags for reuse.
+        assert_eq!(spare_tags.len(), tagged);
+        assert!(spare_tags.iter().all(|tags| tags.is_empty() && tags.capacity() > 0));
+    }
+
+    #[test]
+    fn converted_records_hold_one_count_of_their_service_until_cleared() {
+        use crate::record::{Record, Source};
+        let source = Arc::new(Source { service: Arc::from("svc"), redact: None });
+        let records = (0..5)
+            .map(|i| {
+                let tags = vec![("k".into(), crate::Value::from(i))];
+                Record::closed_for_test(format!("r{i}"), i, i + 1, tags)
+            })
+            .collect();
+        let mut converting = SpanBatch::recorded(source.clone(), records).into_conversion();
+        let mut pending = Pending { spans: Vec::new(), services: Vec::new() };
+        let mut spare_tags = Vec::new();
+        pending.append(&mut converting, 2, &mut spare_tags);
+        pending.append(&mut converting, 10, &mut spare_tags);
+        drop(converting);
+        assert_eq!(pending.spans.len(), 5);
+        assert!(pending.spans.iter().all(|span| &*span.service == "svc"));
+        // One count for the batch, whatever its length.
+        assert_eq!(Arc::strong_count(&source.service), 2);
+        let copy = pending.spans[0].clone();
+        assert_eq!(Arc::strong_count(&source.service), 3);
+        drop(pending);
+        assert_eq!(Arc::strong_count(&source.service), 2);
+        drop(copy);
+        assert_eq!(Arc::strong_count(&source.service), 1);
     }
 
     #[test]

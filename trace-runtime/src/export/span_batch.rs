@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::clock::Timestamp;
 use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
+use crate::value::Tag;
 
 /// Finished spans handed to a [`SpanProcessor`](crate::SpanProcessor) together: a
 /// thread's spans as they were recorded, converted into [`SpanData`] by
@@ -90,24 +92,77 @@ impl SpanBatch {
     pub fn into_spans(self) -> Vec<SpanData> {
         let mut spans = Vec::with_capacity(self.len());
         let mut converting = self.into_conversion();
-        converting.append_to(&mut spans, usize::MAX);
+        converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
         spans
     }
 
     /// The spans, converted a chunk at a time in the order they ended.
     pub(crate) fn into_conversion(mut self) -> Conversion {
         match std::mem::replace(&mut self.0, Contents::Converted(Vec::new())) {
-            Contents::Recorded { source, mut records, .. } => {
-                records.retain(|record| record.state == State::Closed);
-                // Recorded in the order spans opened (parents first); a
-                // stable sort keeps that order for equal readings.
-                if !records.is_sorted_by_key(|record| record.end) {
-                    records.sort_by_key(|record| record.end);
-                }
-                Conversion::Recorded { source, records }
+            Contents::Recorded { source, records, .. } => {
+                let (order, forgettable) = end_order(&records);
+                Conversion::Recorded { source, records, order, next: 0, forgettable }
             }
             Contents::Converted(spans) => Conversion::Converted(spans),
         }
+    }
+}
+
+/// The indices of the closed records among `records` (in the order the
+/// spans opened), in the order the spans ended: by end reading, and in
+/// open order for equal readings. Only indices are ordered; the records
+/// (208 bytes each) stay where they are. Also whether the other records
+/// (moved-out slots) own nothing.
+fn end_order(records: &[Record]) -> (Vec<usize>, bool) {
+    let mut order = EndOrder { order: Vec::with_capacity(records.len()), last: None, sorted: true };
+    // A thread's spans nest: each one ends before the span that was open
+    // when it began does. Their end order is then one pass over the open
+    // order: a span is done once a later one begins after its end. `open`
+    // holds the spans not yet known to be done, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    let mut forgettable = true;
+    for (index, record) in records.iter().enumerate() {
+        if record.state != State::Closed {
+            forgettable &= record.owns_nothing();
+            continue;
+        }
+        while let Some(&last) = open.last() {
+            let end = records[last].end;
+            if end > record.start {
+                break;
+            }
+            order.push(end, last);
+            open.pop();
+        }
+        open.push(index);
+    }
+    for &index in open.iter().rev() {
+        order.push(records[index].end, index);
+    }
+    let EndOrder { mut order, sorted, .. } = order;
+    // Spans that do not nest (closed out of order, opened on other
+    // threads) leave this order unsorted: the general sort then.
+    if !sorted {
+        order.sort_unstable_by_key(|&index| (records[index].end, index));
+    }
+    (order, forgettable)
+}
+
+/// Indices appended in the order [`end_order`] finds, checking as they
+/// come whether that is the order of (end, index).
+struct EndOrder {
+    order: Vec<usize>,
+    last: Option<(Timestamp, usize)>,
+    sorted: bool,
+}
+
+impl EndOrder {
+    #[inline]
+    fn push(&mut self, end: Timestamp, index: usize) {
+        let key = Some((end, index));
+        self.sorted &= self.last < key;
+        self.last = key;
+        self.order.push(index);
     }
 }
 
@@ -122,7 +177,16 @@ impl Drop for SpanBatch {
 
 /// A batch being converted into [`SpanData`]; see [`SpanBatch::into_conversion`].
 pub(crate) enum Conversion {
-    Recorded { source: Arc<Source>, records: Vec<Record> },
+    /// `order[next..]` indexes the records still to convert; the records
+    /// converted so far are left in place, owning nothing, as do the
+    /// others if `forgettable`.
+    Recorded {
+        source: Arc<Source>,
+        records: Vec<Record>,
+        order: Vec<usize>,
+        next: usize,
+        forgettable: bool,
+    },
     Converted(Vec<SpanData>),
 }
 
@@ -130,18 +194,27 @@ impl Conversion {
     /// Whether every span was appended.
     pub(crate) fn is_done(&self) -> bool {
         match self {
-            Self::Recorded { records, .. } => records.is_empty(),
+            Self::Recorded { order, next, .. } => *next == order.len(),
             Self::Converted(spans) => spans.is_empty(),
         }
     }
 
     /// Appends up to `count` more spans to `out`, each converted straight
-    /// into its place.
-    pub(crate) fn append_to(&mut self, out: &mut Vec<SpanData>, count: usize) {
+    /// into its place, their tags in `Vec`s from `spare_tags` where it has
+    /// some.
+    pub(crate) fn append_to(
+        &mut self,
+        out: &mut Vec<SpanData>,
+        count: usize,
+        spare_tags: &mut Vec<Vec<Tag>>,
+    ) {
         match self {
-            Self::Recorded { source, records } => {
-                let count = count.min(records.len());
-                out.extend(records.drain(..count).map(|record| record.into_span_data(source)));
+            Self::Recorded { source, records, order, next, .. } => {
+                let end = next.saturating_add(count).min(order.len());
+                out.extend(order[*next..end].iter().map(|&index| {
+                    records[index].take_span_data(source, spare_tags, source.service.clone())
+                }));
+                *next = end;
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -149,11 +222,62 @@ impl Conversion {
             }
         }
     }
+
+    /// [`append_to`](Self::append_to), but the spans appended hold their
+    /// service without a reference count of their own: `services` gets
+    /// the counts (one per batch of records, each span's own for a batch
+    /// made from [`SpanData`]). A reference count is an atomic operation
+    /// per span when made and again when dropped, which stalls on the
+    /// stores around it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must keep the entries added to `services` until the
+    /// spans appended are gone, hand the spans out only by shared
+    /// reference, and forget each one's `service` instead of dropping it.
+    pub(crate) unsafe fn append_uncounted_to(
+        &mut self,
+        out: &mut Vec<SpanData>,
+        count: usize,
+        spare_tags: &mut Vec<Vec<Tag>>,
+        services: &mut Vec<Arc<str>>,
+    ) {
+        match self {
+            Self::Recorded { source, records, order, next, .. } => {
+                if !services.last().is_some_and(|last| Arc::ptr_eq(last, &source.service)) {
+                    services.push(source.service.clone());
+                }
+                let end = next.saturating_add(count).min(order.len());
+                out.extend(order[*next..end].iter().map(|&index| {
+                    // SAFETY: a copy that owns no count, as the caller
+                    // promised to treat it; `services` holds one.
+                    let service = unsafe { std::ptr::read(&source.service) };
+                    records[index].take_span_data(source, spare_tags, service)
+                }));
+                *next = end;
+            }
+            Self::Converted(spans) => {
+                let count = count.min(spans.len());
+                out.extend(spans.drain(..count).inspect(|span| {
+                    // SAFETY: the span's count moves to `services`; the
+                    // span keeps a copy that owns none.
+                    services.push(unsafe { std::ptr::read(&span.service) });
+                }));
+            }
+        }
+    }
 }
 
 impl Drop for Conversion {
     fn drop(&mut self) {
-        if let Self::Recorded { records, .. } = self {
+        if let Self::Recorded { records, order, next, forgettable, .. } = self {
+            if *next == order.len() && *forgettable {
+                debug_assert!(records.iter().all(Record::owns_nothing));
+                // SAFETY: every closed record was converted, which took all
+                // it owned, and the others own nothing: forgetting the
+                // records leaks nothing, and spares dropping them one by one.
+                unsafe { records.set_len(0) };
+            }
             spare::give(std::mem::take(records));
         }
     }
@@ -168,5 +292,132 @@ impl From<Vec<SpanData>> for SpanBatch {
 impl std::fmt::Debug for SpanBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanBatch").field("len", &self.len()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    fn source() -> Arc<Source> {
+        Arc::new(Source { service: Arc::from("svc"), redact: None })
+    }
+
+    /// Records named after their index, opened and closed at these readings.
+    fn records(times: &[(u64, u64)]) -> Vec<Record> {
+        let tags =
+            |i: usize| (0..i % 4).map(|t| (format!("k{t}").into(), Value::from(i))).collect();
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| Record::closed_for_test(i.to_string(), start, end, tags(i)))
+            .collect()
+    }
+
+    fn names(spans: &[SpanData]) -> Vec<String> {
+        spans.iter().map(|span| span.name.to_string()).collect()
+    }
+
+    /// What the order must be: a stable sort of the open order by end.
+    fn expected(times: &[(u64, u64)]) -> Vec<String> {
+        let mut indices: Vec<usize> = (0..times.len()).collect();
+        indices.sort_by_key(|&i| times[i].1);
+        indices.iter().map(usize::to_string).collect()
+    }
+
+    fn exported(times: &[(u64, u64)]) -> Vec<String> {
+        names(&SpanBatch::recorded(source(), records(times)).into_spans())
+    }
+
+    #[test]
+    fn nested_spans_come_out_in_the_order_they_ended() {
+        // 0 ⊃ (1 ⊃ 2, 3), then 4 after 0, and 5 ⊃ 6.
+        let times = [(0, 50), (1, 20), (2, 10), (21, 30), (60, 70), (71, 90), (72, 80)];
+        assert_eq!(exported(&times), ["2", "1", "3", "0", "4", "6", "5"]);
+    }
+
+    #[test]
+    fn spans_that_do_not_nest_come_out_in_the_order_they_ended() {
+        // 1 outlives its parent 0 (guards dropped out of order); 3 began
+        // earlier than 2 (a record written late).
+        let times = [(0, 50), (10, 60), (70, 90), (65, 80)];
+        assert_eq!(exported(&times), expected(&times));
+        assert_eq!(exported(&times), ["0", "1", "3", "2"]);
+    }
+
+    #[test]
+    fn equal_end_readings_keep_the_open_order() {
+        // A coarse clock: a parent and its children read the same.
+        let times = [(5, 5), (5, 5), (5, 5), (5, 6), (6, 6)];
+        assert_eq!(exported(&times), ["0", "1", "2", "3", "4"]);
+        let times = [(0, 9), (1, 9), (2, 9), (3, 4)];
+        assert_eq!(exported(&times), ["3", "0", "1", "2"]);
+    }
+
+    #[test]
+    fn any_intervals_come_out_as_a_stable_sort_by_end() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        for _ in 0..200 {
+            let len = 1 + next(40) as usize;
+            let times: Vec<(u64, u64)> = (0..len)
+                .map(|_| {
+                    let start = next(100);
+                    (start, start + next(30))
+                })
+                .collect();
+            assert_eq!(exported(&times), expected(&times), "{times:?}");
+        }
+    }
+
+    #[test]
+    fn moved_out_slots_are_skipped_and_everything_is_converted_once() {
+        let mut records = records(&[(0, 50), (1, 20), (2, 10), (21, 30)]);
+        records[1] = records[1].moved();
+        let batch = SpanBatch::recorded(source(), records);
+        assert_eq!(batch.len(), 3);
+        let spans = batch.into_spans();
+        assert_eq!(names(&spans), ["2", "3", "0"]);
+        assert_eq!(spans[0].tags.len(), 2);
+        assert_eq!(spans[1].tags.len(), 3);
+        assert_eq!(&*spans[2].service, "svc");
+    }
+
+    #[test]
+    fn a_conversion_stopped_halfway_drops_the_rest() {
+        let times = [(0, 50), (1, 20), (2, 10), (21, 30), (31, 40)];
+        let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
+        let mut spans = Vec::new();
+        converting.append_to(&mut spans, 2, &mut Vec::new());
+        assert!(!converting.is_done());
+        drop(converting);
+        assert_eq!(names(&spans), ["2", "1"]);
+        assert_eq!(spans[0].tags.len(), 2);
+    }
+
+    #[test]
+    fn tags_are_moved_into_spare_vecs_when_there_are_some() {
+        // 1 has one tag, 2 two, 3 three (spilled out of the record).
+        let times = [(0, 50), (1, 10), (11, 20), (21, 30)];
+        let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
+        let mut spare_tags = vec![Vec::with_capacity(8)];
+        let mut spans = Vec::new();
+        converting.append_to(&mut spans, usize::MAX, &mut spare_tags);
+        assert!(spare_tags.is_empty());
+        assert_eq!(names(&spans), ["1", "2", "3", "0"]);
+        assert_eq!(spans[0].tags.capacity(), 8);
+        let keys =
+            |span: &SpanData| span.tags.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(&spans[0]), ["k0"]);
+        assert_eq!(keys(&spans[1]), ["k0", "k1"]);
+        assert_eq!(keys(&spans[2]), ["k0", "k1", "k2"]);
+        assert_eq!(spans[2].tags[2].1, Value::from(3));
+        assert!(spans[3].tags.is_empty());
     }
 }
