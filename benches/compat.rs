@@ -157,6 +157,15 @@ fn child_run(row: &str, spans: u64) -> (u64, u64, u64) {
             let sampler = if row == "ours" { Sampler::AlwaysOn } else { Sampler::AlwaysOff };
             let mut config = BatchConfig::default();
             config.report_interval = None;
+            // The standard variable, which the OTel SDK's row reads too:
+            // scripts/compat_instructions.sh sets a queue as long as the
+            // run, since under valgrind both export threads fall behind and
+            // a bounded queue drops what the count should include.
+            if let Some(size) =
+                std::env::var("OTEL_BSP_MAX_QUEUE_SIZE").ok().and_then(|v| v.parse().ok())
+            {
+                config.max_queue_size = size;
+            }
             let exporter = Arc::new(BatchSpanProcessor::with_config(Discard, config));
             let tracer =
                 Tracer::builder("bench").sampler(sampler).span_processor(exporter.clone()).build();
