@@ -28,6 +28,16 @@ fn collector() -> (InMemoryCollector, Tracer) {
     (collector, tracer)
 }
 
+/// [`collector`] with a tracer that samples nothing.
+fn unsampled_collector() -> (InMemoryCollector, Tracer) {
+    let collector = InMemoryCollector::new();
+    let tracer = Tracer::builder("compat")
+        .sampler(Sampler::AlwaysOff)
+        .span_processor(collector.clone())
+        .build();
+    (collector, tracer)
+}
+
 /// `log` records reach spans through the bridge; the wrapped logger prints
 /// nothing here.
 fn install_log_bridge() {
@@ -506,11 +516,7 @@ fn fields_are_subject_to_the_tracers_limits_and_redaction() {
 
 #[test]
 fn an_unsampled_trace_records_nothing_across_threads_and_adds_no_roots() {
-    let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("compat")
-        .sampler(Sampler::AlwaysOff)
-        .span_processor(collector.clone())
-        .build();
+    let (collector, tracer) = unsampled_collector();
     let dispatch = dispatch(TracingLayer::new());
     let runtime = runtime(&tracer, &dispatch);
     let scope = scope(&tracer, &dispatch);
@@ -532,11 +538,7 @@ fn an_unsampled_trace_records_nothing_across_threads_and_adds_no_roots() {
 
 #[test]
 fn an_unsampled_span_entered_away_from_its_parent_keeps_its_trace_there() {
-    let collector = InMemoryCollector::new();
-    let tracer = Tracer::builder("compat")
-        .sampler(Sampler::AlwaysOff)
-        .span_processor(collector.clone())
-        .build();
+    let (collector, tracer) = unsampled_collector();
     let dispatch = dispatch(TracingLayer::new());
     let _scope = tracer.set_default();
     let _dispatch = tracing::dispatcher::set_default(&dispatch);
