@@ -61,7 +61,8 @@ for row in "${rows[@]}"; do
   without=$(total "$row" 0 /dev/null)
   [ -n "$with" ] && [ -n "$without" ] || { echo "callgrind gave no count for $row" >&2; exit 1; }
   app=$(callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
-    grep -E 'compat::drive( |$)' | head -1 | awk '{ gsub(",", "", $1); print $1 }')
-  awk -v a="$with" -v b="$without" -v n="$spans" -v r="$row" -v d="${app:-0}" \
+    grep -E 'compat::drive( |$)' | head -1 | awk '{ gsub(",", "", $1); print $1 }') || true
+  [ -n "$app" ] || { echo "no count of compat::drive in $profile" >&2; exit 1; }
+  awk -v a="$with" -v b="$without" -v n="$spans" -v r="$row" -v d="$app" \
     'BEGIN { printf "%-16s %12.0f %12.0f\n", r, (a - b) / n, d / n }'
 done

@@ -121,5 +121,7 @@ fn unsampled_traces_allocate_nothing() {
         });
         assert_eq!(whole, 0, "allocations for a whole unsampled trace, root included");
     });
+    // Traces were started and decided (not skipped for want of a tracer).
+    assert_eq!(tracer.stats().unsampled_roots, 2);
     assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), 0);
 }

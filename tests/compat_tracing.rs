@@ -545,7 +545,8 @@ fn an_unsampled_span_entered_away_from_its_parent_keeps_its_trace_there() {
     let ids = || (trace_runtime::current_trace_id(), trace_runtime::current_span_id());
     let (child, here) = tracing::info_span!("parent").in_scope(|| {
         let child = tracing::info_span!("child");
-        // Where its parent is current, entering it (even twice) changes nothing.
+        // Where its parent is current, entered once or twice, it has the
+        // parent's IDs (an unsampled child shares them).
         let here = child.in_scope(|| child.in_scope(ids));
         assert_eq!(here, ids(), "the parent's IDs, shared");
         (child, here)

@@ -4,6 +4,7 @@ agree, and the others grouped by the documented differences they contain.
 Jaeger walks every root and concatenates the sections, so ours are compared
 as the union of the paths walked from roots and orphans.
 """
+import sys
 import json, collections
 traces = {t["trace"]: t["spans"] for t in json.load(open("traces.json"))}
 jaeger = json.load(open("jaeger_out.json"))
@@ -59,3 +60,6 @@ for t, spans in traces.items():
 print("traces:", len(traces), "agree:", agree)
 for k, n in kinds.most_common():
     print(f"  differ ({k}): {n}, at most {worst[k]*100:.1f}% of a trace's path time charged to other spans; e.g. trace {examples[k]}")
+# A difference none of the documented rules explains is a disagreement.
+if kinds["unexplained"]:
+    sys.exit(1)

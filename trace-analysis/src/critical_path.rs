@@ -1,6 +1,5 @@
 //! The critical path: the spans that determine a trace's end-to-end latency.
-//!
-#![doc = include_str!("critical_path/rules.md")]
+//! Its rules are on [`critical_path`].
 
 use std::cmp::Reverse;
 

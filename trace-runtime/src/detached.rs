@@ -3,7 +3,8 @@
 //! written straight into its owner, the layer's state of the `tracing`
 //! span), written to from any thread, closed once.
 //!
-//! This is the compat layer's only hook into `local` and `record`; it is
+//! With `local::open_nested` (whether the top of the stack is an unsampled
+//! span), this is the compat layer's hook into `local` and `record`; it is
 //! kept narrow so the span core can change beneath it.
 
 use std::borrow::Cow;

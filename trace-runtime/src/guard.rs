@@ -122,12 +122,10 @@ impl SpanGuard {
         N: Into<Cow<'static, str>>,
     {
         if !local::enabled() {
-            return Self { raw: OpenedSpan::into_raw(None), _not_send: PhantomData };
+            return Self::holding(None);
         }
         match local::open_nested(root) {
-            Some(nested) => {
-                Self { raw: OpenedSpan::into_raw(Some(nested)), _not_send: PhantomData }
-            }
+            Some(nested) => Self::holding(Some(nested)),
             None => Self::open_frame(name, kind, root),
         }
     }
@@ -145,7 +143,7 @@ impl SpanGuard {
         {
             span.set_panicking_at_open();
         }
-        Self { raw: OpenedSpan::into_raw(opened), _not_send: PhantomData }
+        Self::holding(opened)
     }
 
     /// Whether the span records anything: a tracer is installed and the
@@ -192,6 +190,11 @@ impl SpanGuard {
     pub(crate) fn record<R>(&self, f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
         let span = self.opened().filter(|span| span.sampled())?;
         local::with_span(span.span_id, f)
+    }
+
+    #[inline(always)]
+    fn holding(opened: Option<OpenedSpan>) -> Self {
+        Self { raw: OpenedSpan::into_raw(opened), _not_send: PhantomData }
     }
 
     fn opened(&self) -> Option<OpenedSpan> {

@@ -155,7 +155,9 @@ impl OpenSpan<'_> {
             return;
         }
         // One push per tag: `extend` with the array's iterator costs a
-        // reservation and the iterator's drop on every span.
+        // reservation and the iterator's drop on every span (the safe loop
+        // `for (key, value) in tags` measured 37 instructions more for one
+        // tag, 50 for two).
         let tags = std::mem::ManuallyDrop::new(tags);
         for tag in tags.iter() {
             // SAFETY: each element is read out exactly once and the array
@@ -360,7 +362,8 @@ impl Record {
 /// The pool is a cache, so it never waits: a thread that finds it in use
 /// allocates (or frees) a buffer instead. Its lock is one compare-exchange
 /// and one store, where a `Mutex` also checks and sets its poison flag on
-/// every hand-over.
+/// every hand-over: `Mutex::try_lock` measured 39 instructions more per
+/// lone root span (`scripts/instructions.sh ours/root`, 784 against 745).
 pub(crate) mod spare {
     use std::cell::UnsafeCell;
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -44,8 +44,9 @@ pub trait SpanExporter: Send + 'static {
 
     /// Spans the receiver refused in batches it otherwise accepted since the
     /// last call (an OTLP partial success); the default is none. The
-    /// [`BatchSpanProcessor`](super::BatchSpanProcessor) asks after every delivered
-    /// batch and counts them as dropped.
+    /// [`BatchSpanProcessor`](super::BatchSpanProcessor) and the
+    /// [`SimpleSpanProcessor`](super::SimpleSpanProcessor) ask after every
+    /// batch and count them as dropped.
     fn take_rejected(&self) -> u64 {
         0
     }

@@ -93,7 +93,8 @@ impl<P: SpanProcessor + ?Sized> SpanProcessor for std::sync::Arc<P> {
 /// [`BatchSpanProcessor`](super::BatchSpanProcessor).
 ///
 /// A failed export is counted in [`dropped`](Self::dropped) and printed to
-/// stderr.
+/// stderr, as are spans the receiver refused in a batch it otherwise
+/// accepted ([`SpanExporter::take_rejected`]).
 ///
 /// ```
 /// use trace_runtime::Tracer;
@@ -115,7 +116,7 @@ impl<E: SpanExporter + Sync> SimpleSpanProcessor<E> {
         Self { exporter, dropped: AtomicU64::new(0) }
     }
 
-    /// Spans whose export failed.
+    /// Spans whose export failed, or that the receiver refused.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -124,7 +125,14 @@ impl<E: SpanExporter + Sync> SimpleSpanProcessor<E> {
 impl<E: SpanExporter + Sync> SpanProcessor for SimpleSpanProcessor<E> {
     fn on_end(&self, batch: SpanBatch) {
         let spans = batch.into_spans();
-        if let Err(error) = self.exporter.export(&spans) {
+        let outcome = self.exporter.export(&spans);
+        // Refused in an accepted batch (an OTLP partial success): dropped,
+        // as the batch processor counts them.
+        let rejected = self.exporter.take_rejected();
+        if rejected > 0 {
+            self.dropped.fetch_add(rejected, Ordering::Relaxed);
+        }
+        if let Err(error) = outcome {
             self.dropped.fetch_add(spans.len() as u64, Ordering::Relaxed);
             // Named like the batch processor's messages: `trace-runtime [service]`.
             let service = spans.first().map(|span| format!(" [{}]", span.service));
@@ -172,6 +180,30 @@ mod tests {
     }
 
     /// Never returns from `shutdown` until told to.
+    /// Accepts every batch but refuses two of its spans, as an OTLP
+    /// receiver's partial success does.
+    #[derive(Default)]
+    struct RefusesTwo(AtomicU64);
+
+    impl SpanExporter for RefusesTwo {
+        fn export(&self, _: &[SpanData]) -> Result<(), ExportError> {
+            self.0.fetch_add(2, Ordering::Relaxed);
+            Ok(())
+        }
+
+        fn take_rejected(&self) -> u64 {
+            self.0.swap(0, Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn spans_refused_in_an_accepted_batch_count_as_dropped() {
+        let simple = SimpleSpanProcessor::new(RefusesTwo::default());
+        simple.on_end(sample_trace().into());
+        simple.on_end(sample_trace().into());
+        assert_eq!(simple.dropped(), 4);
+    }
+
     struct Hangs(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
 
     impl SpanProcessor for Hangs {

@@ -14,8 +14,8 @@
 //! `url.full`, `url.template`, `server.address`, `server.port` and
 //! `http.response.status_code`, an error status and `error.type` for 4xx
 //! and 5xx or a failed call, and inject the span's context into the
-//! outgoing headers. A method the conventions do not know (RFC 9110's and
-//! PATCH) is recorded as `_OTHER`, with `http.request.method_original`, and
+//! outgoing headers. A method other than RFC 9110's and PATCH is recorded
+//! as `_OTHER`, with `http.request.method_original`, and
 //! names the span `HTTP`.
 //!
 //! Header values are never recorded, so `Authorization`, `Cookie`,

@@ -147,17 +147,7 @@ impl Buffer {
         kind: SpanKind,
         foreign: Option<Tracer>,
     ) -> u32 {
-        let len = self.records.len();
-        if len == self.records.capacity() {
-            self.grow();
-        }
-        // SAFETY: there is room for one more record (above), and the slot
-        // is written whole before the length covers it.
-        unsafe {
-            Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind);
-            self.records.set_len(len + 1);
-        }
-        self.opened(len, foreign)
+        self.open_with(|_| ids, name, kind, foreign)
     }
 
     /// [`open_record`](Self::open_record) of a child of the record at
@@ -172,18 +162,35 @@ impl Buffer {
         name: Cow<'static, str>,
         kind: SpanKind,
     ) -> u32 {
+        let ids = |records: &[Record]| {
+            let parent = &records[parent as usize];
+            (parent.trace_id, span_id, Some(parent.span_id), parent.flags)
+        };
+        self.open_with(ids, name, kind, None)
+    }
+
+    /// Both of the above: `ids` reads the records once there is room for
+    /// one more.
+    #[inline(always)]
+    fn open_with(
+        &mut self,
+        ids: impl FnOnce(&[Record]) -> (TraceId, SpanId, Option<SpanId>, TraceFlags),
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        foreign: Option<Tracer>,
+    ) -> u32 {
         let len = self.records.len();
         if len == self.records.capacity() {
             self.grow();
         }
-        let parent = &self.records[parent as usize];
-        let ids = (parent.trace_id, span_id, Some(parent.span_id), parent.flags);
-        // SAFETY: as in `open_record`.
+        let ids = ids(&self.records);
+        // SAFETY: there is room for one more record (above), and the slot
+        // is written whole before the length covers it.
         unsafe {
             Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind);
             self.records.set_len(len + 1);
         }
-        self.opened(len, None)
+        self.opened(len, foreign)
     }
 
     #[cold]
@@ -255,8 +262,9 @@ impl Buffer {
         tracer
     }
 
-    /// [`push_closed`](Self::push_closed) of the record at `from`, copied
-    /// once into its place.
+    /// Adds a closed record of `tracer` brought from elsewhere (a future's
+    /// span), copied once from `from` into its place; may return a batch of
+    /// the buffer's previous tracer.
     ///
     /// # Safety
     /// `from` points to a valid record the caller gives up: it must not be

@@ -4,7 +4,8 @@
 //! boxes the value into a map behind the span's lock, each look-up takes a
 //! reference to the span's slot and that lock, and the registry frees the
 //! box when the span closes: most of what a span cost the layer. Here a
-//! span costs one insert, a look-up per enter and one removal, each under
+//! span costs one insert, a look-up per enter (none when a thread enters
+//! the span it created last) and one removal, each under
 //! the lock of one of a few shards, with nothing allocated once the shards'
 //! maps have grown.
 
@@ -33,7 +34,11 @@ impl<V: Clone> Table<V> {
     #[inline]
     fn shard(&self, id: u64) -> MutexGuard<'_, Shard<V>> {
         // Registry IDs differ mostly in their low bits: spread them first.
-        let index = (id.wrapping_mul(FIBONACCI) >> (64 - SHARDS.trailing_zeros())) as usize;
+        // The shard takes bits below the top seven, which the map's hash
+        // table uses as its tags (the same bits would leave a shard's keys
+        // only three bits of tag to tell them apart).
+        let spread = id.wrapping_mul(FIBONACCI);
+        let index = ((spread >> 32) as usize) % SHARDS;
         // Nothing runs user code under the lock, so it is never poisoned
         // half-way; if it were, the map is still consistent.
         self.shards[index].lock().unwrap_or_else(PoisonError::into_inner)

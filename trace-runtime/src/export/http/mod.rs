@@ -334,7 +334,8 @@ impl HttpClient {
     }
 }
 
-/// A transport error in words, with rustls's reason for a refused certificate.
+/// A transport error in words: ureq's own text (which carries rustls's reason
+/// for a refused certificate), a timeout said as one.
 fn describe(error: &ureq::Error) -> String {
     match error {
         ureq::Error::Timeout(_) => format!("timed out ({error})"),
