@@ -342,9 +342,14 @@ impl Tracer {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Hands closed records of this tracer to the processors.
-    pub(crate) fn export_records(&self, records: Vec<Record>) {
-        let batch = SpanBatch::recorded(self.inner.source.clone(), records);
+    /// Hands closed records of this tracer to the processors; `closed` is
+    /// how many there are, if the caller knows.
+    pub(crate) fn export_records(&self, records: Vec<Record>, closed: Option<usize>) {
+        let source = self.inner.source.clone();
+        let batch = match closed {
+            Some(closed) => SpanBatch::recorded_counted(source, records, closed),
+            None => SpanBatch::recorded(source, records),
+        };
         if !batch.is_empty() {
             self.export_batch(batch);
         }

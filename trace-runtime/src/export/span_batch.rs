@@ -54,6 +54,17 @@ impl SpanBatch {
         Self(Contents::Recorded { source, records, len })
     }
 
+    /// [`recorded`](Self::recorded) when the caller counted the closed
+    /// records already (a buffer knows how many of its slots moved out).
+    pub(crate) fn recorded_counted(source: Arc<Source>, records: Vec<Record>, len: usize) -> Self {
+        debug_assert_eq!(
+            len,
+            records.iter().filter(|record| record.state == State::Closed).count(),
+            "the closed records counted by the caller"
+        );
+        Self(Contents::Recorded { source, records, len })
+    }
+
     /// The number of spans.
     pub fn len(&self) -> usize {
         match &self.0 {

@@ -30,20 +30,39 @@ pub(crate) struct Batch {
     pub(crate) tracer: Tracer,
     pub(crate) records: Vec<Record>,
     pub(crate) foreign: Vec<(u32, Tracer)>,
+    /// How many of `records` are closed records of `tracer`, when the
+    /// buffer knew it (a whole buffer with no foreign record): the batch
+    /// then needs no pass over the records to count them.
+    pub(crate) closed: Option<usize>,
 }
 
 impl Batch {
+    /// A batch of one closed record.
+    pub(crate) fn single(tracer: Tracer, record: Record) -> Self {
+        Self { tracer, records: vec![record], foreign: Vec::new(), closed: Some(1) }
+    }
+
     /// Sends the records to their tracers.
     pub(crate) fn export(self) {
-        let Self { tracer, mut records, foreign } = self;
-        // Nearly always none: no grouping (and no vector of groups to build
-        // and drop) per hand-over.
-        if !foreign.is_empty() {
-            for (group, owner) in group_foreign(&mut records, foreign) {
-                owner.export_records(group);
-            }
+        // Nearly always no foreign record: no grouping (and no vector of
+        // groups to build and drop) per hand-over, and none of its code in
+        // this frame.
+        if self.foreign.is_empty() {
+            let Self { tracer, records, closed, .. } = self;
+            tracer.export_records(records, closed);
+        } else {
+            self.export_with_foreign();
         }
-        tracer.export_records(records);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn export_with_foreign(self) {
+        let Self { tracer, mut records, foreign, .. } = self;
+        for (group, owner) in group_foreign(&mut records, foreign) {
+            owner.export_records(group, None);
+        }
+        tracer.export_records(records, None);
     }
 }
 
@@ -294,6 +313,7 @@ impl Buffer {
 
     /// Everything, when nothing is open (moved-out slots included: the
     /// batch skips them where it is converted).
+    #[inline]
     pub(crate) fn take(&mut self) -> Option<Batch> {
         debug_assert_eq!(self.open, 0, "open records stay with their frames");
         if self.records.len() == self.moved {
@@ -302,6 +322,8 @@ impl Buffer {
             self.moved = 0;
             return None;
         }
+        // Nothing is open: every slot is a closed record or a moved one.
+        let closed = (self.foreign.is_empty()).then_some(self.records.len() - self.moved);
         self.moved = 0;
         let tracer = self.tracer.clone()?;
         let capacity = self.records.capacity();
@@ -309,6 +331,7 @@ impl Buffer {
             tracer,
             records: std::mem::replace(&mut self.records, spare::take(capacity)),
             foreign: std::mem::take(&mut self.foreign),
+            closed,
         })
     }
 
@@ -363,7 +386,7 @@ impl Buffer {
         }
         debug_assert_eq!(self.open, self.records.len());
         self.moved = 0;
-        Some(Batch { tracer, records: closed, foreign })
+        Some(Batch { tracer, records: closed, foreign, closed: None })
     }
 
     /// Access for adding to the open record at `index`.

@@ -3,9 +3,11 @@
 //! Span IDs are a random per-thread base plus a counter: one addition per
 //! span instead of a random draw. Two threads' sequences overlap only if
 //! their bases lie closer than the number of spans either makes, which for
-//! 64-bit random bases is as unlikely as a collision of random IDs. Trace
-//! IDs, one per trace, stay fully random: W3C Trace Context Level 2 asks for
-//! random trace IDs, and samplers decide from their bits.
+//! 64-bit random bases is as unlikely as a collision of random IDs. A trace
+//! ID's low half is a fresh random draw, its high half a second counter
+//! from a random base: W3C Trace Context Level 2 asks for (at least) the
+//! rightmost 7 bytes to be random, samplers decide from the low bits, and
+//! one draw per trace instead of two halves what a root pays for its ID.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -21,17 +23,20 @@ pub(crate) struct IdSource {
     ///
     /// [`span_id`]: IdSource::span_id
     next_span: u64,
+    /// The high half of the next trace ID.
+    next_trace: u64,
 }
 
 impl IdSource {
     pub(crate) const fn new() -> Self {
-        Self { rng: None, next_span: 0 }
+        Self { rng: None, next_span: 0, next_trace: 0 }
     }
 
     #[cold]
     fn seed(&mut self) -> &mut SmallRng {
         let mut rng = SmallRng::from_rng(&mut rand::rng());
         self.next_span = rng.next_u64();
+        self.next_trace = rng.next_u64();
         self.rng.insert(rng)
     }
 
@@ -69,12 +74,13 @@ impl IdSource {
         self.span_id()
     }
 
-    /// A new random trace ID.
+    /// A new trace ID: random low half, unique high half (see the module).
     pub(crate) fn trace_id(&mut self) -> TraceId {
-        let rng = self.rng();
         loop {
-            let value = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
-            if let Some(id) = TraceId::from_u128(value) {
+            let random = self.rng().next_u64();
+            let high = self.next_trace;
+            self.next_trace = high.wrapping_add(1);
+            if let Some(id) = TraceId::from_u128((u128::from(high) << 64) | u128::from(random)) {
                 return id;
             }
         }
@@ -102,8 +108,14 @@ mod tests {
     }
 
     #[test]
-    fn trace_ids_are_random() {
+    fn trace_ids_are_random_in_their_low_half_and_unique() {
         let mut ids = IdSource::new();
-        assert_ne!(ids.trace_id(), ids.trace_id());
+        let drawn: Vec<u128> = (0..64).map(|_| ids.trace_id().to_u128()).collect();
+        let low: std::collections::HashSet<u64> = drawn.iter().map(|&id| id as u64).collect();
+        assert_eq!(low.len(), drawn.len(), "a fresh random low half per trace");
+        let high: Vec<u64> = drawn.iter().map(|&id| (id >> 64) as u64).collect();
+        assert!(high.windows(2).all(|pair| pair[1] == pair[0].wrapping_add(1)));
+        let there = std::thread::spawn(|| IdSource::new().trace_id().to_u128()).join().unwrap();
+        assert_ne!((there >> 64) as u64, high[0], "threads start from different bases");
     }
 }

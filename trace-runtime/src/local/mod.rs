@@ -259,7 +259,7 @@ impl Local {
             Entry::Frame(Frame { record: Slot::Carried(carried), .. }) => {
                 let Carried { tracer, mut record } = *carried;
                 record.close();
-                Some(Batch { tracer, records: vec![record], foreign: Vec::new() })
+                Some(Batch::single(tracer, record))
             }
             Entry::Frame(_) => None,
         }
@@ -798,7 +798,7 @@ pub(crate) fn finish_carried(carried: Box<Carried>) {
     if let Some(carried) = pending {
         let Carried { tracer, mut record } = *carried;
         record.close();
-        tracer.export_records(vec![record]);
+        tracer.export_records(vec![record], Some(1));
     }
 }
 
