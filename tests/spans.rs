@@ -183,6 +183,37 @@ fn a_panic_closes_every_span_it_unwinds_with_its_message() {
     assert_eq!(collector.spans().last().unwrap().parent_id, None);
 }
 
+/// Calls a traced function when dropped: during unwinding, that span opens
+/// after the panic began.
+struct CleansUp;
+
+impl Drop for CleansUp {
+    fn drop(&mut self) {
+        clean_up();
+    }
+}
+
+#[traced]
+fn clean_up() {}
+
+#[traced]
+fn explode_holding_a_clean_up(message: &str) {
+    let _clean_up = CleansUp;
+    panic!("{message}");
+}
+
+#[test]
+fn a_span_opened_while_a_panic_unwinds_is_not_marked_with_it() {
+    let (collector, tracer) = collector();
+    let result =
+        tracer.in_scope(|| catch_unwind(AssertUnwindSafe(|| explode_holding_a_clean_up("late"))));
+    assert!(result.is_err());
+    assert_eq!(
+        collector.render(),
+        "explode_holding_a_clean_up (error: panicked: late)\n  clean_up\n"
+    );
+}
+
 #[test]
 fn guards_dropped_out_of_order_close_exactly_their_span() {
     let (collector, tracer) = collector();

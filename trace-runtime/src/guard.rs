@@ -135,15 +135,9 @@ impl SpanGuard {
     where
         N: Into<Cow<'static, str>>,
     {
-        let mut opened = local::open(name, kind, root);
-        if let Some(span) = &mut opened
-            // Only a recorded span has a status to set on unwinding.
-            && span.sampled()
-            && std::thread::panicking()
-        {
-            span.set_panicking_at_open();
-        }
-        Self::holding(opened)
+        // Whether the thread was unwinding already is not asked here, on
+        // every span, but when one closes while unwinding (`record_panic`).
+        Self::holding(local::open(name, kind, root))
     }
 
     /// Whether the span records anything: a tracer is installed and the
@@ -242,18 +236,25 @@ impl SpanGuard {
     #[inline(never)]
     fn close(raw: (u64, u8)) {
         let Some(span) = OpenedSpan::from_raw(raw) else { return };
-        if span.sampled() && std::thread::panicking() && !span.panicking_at_open() {
+        // Only a recorded span has a status to set on unwinding.
+        if span.sampled() && std::thread::panicking() {
             Self::record_panic(span);
         }
         local::close(span.span_id);
     }
 
-    /// The panic unwinding through the span becomes its error status.
+    /// The panic unwinding through the span becomes its error status,
+    /// unless the span opened after the panic began (in a destructor that
+    /// runs during the unwinding).
     #[cold]
     #[inline(never)]
     fn record_panic(span: OpenedSpan) {
         let message = crate::panic::unwinding_message();
-        local::with_span(span.span_id, |record| record.set_status(Status::Error(message.into())));
+        local::with_span(span.span_id, |record| {
+            if crate::panic::unwinds_through(record.start()) {
+                record.set_status(Status::Error(message.into()));
+            }
+        });
     }
 }
 

@@ -347,9 +347,6 @@ impl OpenedSpan {
     const SAMPLED: u8 = 1;
     /// Opened under an unsampled span of this thread, without an entry.
     const NESTED: u8 = 2;
-    /// Opened while the thread was unwinding already: the panic in flight
-    /// is not this span's.
-    const PANICKING_AT_OPEN: u8 = 4;
     /// Not nested: there is an entry to close.
     const CLOSES: u8 = 8;
 
@@ -390,16 +387,6 @@ impl OpenedSpan {
     #[inline(always)]
     pub(crate) const fn nested(self) -> bool {
         self.bits & Self::NESTED != 0
-    }
-
-    #[inline(always)]
-    pub(crate) const fn panicking_at_open(self) -> bool {
-        self.bits & Self::PANICKING_AT_OPEN != 0
-    }
-
-    /// Notes that the thread was unwinding when the span opened.
-    pub(crate) fn set_panicking_at_open(&mut self) {
-        self.bits |= Self::PANICKING_AT_OPEN;
     }
 }
 
@@ -711,13 +698,7 @@ pub(crate) fn close(span_id: SpanId) {
         }
         local.buffer.close(index);
         if local.buffer.is_due(local.open_spans != 0) {
-            let due = take_due(local);
-            // Exporting runs processors, which may trace: not while the
-            // state is borrowed.
-            drop(borrowed);
-            if let Some(batch) = due {
-                batch.export();
-            }
+            hand_over_due(borrowed);
         }
         return;
     }
@@ -725,10 +706,25 @@ pub(crate) fn close(span_id: SpanId) {
     close_elsewhere(span_id);
 }
 
-/// The batch [`Buffer::is_due`] said is due, taken out of line.
+/// Takes the batch [`Buffer::is_due`] said is due and hands it over, out
+/// of line (close stays small) and in one frame: the batch is built where
+/// it is exported, not moved through three calls.
 #[inline(never)]
-fn take_due(local: &mut Local) -> Option<Batch> {
-    local.due()
+fn hand_over_due(mut borrowed: RefMut<'_, ManuallyDrop<Local>>) {
+    // The common case, a request finished: the whole buffer, one tracer's,
+    // goes as it is, with no `Batch` built and taken apart.
+    if let Some((tracer, records, closed)) = borrowed.buffer.take_plain() {
+        drop(borrowed);
+        tracer.export_records(records, Some(closed));
+        return;
+    }
+    let due = borrowed.due();
+    // Exporting runs processors, which may trace: not while the state is
+    // borrowed.
+    drop(borrowed);
+    if let Some(batch) = due {
+        batch.export();
+    }
 }
 
 /// [`close`] of a span that is not on top, or has a frame of its own.
