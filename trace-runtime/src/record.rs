@@ -67,9 +67,11 @@ struct Rare {
 }
 
 impl Record {
-    /// Writes the record of a span opened now into `slot`, one field at a
-    /// time: a record built first and then moved is copied whole (192
-    /// bytes, a `memcpy` call), on every span.
+    /// Writes the record of a span that opened at `start` into `slot`, one
+    /// field at a time: a record built first and then moved is copied whole
+    /// (a `memcpy` call), on every span. The clock is read by the caller:
+    /// read before the IDs are loaded, it leaves them in registers from
+    /// load to store (a reading clobbers two).
     ///
     /// # Safety
     ///
@@ -81,9 +83,9 @@ impl Record {
         ids: (TraceId, SpanId, Option<SpanId>, TraceFlags),
         name: Cow<'static, str>,
         kind: SpanKind,
+        start: Timestamp,
     ) {
         let (trace_id, span_id, parent_id, flags) = ids;
-        let start = Timestamp::now();
         // SAFETY: the caller's promise; every field is written once.
         unsafe {
             (&raw mut (*slot).state).write(State::Open);

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use super::frame::Entry;
+use crate::clock::Timestamp;
 use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits;
@@ -199,6 +200,7 @@ impl Buffer {
         kind: SpanKind,
         foreign: Option<Tracer>,
     ) -> u32 {
+        let start = Timestamp::now();
         let len = self.records.len();
         if len == self.records.capacity() {
             self.grow();
@@ -207,7 +209,7 @@ impl Buffer {
         // SAFETY: there is room for one more record (above), and the slot
         // is written whole before the length covers it.
         unsafe {
-            Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind);
+            Record::write_open(self.records.as_mut_ptr().add(len), ids, name, kind, start);
             self.records.set_len(len + 1);
         }
         self.opened(len, foreign)

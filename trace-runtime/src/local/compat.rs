@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use super::{Carried, Entry, Local, Origin, Restore, SpanStart, with_local};
+use crate::clock::Timestamp;
 use crate::flags::TraceFlags;
 use crate::id::SpanId;
 use crate::record::Record;
@@ -104,6 +105,7 @@ impl Local {
                     (trace_id, span_id, parent_id, flags),
                     name,
                     start.kind,
+                    Timestamp::now(),
                 );
                 (&raw mut (*raw).tracer).write(tracer.clone());
                 Box::from_raw(Box::into_raw(boxed).cast::<Carried>())

@@ -417,30 +417,29 @@ where
     // the buffer. The top stays a sampled span of ours, so `UNSAMPLED_TOP`
     // stays empty.
     if !root && local.buffer_current {
-        let parent = match local.stack.last() {
-            Some(&Entry::Buffered(parent)) => Some(Parent::Buffered(parent)),
+        // Two arms rather than a parent value matched twice: the value
+        // and its tag were spilled and reloaded on every span.
+        match local.stack.last() {
+            Some(&Entry::Buffered(parent)) => {
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                let index = local.buffer.open_child_of(parent, span_id, name, kind);
+                return Some(local.opened_buffered(index, span_id));
+            }
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
                 if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
-                Some(Parent::Frame(frame.trace_id, frame.span_id, frame.flags))
+                let (trace_id, parent_id, flags) = (frame.trace_id, frame.span_id, frame.flags);
+                let span_id = local.ids.span_id();
+                let mut name = name.into();
+                local.buffer.bound_name(&mut name);
+                let ids = (trace_id, span_id, Some(parent_id), flags);
+                let index = local.buffer.open_record(ids, name, kind, None);
+                return Some(local.opened_buffered(index, span_id));
             }
-            _ => None,
-        };
-        if let Some(parent) = parent {
-            let span_id = local.ids.span_id();
-            let mut name = name.into();
-            local.buffer.bound_name(&mut name);
-            let index = match parent {
-                Parent::Buffered(parent) => local.buffer.open_child_of(parent, span_id, name, kind),
-                Parent::Frame(trace_id, parent_id, flags) => {
-                    let ids = (trace_id, span_id, Some(parent_id), flags);
-                    local.buffer.open_record(ids, name, kind, None)
-                }
-            };
-            push_buffered(&mut local.stack, index);
-            local.open_spans += 1;
-            return Some(OpenedSpan::new(span_id, true, false));
+            _ => {}
         }
     }
     // `open_slow` takes the state itself.
@@ -448,12 +447,14 @@ where
     open_slow(SpanStart { name: name.into(), kind, root })
 }
 
-/// The parent of a span [`open`] opens on its common path.
-enum Parent {
-    /// A buffered span, by index.
-    Buffered(u32),
-    /// A frame's span: its trace, ID and flags.
-    Frame(TraceId, SpanId, TraceFlags),
+impl Local {
+    /// The end of [`open`]'s common path: the span's entry pushed.
+    #[inline(always)]
+    fn opened_buffered(&mut self, index: u32, span_id: SpanId) -> OpenedSpan {
+        push_buffered(&mut self.stack, index);
+        self.open_spans += 1;
+        OpenedSpan::new(span_id, true, false)
+    }
 }
 
 /// Pushes the entry of a buffered span: its tag and index written in
