@@ -11,11 +11,14 @@ mod http;
 mod jsonl;
 mod memory;
 mod otlp;
+mod pem;
 mod processor;
 mod span_batch;
 mod tree_text;
 mod zipkin;
 
+#[cfg(all(test, any(feature = "tls", feature = "grpc-tls")))]
+mod test_pki;
 #[cfg(test)]
 mod test_support;
 #[cfg(all(test, feature = "tls"))]

@@ -24,6 +24,8 @@ use tonic_types::StatusExt;
 use crate::export::env::process_env;
 use crate::export::http::{Compression, ConfigError, TlsFiles};
 use crate::export::otlp::{OtlpConfig, OtlpProtocol, SCOPE_NAME, json::kind_number};
+#[cfg(feature = "grpc-tls")]
+use crate::export::pem;
 use crate::export::{ExportError, SpanExporter};
 use crate::span::{Link, SpanData, Status};
 use crate::value::{Tag, Value};
@@ -228,35 +230,30 @@ fn classify(url: &str, status: &tonic::Status) -> ExportError {
 
 /// TLS trusting the configured CA, else Mozilla's root certificates (as
 /// the HTTP exporter does), with the client certificate for mTLS if set.
+/// The files are read and checked as the HTTP exporter's are (`export::pem`).
 #[cfg(feature = "grpc-tls")]
-fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String> {
+fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, ConfigError> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
     let files = &config.tls;
     let mut tls = match &files.ca_certificate {
         Some(path) => {
-            let pem = read(path)?;
-            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(format!("{} holds no PEM certificate", path.display()));
-            }
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            let roots = pem::read_certificates(path, "CA certificate")?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(roots.pem))
         }
         None => ClientTlsConfig::new().with_webpki_roots(),
     };
-    match (&files.client_certificate, &files.client_key) {
-        (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
-        (None, None) => {}
-        _ => return Err("a client certificate needs its key, and a key its certificate".into()),
+    if let Some(identity) = pem::client_identity(files)? {
+        tls = tls.identity(Identity::from_pem(identity.certificates.pem, identity.key_pem));
     }
-    endpoint.tls_config(tls).map_err(|e| format!("TLS: {e}"))
+    endpoint.tls_config(tls).map_err(|e| ConfigError::new(format!("TLS: {e}")))
 }
 
 /// Without the `grpc-tls` feature, https:// is refused.
 #[cfg(not(feature = "grpc-tls"))]
-fn with_tls(_: Endpoint, _: &OtlpConfig) -> Result<Endpoint, &'static str> {
-    Err("https needs the `grpc-tls` feature of trace-runtime, which this build lacks")
+fn with_tls(_: Endpoint, _: &OtlpConfig) -> Result<Endpoint, ConfigError> {
+    Err(ConfigError::new(
+        "https needs the `grpc-tls` feature of trace-runtime, which this build lacks",
+    ))
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` as gRPC metadata: lower-case ASCII keys;
