@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::export::span_batch::Conversion;
-use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor};
+use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor, Who};
 use crate::span::SpanData;
 use crate::value::Tag;
 
@@ -181,11 +181,8 @@ impl Shared {
     }
 
     /// `trace-runtime [service]`, the start of every message printed.
-    fn who(&self) -> String {
-        match self.service.get() {
-            Some(service) => format!("trace-runtime [{service}]"),
-            None => "trace-runtime".to_owned(),
-        }
+    fn who(&self) -> Who<'_> {
+        Who(self.service.get().map(|service| &**service))
     }
 
     /// Counts `count` spans of the worker's as exported (or failed), unless

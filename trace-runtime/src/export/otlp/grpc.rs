@@ -276,17 +276,10 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ConfigError> {
 /// Spans as the official OTLP request: one `ResourceSpans` per service (with `service.name` and the extra
 /// resource attributes), in order of first appearance, each with one scope.
 fn request(spans: &[SpanData], resource: &[(String, String)]) -> ExportTraceServiceRequest {
-    let mut services: Vec<(&str, Vec<Span>)> = Vec::new();
-    for span in spans {
-        let encoded = span_message(span);
-        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
-            Some((_, list)) => list.push(encoded),
-            None => services.push((&span.service, vec![encoded])),
-        }
-    }
-    let resource_spans = services
+    let resource_spans = super::by_service(spans)
         .into_iter()
         .map(|(service, spans)| {
+            let spans = spans.into_iter().map(span_message).collect();
             let mut attributes = vec![string_attribute("service.name", service)];
             attributes.extend(resource.iter().map(|(key, value)| string_attribute(key, value)));
             ResourceSpans {
