@@ -54,6 +54,7 @@ use tonic::codec::CompressionEncoding;
 pub struct OtlpGrpcExporter {
     /// Drives the channel; only while an export blocks on it.
     runtime: tokio::runtime::Runtime,
+    /// The channel's client, compressing if configured.
     client: TraceServiceClient<Channel>,
     metadata: MetadataMap,
     config: OtlpConfig,
@@ -93,10 +94,13 @@ impl OtlpGrpcExporter {
         } else {
             return Err(fail(&"not an http:// or https:// URL (expected http://host:port)"));
         };
+        // The call's deadline is applied once, around the whole call, in
+        // `export`; connecting happens in the channel's background task,
+        // which this bounds so that a dead address fails and is retried
+        // rather than holding every later call.
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| fail(&e))?
             .connect_timeout(config.timeout)
-            .timeout(config.timeout)
             .user_agent(concat!("trace-runtime/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| ConfigError::new(format!("the gRPC user agent: {e}")))?;
         if tls {
@@ -119,7 +123,10 @@ impl OtlpGrpcExporter {
             let _entered = runtime.enter();
             endpoint.connect_lazy()
         };
-        let client = TraceServiceClient::new(channel);
+        let mut client = TraceServiceClient::new(channel);
+        if config.compression == Compression::Gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
         Ok(Self { runtime, client, metadata, config, rejected: AtomicU64::new(0) })
     }
 
@@ -154,7 +161,6 @@ impl OtlpGrpcExporter {
         let message = request(batch, &self.config.resource_attributes);
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.metadata.clone();
-        request.set_timeout(self.config.timeout);
         request
     }
 }
@@ -162,12 +168,12 @@ impl OtlpGrpcExporter {
 impl SpanExporter for OtlpGrpcExporter {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let request = self.request(batch);
+        // A clone shares the channel (`export` takes `&mut self`).
         let mut client = self.client.clone();
-        if self.config.compression == Compression::Gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
-        }
         let timeout = self.config.timeout;
         let url = &self.config.traces_endpoint;
+        // The one deadline: it covers waiting for the connection too, which
+        // a per-request timeout of the channel would not.
         let outcome = self
             .runtime
             .block_on(async { tokio::time::timeout(timeout, client.export(request)).await });
