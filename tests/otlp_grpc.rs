@@ -20,7 +20,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status as GrpcStatus};
 use tonic_types::{ErrorDetails, StatusExt};
 use trace_runtime::export::{
-    BatchConfig, BatchSpanProcessor, OtlpConfig, OtlpGrpcExporter, RetryPolicy,
+    BatchConfig, BatchSpanProcessor, OtlpConfig, OtlpGrpcExporter, RetryPolicy, SpanExporter,
 };
 use trace_runtime::{
     InMemoryCollector, SpanContext, SpanData, SpanId, SpanKind, Status, TraceFlags, TraceId,
@@ -418,6 +418,29 @@ fn an_unreachable_receiver_is_retried_then_counted() {
     let stats = exporter.stats();
     assert_eq!((stats.exported, stats.failed_spans), (0, 5));
     assert!(stats.retries >= 1, "{stats:?}");
+}
+
+/// The configured timeout bounds a call to a receiver that accepts the
+/// connection and never answers: a retryable error, not a stuck exporter.
+#[test]
+fn a_receiver_that_never_answers_is_given_up_on_at_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Connections are held open, never read nor answered.
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let collector = InMemoryCollector::new();
+    record_with(&Tracer::builder("checkout").span_processor(collector.clone()).build());
+    let mut config = OtlpConfig::grpc(&format!("http://{address}"));
+    config.timeout = Duration::from_millis(300);
+    let exporter = OtlpGrpcExporter::new(config).unwrap();
+    let started = Instant::now();
+    let error = exporter.export(&collector.spans()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.message().contains("no answer within 300 ms"), "{error}");
 }
 
 #[test]

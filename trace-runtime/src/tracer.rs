@@ -206,8 +206,8 @@ impl Tracer {
                         .span_processor(BatchSpanProcessor::with_config(exporter, config.clone()));
                 }
                 Err(error) => eprintln!(
-                    "trace-runtime [{}]: {error}; spans will not be exported there",
-                    builder.service
+                    "{}: {error}; spans will not be exported there",
+                    crate::export::Who(Some(&builder.service))
                 ),
             }
         }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::export::span_batch::Conversion;
-use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor};
+use crate::export::span_batch::{Conversion, OrderBuffers};
+use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor, Who};
 use crate::span::SpanData;
 use crate::value::Tag;
 
@@ -188,11 +188,8 @@ impl Shared {
     }
 
     /// `trace-runtime [service]`, the start of every message printed.
-    fn who(&self) -> String {
-        match self.service.get() {
-            Some(service) => format!("trace-runtime [{service}]"),
-            None => "trace-runtime".to_owned(),
-        }
+    fn who(&self) -> Who<'_> {
+        Who(self.service.get().map(|service| &**service))
     }
 
     /// Counts `count` spans of the worker's as exported (or failed), unless
@@ -450,6 +447,8 @@ struct Worker {
     /// Tag `Vec`s of spans sent, emptied, for the next spans converted:
     /// a tagged span then costs no allocation and no free here.
     spare_tags: Vec<Vec<Tag>>,
+    /// The buffers each batch's spans are put in end order with, reused.
+    order_buffers: OrderBuffers,
     last_report: Option<Instant>,
     /// (dropped, failed exports) at the last report.
     reported: (u64, u64),
@@ -466,6 +465,7 @@ impl Worker {
             exporter,
             batch,
             spare_tags: Vec::new(),
+            order_buffers: OrderBuffers::default(),
             last_report: None,
             reported: (0, 0),
         }
@@ -526,7 +526,7 @@ impl Worker {
                 self.shared.queued.fetch_sub(spans.len(), Ordering::Relaxed);
                 let max = self.shared.config.max_export_batch_size;
                 let mut sent = false;
-                let mut converting = spans.into_conversion();
+                let mut converting = spans.into_conversion_with(&mut self.order_buffers);
                 while !converting.is_done() {
                     let room = max.saturating_sub(self.batch.spans.len());
                     self.batch.append(&mut converting, room, &mut self.spare_tags);
@@ -535,6 +535,7 @@ impl Worker {
                         sent = true;
                     }
                 }
+                converting.recycle(&mut self.order_buffers);
                 sent
             }
             Message::Flush(id) => {

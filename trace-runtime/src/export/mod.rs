@@ -11,11 +11,14 @@ mod http;
 mod jsonl;
 mod memory;
 mod otlp;
+mod pem;
 mod processor;
 mod span_batch;
 mod tree_text;
 mod zipkin;
 
+#[cfg(all(test, any(feature = "tls", feature = "grpc-tls")))]
+mod test_pki;
 #[cfg(test)]
 mod test_support;
 #[cfg(all(test, feature = "tls"))]
@@ -39,3 +42,17 @@ pub use otlp::{OtlpConfig, OtlpHttpExporter, OtlpProtocol, encode_otlp_json};
 pub use processor::{SimpleSpanProcessor, SpanProcessor};
 pub use span_batch::SpanBatch;
 pub use zipkin::{ZipkinBuilder, ZipkinExporter, encode_zipkin_json};
+
+/// How the exporters' messages on stderr start: `trace-runtime [service]`,
+/// or `trace-runtime` before any span told the service, so that a process
+/// with several tracers says whose export failed.
+pub(crate) struct Who<'a>(pub(crate) Option<&'a str>);
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(service) => write!(f, "trace-runtime [{service}]"),
+            None => f.write_str("trace-runtime"),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::export::{SpanBatch, SpanExporter};
+use crate::export::{SpanBatch, SpanExporter, Who};
 
 /// Receives every batch of finished spans a tracer hands over:
 /// OpenTelemetry's `SpanProcessor`.
@@ -134,10 +134,8 @@ impl<E: SpanExporter + Sync> SpanProcessor for SimpleSpanProcessor<E> {
         }
         if let Err(error) = outcome {
             self.dropped.fetch_add(spans.len() as u64, Ordering::Relaxed);
-            // Named like the batch processor's messages: `trace-runtime [service]`.
-            let service = spans.first().map(|span| format!(" [{}]", span.service));
-            let service = service.unwrap_or_default();
-            eprintln!("trace-runtime{service}: export of {} spans failed: {error}", spans.len());
+            let who = Who(spans.first().map(|span| &*span.service));
+            eprintln!("{who}: export of {} spans failed: {error}", spans.len());
         }
     }
 

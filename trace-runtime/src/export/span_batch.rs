@@ -108,10 +108,16 @@ impl SpanBatch {
     }
 
     /// The spans, converted a chunk at a time in the order they ended.
-    pub(crate) fn into_conversion(mut self) -> Conversion {
+    pub(crate) fn into_conversion(self) -> Conversion {
+        self.into_conversion_with(&mut OrderBuffers::default())
+    }
+
+    /// [`into_conversion`](Self::into_conversion), ordering the spans in
+    /// `buffers` (see [`Conversion::recycle`]).
+    pub(crate) fn into_conversion_with(mut self, buffers: &mut OrderBuffers) -> Conversion {
         match std::mem::replace(&mut self.0, Contents::Converted(Vec::new())) {
             Contents::Recorded { source, records, .. } => {
-                let (order, forgettable) = end_order(&records);
+                let (order, forgettable) = end_order(&records, buffers);
                 Conversion::Recorded { source, records, order, next: 0, forgettable }
             }
             Contents::Converted(spans) => Conversion::Converted(spans),
@@ -123,14 +129,19 @@ impl SpanBatch {
 /// spans opened), in the order the spans ended: by end reading, and in
 /// open order for equal readings. Only indices are ordered; the records
 /// (208 bytes each) stay where they are. Also whether the other records
-/// (moved-out slots) own nothing.
-fn end_order(records: &[Record]) -> (Vec<usize>, bool) {
-    let mut order = EndOrder { order: Vec::with_capacity(records.len()), last: None, sorted: true };
+/// (moved-out slots) own nothing. The order is written into
+/// `buffers.order`'s allocation, taken from it.
+fn end_order(records: &[Record], buffers: &mut OrderBuffers) -> (Vec<usize>, bool) {
+    let mut order = std::mem::take(&mut buffers.order);
+    order.clear();
+    order.reserve(records.len());
+    let mut order = EndOrder { order, last: None, sorted: true };
     // A thread's spans nest: each one ends before the span that was open
     // when it began does. Their end order is then one pass over the open
     // order: a span is done once a later one begins after its end. `open`
     // holds the spans not yet known to be done, innermost last.
-    let mut open: Vec<usize> = Vec::new();
+    let open = &mut buffers.open;
+    open.clear();
     let mut forgettable = true;
     for (index, record) in records.iter().enumerate() {
         if record.state != State::Closed {
@@ -157,6 +168,17 @@ fn end_order(records: &[Record]) -> (Vec<usize>, bool) {
         order.sort_unstable_by_key(|&index| (records[index].end, index));
     }
     (order, forgettable)
+}
+
+/// The two index buffers [`end_order`] fills, kept by a caller that
+/// converts batch after batch (the batch processor's worker) so that
+/// ordering a batch allocates nothing once they have grown.
+#[derive(Default)]
+pub(crate) struct OrderBuffers {
+    /// The end order; lent to each [`Conversion`] until it is recycled.
+    order: Vec<usize>,
+    /// The spans not yet known to be done (nesting), innermost last.
+    open: Vec<usize>,
 }
 
 /// Indices appended in the order [`end_order`] finds, checking as they
@@ -279,6 +301,22 @@ impl Conversion {
     }
 }
 
+impl Conversion {
+    /// Ends a conversion whose every span was appended, giving its order's
+    /// buffer back to `buffers` for the next batch; a conversion not done
+    /// keeps it (and drops as before).
+    pub(crate) fn recycle(mut self, buffers: &mut OrderBuffers) {
+        if let Self::Recorded { order, next, .. } = &mut self {
+            if *next == order.len() {
+                buffers.order = std::mem::take(order);
+                buffers.order.clear();
+                // Still "every span appended" for `drop`: none are left.
+                *next = 0;
+            }
+        }
+    }
+}
+
 impl Drop for Conversion {
     fn drop(&mut self) {
         if let Self::Recorded { records, order, next, forgettable, .. } = self {
@@ -341,6 +379,16 @@ mod tests {
         names(&SpanBatch::recorded(source(), records(times)).into_spans())
     }
 
+    /// [`exported`], ordered in `buffers` as the batch processor does.
+    fn exported_with(times: &[(u64, u64)], buffers: &mut OrderBuffers) -> Vec<String> {
+        let batch = SpanBatch::recorded(source(), records(times));
+        let mut converting = batch.into_conversion_with(buffers);
+        let mut spans = Vec::new();
+        converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+        converting.recycle(buffers);
+        names(&spans)
+    }
+
     #[test]
     fn nested_spans_come_out_in_the_order_they_ended() {
         // 0 ⊃ (1 ⊃ 2, 3), then 4 after 0, and 5 ⊃ 6.
@@ -368,6 +416,7 @@ mod tests {
 
     #[test]
     fn any_intervals_come_out_as_a_stable_sort_by_end() {
+        let mut buffers = OrderBuffers::default();
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = |bound: u64| {
             seed ^= seed << 13;
@@ -384,7 +433,30 @@ mod tests {
                 })
                 .collect();
             assert_eq!(exported(&times), expected(&times), "{times:?}");
+            // The buffers of the batches before change nothing.
+            assert_eq!(exported_with(&times, &mut buffers), expected(&times), "{times:?}");
         }
+    }
+
+    #[test]
+    fn batch_after_batch_is_ordered_in_the_same_buffers() {
+        let mut buffers = OrderBuffers::default();
+        let nested = [(0, 50), (1, 20), (2, 10), (21, 30), (60, 70), (71, 90), (72, 80)];
+        assert_eq!(exported_with(&nested, &mut buffers), ["2", "1", "3", "0", "4", "6", "5"]);
+        let (order, open) = (buffers.order.as_ptr(), buffers.open.as_ptr());
+        assert!(buffers.order.capacity() >= nested.len() && buffers.order.is_empty());
+        let unnested = [(0, 50), (10, 60), (70, 90), (65, 80)];
+        assert_eq!(exported_with(&unnested, &mut buffers), ["0", "1", "3", "2"]);
+        assert_eq!(exported_with(&nested[4..], &mut buffers), ["0", "2", "1"]);
+        assert_eq!((buffers.order.as_ptr(), buffers.open.as_ptr()), (order, open));
+        // A conversion stopped halfway keeps its buffer: the next one
+        // makes another.
+        let mut converting =
+            SpanBatch::recorded(source(), records(&nested)).into_conversion_with(&mut buffers);
+        converting.append_to(&mut Vec::new(), 2, &mut Vec::new());
+        converting.recycle(&mut buffers);
+        assert_eq!(buffers.order.capacity(), 0);
+        assert_eq!(exported_with(&unnested, &mut buffers), ["0", "1", "3", "2"]);
     }
 
     #[test]

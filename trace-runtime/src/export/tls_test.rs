@@ -5,91 +5,20 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::export::test_pki::TestPki;
 use crate::export::test_support::{Received, read_request_from, sample_trace, temp_path};
 use crate::export::{
     BatchConfig, BatchSpanProcessor, Compression, OtlpConfig, OtlpHttpExporter, RetryPolicy,
     SpanExporter, SpanProcessor,
 };
-
-/// A certificate and its key, PEM, also written to files.
-pub(crate) struct Identity {
-    pub(crate) cert_pem: String,
-    pub(crate) key_pem: String,
-    pub(crate) cert_path: PathBuf,
-    pub(crate) key_path: PathBuf,
-}
-
-/// A CA with a server certificate for 127.0.0.1 and a client certificate,
-/// and a second, untrusted CA with its own server certificate.
-pub(crate) struct TestPki {
-    pub(crate) ca_pem: String,
-    pub(crate) ca_path: PathBuf,
-    pub(crate) server: Identity,
-    pub(crate) client: Identity,
-    pub(crate) untrusted_server: Identity,
-}
-
-fn new_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn new_identity(issuer: &Issuer<'_, KeyPair>, name: &str, client: bool) -> Identity {
-    let sans = if client { vec![] } else { vec!["127.0.0.1".to_owned(), "localhost".to_owned()] };
-    let mut params = CertificateParams::new(sans).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![if client {
-        ExtendedKeyUsagePurpose::ClientAuth
-    } else {
-        ExtendedKeyUsagePurpose::ServerAuth
-    }];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-    let cert_path = temp_path(&format!("{name}.pem"));
-    let key_path = temp_path(&format!("{name}-key.pem"));
-    std::fs::write(&cert_path, &cert_pem).unwrap();
-    std::fs::write(&key_path, &key_pem).unwrap();
-    Identity { cert_pem, key_pem, cert_path, key_path }
-}
-
-impl TestPki {
-    /// One set of certificates for the whole test run.
-    pub(crate) fn get() -> &'static TestPki {
-        static PKI: OnceLock<TestPki> = OnceLock::new();
-        PKI.get_or_init(|| {
-            let (ca_pem, ca) = new_ca("trace-runtime test CA");
-            let (_, other_ca) = new_ca("an untrusted CA");
-            let ca_path = temp_path("ca.pem");
-            std::fs::write(&ca_path, &ca_pem).unwrap();
-            TestPki {
-                ca_pem,
-                ca_path,
-                server: new_identity(&ca, "server", false),
-                client: new_identity(&ca, "client", true),
-                untrusted_server: new_identity(&other_ca, "untrusted-server", false),
-            }
-        })
-    }
-}
 
 /// How the receiver behaves.
 #[derive(Clone, Copy)]

@@ -15,7 +15,6 @@ use crate::export::ExportError;
 
 use retry_after::parse_retry_after;
 pub use tls::TlsFiles;
-pub(crate) use tls::check_pem_file;
 use tls::{refused_by_tls, tls_config};
 
 /// Most bytes of a response body kept (for error messages and partial success).

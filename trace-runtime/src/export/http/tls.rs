@@ -1,16 +1,20 @@
 //! TLS settings of the HTTP client (feature `tls`): the certificate files
 //! (a custom CA, a client certificate and key), read and parsed when an
-//! exporter is built, and which TLS failures are worth retrying.
+//! exporter is built (by `export::pem`, as for gRPC), and which TLS
+//! failures are worth retrying.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::ConfigError;
+#[cfg(feature = "tls")]
+use crate::export::pem;
 
 /// The certificate files of a TLS connection, all PEM: a CA to trust instead
 /// of the built-in roots, and a client certificate with its key (mTLS).
 ///
 /// The files are read when the exporter is built; one that cannot be read
-/// or holds no certificate (or no key) is a [`ConfigError`] then.
+/// or holds no certificate (or no key), or a client key that is not the
+/// client certificate's, is a [`ConfigError`] then.
 ///
 /// ```
 /// use trace_runtime::export::{OtlpConfig, TlsFiles};
@@ -75,28 +79,24 @@ pub(super) fn tls_config(
     builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
     files: &TlsFiles,
 ) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, ConfigError> {
-    use ureq::tls::{ClientCert, RootCerts, TlsConfig};
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
     if files.is_empty() {
         return Ok(builder);
     }
+    let certificates = |der: &[rustls::pki_types::CertificateDer<'static>]| {
+        der.iter().map(|der| Certificate::from_der(der).to_owned()).collect::<Vec<_>>()
+    };
     let mut tls = TlsConfig::builder();
     if let Some(path) = &files.ca_certificate {
-        let roots = read_certificates(path, "CA certificate")?;
-        tls = tls.root_certs(RootCerts::new_with_certs(&roots));
+        let roots = pem::read_certificates(path, "CA certificate")?;
+        tls = tls.root_certs(RootCerts::new_with_certs(&certificates(&roots.der)));
     }
-    match (&files.client_certificate, &files.client_key) {
-        (None, None) => {}
-        (Some(cert), Some(key)) => {
-            let chain = read_certificates(cert, "client certificate")?;
-            let key = read_private_key(key)?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-        }
-        (Some(_), None) => {
-            return Err(ConfigError::new("a client certificate needs its private key too"));
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new("a client key needs its client certificate too"));
-        }
+    if let Some(identity) = pem::client_identity(files)? {
+        // Parsed by the same rustls parser `pem` checked the file with.
+        let key = PrivateKey::from_pem(&identity.key_pem)
+            .map_err(|error| ConfigError::new(format!("cannot parse the client key: {error}")))?;
+        let chain = certificates(&identity.certificates.der);
+        tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
     }
     Ok(builder.tls_config(tls.build()))
 }
@@ -113,69 +113,4 @@ pub(super) fn tls_config(
             "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime",
         ))
     }
-}
-
-/// Reads and parses a certificate file (or, with `key`, a private key file)
-/// as the exporter will, so a variable naming a bad file is reported with
-/// the variable's name.
-pub(crate) fn check_pem_file(path: &Path, key: bool) -> Result<(), ConfigError> {
-    #[cfg(feature = "tls")]
-    {
-        if key {
-            read_private_key(path).map(drop)
-        } else {
-            read_certificates(path, "certificate").map(drop)
-        }
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = (path, key);
-        Err(ConfigError::new(
-            "certificate files need TLS, which this build lacks: enable the `tls` feature of trace-runtime",
-        ))
-    }
-}
-
-#[cfg(feature = "tls")]
-fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|error| {
-        ConfigError::new(format!("cannot read the {what} {}: {error}", path.display()))
-    })
-}
-
-#[cfg(feature = "tls")]
-fn read_certificates(
-    path: &Path,
-    what: &str,
-) -> Result<Vec<ureq::tls::Certificate<'static>>, ConfigError> {
-    use ureq::tls::PemItem;
-    let pem = read_pem(path, what)?;
-    let mut certificates = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
-            Ok(_) => {}
-            Err(error) => {
-                return Err(ConfigError::new(format!(
-                    "cannot parse the {what} {}: {error}",
-                    path.display()
-                )));
-            }
-        }
-    }
-    if certificates.is_empty() {
-        return Err(ConfigError::new(format!(
-            "the {what} file {} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(certificates)
-}
-
-#[cfg(feature = "tls")]
-fn read_private_key(path: &Path) -> Result<ureq::tls::PrivateKey<'static>, ConfigError> {
-    let pem = read_pem(path, "client key")?;
-    ureq::tls::PrivateKey::from_pem(&pem).map_err(|error| {
-        ConfigError::new(format!("cannot parse the client key {}: {error}", path.display()))
-    })
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::export::env::{EnvReader, process_env, resource_attributes};
 use crate::export::http::{self, Compression, ConfigError, Endpoint, HttpSettings, TlsFiles};
+use crate::export::pem;
 
 const DEFAULT_BASE: &str = "http://localhost:4318";
 /// Where OTLP/gRPC goes by default.
@@ -176,9 +177,9 @@ impl OtlpConfig {
     /// cannot send to, a protocol this build does not speak (`grpc` or
     /// `http/protobuf` without its feature), a compression other than
     /// `gzip`/`none`, a certificate or key file that cannot be read or
-    /// parsed (or a client certificate without its key), or a proxy URL that
-    /// cannot be used: spans never go to a destination, or in a form, that
-    /// was not asked for.
+    /// parsed (or a client certificate without its key, or with a key that
+    /// is not its own), or a proxy URL that cannot be used: spans never go
+    /// to a destination, or in a form, that was not asked for.
     ///
     /// ```
     /// use std::time::Duration;
@@ -284,13 +285,15 @@ impl OtlpConfig {
             ),
             ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY", true),
         ];
+        let mut unreadable = false;
         for (traces, general, key) in files {
             let Some((name, path)) = env.first(&[traces, general]) else {
                 continue;
             };
             let path = std::path::PathBuf::from(path);
-            if let Err(error) = http::check_pem_file(&path, key) {
+            if let Err(error) = pem::check_file(&path, key) {
                 config.refuse(env, &name, &error);
+                unreadable = true;
             }
             let slot = match general {
                 "OTEL_EXPORTER_OTLP_CERTIFICATE" => &mut config.tls.ca_certificate,
@@ -310,6 +313,12 @@ impl OtlpConfig {
                 "OTEL_EXPORTER_OTLP_CLIENT_KEY",
                 &ConfigError::new("set, but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not"),
             ),
+            // Two readable files: the key must be the certificate's.
+            (Some(_), Some(_)) if !unreadable => {
+                if let Err(error) = pem::check_client_pair(&config.tls) {
+                    config.refuse(env, "OTEL_EXPORTER_OTLP_CLIENT_KEY", &error);
+                }
+            }
             _ => {}
         }
         // tonic connects directly: the proxy variables are for OTLP/HTTP.
@@ -449,10 +458,10 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tls")]
+    #[cfg(any(feature = "tls", feature = "grpc-tls"))]
     #[test]
     fn a_client_certificate_without_its_key_is_refused() {
-        let pki = crate::export::tls_test::TestPki::get();
+        let pki = crate::export::test_pki::TestPki::get();
         let cert = pki.client.cert_path.to_str().unwrap().to_owned();
         let lookup = move |name: &str| {
             (name == "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE").then(|| cert.clone())
@@ -461,11 +470,56 @@ mod tests {
         assert!(error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY is not"), "{error}");
     }
 
+    /// Certificate files are checked by the one PEM reader that either TLS
+    /// feature builds: a build with `grpc-tls` alone refused every file.
+    /// (OTLP/gRPC where the build has it, else OTLP/HTTP.)
+    #[cfg(any(feature = "tls", feature = "grpc-tls"))]
+    #[test]
+    fn certificate_variables_are_checked_with_either_tls_feature() {
+        let pki = crate::export::test_pki::TestPki::get();
+        let not_pem = crate::export::test_support::temp_path("not-a-cert.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let read = |files: &[(&str, String)]| {
+            let files = files.to_vec();
+            OtlpConfig::from_lookup(move |name| match name {
+                "OTEL_EXPORTER_OTLP_PROTOCOL" if cfg!(feature = "grpc") => Some("grpc".into()),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://127.0.0.1:4317".into()),
+                _ => files.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()),
+            })
+        };
+        let config = read(&[
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&pki.ca_path)),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", path(&pki.client.cert_path)),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", path(&pki.client.key_path)),
+        ])
+        .unwrap();
+        assert_eq!(config.tls.ca_certificate.as_deref(), Some(pki.ca_path.as_path()));
+        assert_eq!(config.tls.client_key.as_deref(), Some(pki.client.key_path.as_path()));
+        #[cfg(feature = "grpc-tls")]
+        assert!(crate::export::OtlpGrpcExporter::new(config).is_ok());
+        let error = read(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&not_pem))]).unwrap_err();
+        let error = error.to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"), "{error}");
+        assert!(error.contains(&path(&not_pem)), "{error}");
+        assert!(error.contains("no PEM certificate"), "{error}");
+        // Someone else's key: refused now, not at the first handshake.
+        let error = read(&[
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", path(&pki.client.cert_path)),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", path(&pki.server.key_path)),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY"), "{error}");
+        assert!(error.contains("does not go with"), "{error}");
+        let _ = std::fs::remove_file(not_pem);
+    }
+
     #[cfg(feature = "tls")]
     #[test]
     fn compression_certificates_and_proxy_variables_are_read() {
         let ca = crate::export::test_support::temp_path("ca.pem");
-        std::fs::write(&ca, crate::export::tls_test::TestPki::get().ca_pem.as_bytes()).unwrap();
+        std::fs::write(&ca, crate::export::test_pki::TestPki::get().ca_pem.as_bytes()).unwrap();
         let ca_text = ca.to_str().unwrap().to_owned();
         let lookup = move |name: &str| match name {
             "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("https://otel.example.com".into()),

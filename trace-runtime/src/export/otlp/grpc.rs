@@ -24,6 +24,8 @@ use tonic_types::StatusExt;
 use crate::export::env::process_env;
 use crate::export::http::{Compression, ConfigError, TlsFiles};
 use crate::export::otlp::{OtlpConfig, OtlpProtocol, SCOPE_NAME, json::kind_number};
+#[cfg(feature = "grpc-tls")]
+use crate::export::pem;
 use crate::export::{ExportError, SpanExporter};
 use crate::span::{Link, SpanData, Status};
 use crate::value::{Tag, Value};
@@ -52,6 +54,7 @@ use tonic::codec::CompressionEncoding;
 pub struct OtlpGrpcExporter {
     /// Drives the channel; only while an export blocks on it.
     runtime: tokio::runtime::Runtime,
+    /// The channel's client, compressing if configured.
     client: TraceServiceClient<Channel>,
     metadata: MetadataMap,
     config: OtlpConfig,
@@ -91,10 +94,13 @@ impl OtlpGrpcExporter {
         } else {
             return Err(fail(&"not an http:// or https:// URL (expected http://host:port)"));
         };
+        // The call's deadline is applied once, around the whole call, in
+        // `export`; connecting happens in the channel's background task,
+        // which this bounds so that a dead address fails and is retried
+        // rather than holding every later call.
         let mut endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| fail(&e))?
             .connect_timeout(config.timeout)
-            .timeout(config.timeout)
             .user_agent(concat!("trace-runtime/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| ConfigError::new(format!("the gRPC user agent: {e}")))?;
         if tls {
@@ -117,7 +123,10 @@ impl OtlpGrpcExporter {
             let _entered = runtime.enter();
             endpoint.connect_lazy()
         };
-        let client = TraceServiceClient::new(channel);
+        let mut client = TraceServiceClient::new(channel);
+        if config.compression == Compression::Gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
         Ok(Self { runtime, client, metadata, config, rejected: AtomicU64::new(0) })
     }
 
@@ -152,7 +161,6 @@ impl OtlpGrpcExporter {
         let message = request(batch, &self.config.resource_attributes);
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = self.metadata.clone();
-        request.set_timeout(self.config.timeout);
         request
     }
 }
@@ -160,12 +168,12 @@ impl OtlpGrpcExporter {
 impl SpanExporter for OtlpGrpcExporter {
     fn export(&self, batch: &[SpanData]) -> Result<(), ExportError> {
         let request = self.request(batch);
+        // A clone shares the channel (`export` takes `&mut self`).
         let mut client = self.client.clone();
-        if self.config.compression == Compression::Gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
-        }
         let timeout = self.config.timeout;
         let url = &self.config.traces_endpoint;
+        // The one deadline: it covers waiting for the connection too, which
+        // a per-request timeout of the channel would not.
         let outcome = self
             .runtime
             .block_on(async { tokio::time::timeout(timeout, client.export(request)).await });
@@ -228,35 +236,30 @@ fn classify(url: &str, status: &tonic::Status) -> ExportError {
 
 /// TLS trusting the configured CA, else Mozilla's root certificates (as
 /// the HTTP exporter does), with the client certificate for mTLS if set.
+/// The files are read and checked as the HTTP exporter's are (`export::pem`).
 #[cfg(feature = "grpc-tls")]
-fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, String> {
+fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint, ConfigError> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
     let files = &config.tls;
     let mut tls = match &files.ca_certificate {
         Some(path) => {
-            let pem = read(path)?;
-            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(format!("{} holds no PEM certificate", path.display()));
-            }
-            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            let roots = pem::read_certificates(path, "CA certificate")?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(roots.pem))
         }
         None => ClientTlsConfig::new().with_webpki_roots(),
     };
-    match (&files.client_certificate, &files.client_key) {
-        (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
-        (None, None) => {}
-        _ => return Err("a client certificate needs its key, and a key its certificate".into()),
+    if let Some(identity) = pem::client_identity(files)? {
+        tls = tls.identity(Identity::from_pem(identity.certificates.pem, identity.key_pem));
     }
-    endpoint.tls_config(tls).map_err(|e| format!("TLS: {e}"))
+    endpoint.tls_config(tls).map_err(|e| ConfigError::new(format!("TLS: {e}")))
 }
 
 /// Without the `grpc-tls` feature, https:// is refused.
 #[cfg(not(feature = "grpc-tls"))]
-fn with_tls(_: Endpoint, _: &OtlpConfig) -> Result<Endpoint, &'static str> {
-    Err("https needs the `grpc-tls` feature of trace-runtime, which this build lacks")
+fn with_tls(_: Endpoint, _: &OtlpConfig) -> Result<Endpoint, ConfigError> {
+    Err(ConfigError::new(
+        "https needs the `grpc-tls` feature of trace-runtime, which this build lacks",
+    ))
 }
 
 /// `OTEL_EXPORTER_OTLP_HEADERS` as gRPC metadata: lower-case ASCII keys;
@@ -279,17 +282,10 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ConfigError> {
 /// Spans as the official OTLP request: one `ResourceSpans` per service (with `service.name` and the extra
 /// resource attributes), in order of first appearance, each with one scope.
 fn request(spans: &[SpanData], resource: &[(String, String)]) -> ExportTraceServiceRequest {
-    let mut services: Vec<(&str, Vec<Span>)> = Vec::new();
-    for span in spans {
-        let encoded = span_message(span);
-        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
-            Some((_, list)) => list.push(encoded),
-            None => services.push((&span.service, vec![encoded])),
-        }
-    }
-    let resource_spans = services
+    let resource_spans = super::by_service(spans)
         .into_iter()
         .map(|(service, spans)| {
+            let spans = spans.into_iter().map(span_message).collect();
             let mut attributes = vec![string_attribute("service.name", service)];
             attributes.extend(resource.iter().map(|(key, value)| string_attribute(key, value)));
             ResourceSpans {

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 use crate::export::env::process_env;
 use crate::export::http::{ConfigError, HttpClient};
 use crate::export::otlp::{OtlpConfig, OtlpProtocol, json};
-use crate::export::{ExportError, SpanExporter};
+use crate::export::{ExportError, SpanExporter, Who};
 use crate::span::SpanData;
 
 /// Posts batches to an OpenTelemetry collector (or Jaeger, Tempo, any OTLP
@@ -143,8 +143,8 @@ pub(super) fn report_rejected(
     batch: &[SpanData],
 ) {
     counter.fetch_add(rejected, Ordering::Relaxed);
-    let service = batch.first().map(|span| format!(" [{}]", span.service)).unwrap_or_default();
-    eprintln!("trace-runtime{service}: the OTLP receiver rejected {rejected} spans: {message}");
+    let who = Who(batch.first().map(|span| &*span.service));
+    eprintln!("{who}: the OTLP receiver rejected {rejected} spans: {message}");
 }
 
 #[cfg(test)]

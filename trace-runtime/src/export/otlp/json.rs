@@ -40,17 +40,10 @@ pub fn encode_otlp_json(spans: &[SpanData]) -> String {
 /// Written straight into one string (no intermediate JSON tree): encoding
 /// runs on the export thread for every span, so it is kept to appends.
 pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
-    // Services in order of first appearance, each with its spans' indices.
-    let mut services: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (index, span) in spans.iter().enumerate() {
-        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
-            Some((_, list)) => list.push(index),
-            None => services.push((&span.service, vec![index])),
-        }
-    }
+    let services = super::by_service(spans);
     let mut out = String::with_capacity(64 + spans.len() * 320);
     out.push_str(r#"{"resourceSpans":["#);
-    for (n, (service, indices)) in services.iter().enumerate() {
+    for (n, (service, service_spans)) in services.iter().enumerate() {
         if n > 0 {
             out.push(',');
         }
@@ -65,11 +58,11 @@ pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> Strin
         out.push_str(r#","version":"#);
         write_str(&mut out, env!("CARGO_PKG_VERSION"));
         out.push_str(r#"},"spans":["#);
-        for (i, &index) in indices.iter().enumerate() {
+        for (i, span) in service_spans.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            write_span(&mut out, &spans[index]);
+            write_span(&mut out, span);
         }
         out.push_str("]}]}");
     }

@@ -167,17 +167,10 @@ pub fn encode_otlp_protobuf(spans: &[SpanData]) -> Vec<u8> {
 }
 
 pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> Vec<u8> {
-    let mut services: Vec<(&str, Vec<Span>)> = Vec::new();
-    for span in spans {
-        let encoded = encode_span(span);
-        match services.iter_mut().find(|(name, _)| *name == &*span.service) {
-            Some((_, list)) => list.push(encoded),
-            None => services.push((&span.service, vec![encoded])),
-        }
-    }
-    let resource_spans = services
+    let resource_spans = super::by_service(spans)
         .into_iter()
         .map(|(service, spans)| {
+            let spans = spans.into_iter().map(encode_span).collect();
             let mut attributes = vec![string_attribute("service.name", service)];
             attributes.extend(resource.iter().map(|(key, value)| string_attribute(key, value)));
             ResourceSpans {
