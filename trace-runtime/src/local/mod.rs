@@ -416,11 +416,11 @@ where
     // The common case: a child of a buffered span, for the tracer that owns
     // the buffer. The top stays a sampled span of ours, so `UNSAMPLED_TOP`
     // stays empty.
-    if !root && local.buffer_current {
+    if local.buffer_current {
         // Two arms rather than a parent value matched twice: the value
         // and its tag were spilled and reloaded on every span.
         match local.stack.last() {
-            Some(&Entry::Buffered(parent)) => {
+            Some(&Entry::Buffered(parent)) if !root => {
                 let span_id = local.ids.span_id();
                 let mut name = name.into();
                 local.buffer.bound_name(&mut name);
@@ -429,7 +429,9 @@ where
             }
             // A future's span, or a context captured in this process.
             Some(Entry::Frame(frame))
-                if frame.sampled && matches!(frame.origin, Origin::Span | Origin::Attached) =>
+                if !root
+                    && frame.sampled
+                    && matches!(frame.origin, Origin::Span | Origin::Attached) =>
             {
                 let (trace_id, parent_id, flags) = (frame.trace_id, frame.span_id, frame.flags);
                 let span_id = local.ids.span_id();
@@ -439,6 +441,8 @@ where
                 let index = local.buffer.open_record(ids, name, kind, None);
                 return Some(local.opened_buffered(index, span_id));
             }
+            // Nothing open: a new trace, for the buffer's tracer.
+            None => return open_trace(borrowed, name.into(), kind),
             _ => {}
         }
     }
@@ -479,8 +483,44 @@ fn grow(stack: &mut Vec<Entry>) {
     stack.reserve(1);
 }
 
-/// [`open`] for everything but the common case: a new trace, a parent that
-/// is remote or unsampled, another tracer.
+/// [`open`] of a span that starts a trace on a thread with nothing open
+/// (a request begins), for the tracer that owns the buffer: no parent, no
+/// trace state or baggage to inherit, no tracer to look up or adopt.
+#[inline(never)]
+fn open_trace(
+    mut borrowed: RefMut<'_, ManuallyDrop<Local>>,
+    mut name: Cow<'static, str>,
+    kind: SpanKind,
+) -> Option<OpenedSpan> {
+    arm_teardown();
+    let local = &mut **borrowed;
+    let span_id = local.ids.span_id();
+    let trace_id = local.ids.trace_id();
+    let sampled = {
+        let tracer = local.buffer.tracer.as_ref()?;
+        let sampled = tracer.inner.sampler.should_sample(trace_id, None);
+        tracer.count_root(sampled);
+        sampled
+    };
+    local.open_spans += 1;
+    // Our trace IDs are random throughout: W3C Level 2 says the random flag
+    // SHOULD then be set.
+    let flags = TraceFlags::RANDOM;
+    if sampled {
+        local.buffer.bound_name(&mut name);
+        let index = local.buffer.open_record((trace_id, span_id, None, flags), name, kind, None);
+        push_buffered(&mut local.stack, index);
+    } else {
+        let (origin, record, extras) = (Origin::Span, Slot::None, None);
+        let frame = Frame { trace_id, span_id, sampled, flags, origin, record, extras };
+        local.stack.push(Entry::Frame(frame));
+        local.note_top();
+    }
+    Some(OpenedSpan::new(span_id, sampled, false))
+}
+
+/// [`open`] for everything but the common cases: a parent that is remote
+/// or unsampled, another tracer, a new trace under an open span.
 #[inline(never)]
 fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
     arm_teardown();

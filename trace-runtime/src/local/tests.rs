@@ -70,3 +70,41 @@ fn a_thread_s_state_is_ended_and_its_tracer_released_at_thread_exit() {
     assert_eq!(collector.render(), "left open\n");
     assert_eq!(Arc::strong_count(&tracer.inner), 1, "the thread's clone was dropped");
 }
+
+#[test]
+fn traces_started_on_an_idle_thread_sampled_or_not_are_counted_and_nest() {
+    let collector = InMemoryCollector::new();
+    // Ratio 0.5 on random low halves: some roots sampled, some not.
+    let tracer = Tracer::builder("svc")
+        .sampler(crate::Sampler::ratio(0.5))
+        .span_processor(collector.clone())
+        .build();
+    let (mut sampled, mut unsampled) = (0, 0);
+    tracer.in_scope(|| {
+        for _ in 0..200 {
+            let start = |name: &'static str| open(name, SpanKind::Internal, false);
+            let root = start("root").expect("a tracer is set");
+            // What `open_nested` reads: set for an unsampled root only.
+            let unsampled_top = UNSAMPLED_TOP.get();
+            let child = start("child").expect("a tracer is set");
+            assert_eq!(child.sampled(), root.sampled(), "a child follows its root");
+            let context = current_span_context().expect("a span is open");
+            assert_eq!(trace_id_of(root.span_id), Some(context.trace_id));
+            assert!(context.flags.random(), "W3C Level 2: our trace IDs are random");
+            if root.sampled() {
+                sampled += 1;
+                assert_eq!(unsampled_top, None);
+            } else {
+                unsampled += 1;
+                assert_eq!(unsampled_top, Some(root.span_id));
+            }
+            close(child.span_id);
+            close(root.span_id);
+            assert_eq!(UNSAMPLED_TOP.get(), None, "nothing open, nothing unsampled on top");
+        }
+    });
+    assert!(sampled > 0 && unsampled > 0, "{sampled} sampled, {unsampled} unsampled");
+    let stats = tracer.stats();
+    assert_eq!((stats.sampled_roots, stats.unsampled_roots), (sampled, unsampled));
+    assert_eq!(collector.spans().len() as u64, 2 * sampled);
+}
