@@ -211,9 +211,9 @@ impl Conversion {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
-                out.extend(order[*next..end].iter().map(|&index| {
-                    records[index].take_span_data(source, spare_tags, source.service.clone())
-                }));
+                convert(records, &order[*next..end], source, out, spare_tags, || {
+                    source.service.clone()
+                });
                 *next = end;
             }
             Self::Converted(spans) => {
@@ -248,12 +248,11 @@ impl Conversion {
                     services.push(source.service.clone());
                 }
                 let end = next.saturating_add(count).min(order.len());
-                out.extend(order[*next..end].iter().map(|&index| {
+                convert(records, &order[*next..end], source, out, spare_tags, || {
                     // SAFETY: a copy that owns no count, as the caller
                     // promised to treat it; `services` holds one.
-                    let service = unsafe { std::ptr::read(&source.service) };
-                    records[index].take_span_data(source, spare_tags, service)
-                }));
+                    unsafe { std::ptr::read(&source.service) }
+                });
                 *next = end;
             }
             Self::Converted(spans) => {
@@ -264,6 +263,30 @@ impl Conversion {
                     services.push(unsafe { std::ptr::read(&span.service) });
                 }));
             }
+        }
+    }
+}
+
+/// Appends the records at `order` to `out`, in that order, each converted
+/// straight into its place in `out`, with the service `service` gives.
+#[inline(always)]
+fn convert(
+    records: &mut [Record],
+    order: &[usize],
+    source: &Source,
+    out: &mut Vec<SpanData>,
+    spare_tags: &mut Vec<Vec<Tag>>,
+    service: impl Fn() -> Arc<str>,
+) {
+    out.reserve(order.len());
+    for &index in order {
+        let record = &mut records[index];
+        let len = out.len();
+        // SAFETY: `reserve` made room for every span of `order`, so `len`
+        // is within capacity; the slot is counted once written.
+        unsafe {
+            record.write_span_data(out.as_mut_ptr().add(len), source, spare_tags, service());
+            out.set_len(len + 1);
         }
     }
 }
