@@ -52,8 +52,8 @@ fn cycles() -> &'static CycleClock {
 }
 
 /// `fastant`'s nanoseconds per cycle as an exact binary fraction,
-/// `multiplier / 2^shift`, with the Unix time of cycle zero: a reading
-/// converts with one 128-bit multiplication and a shift.
+/// `multiplier / 2^(64 + shift)`, with the Unix time of cycle zero: a
+/// reading converts with one multiplication (its high half) and a shift.
 ///
 /// `fastant` keeps its scale as the `f64` `1e9 / cycles_per_second` and
 /// rounds `cycles as f64 * scale` down. The integers here are that same
@@ -62,9 +62,14 @@ fn cycles() -> &'static CycleClock {
 /// rounds across an integer: by at most a nanosecond while counts stay
 /// below 2^53 (a month of cycles at 3 GHz from cycle zero, which `fastant`
 /// puts at process start), and by a part in 10^16 beyond.
+///
+/// The multiplier has its top bit set, so the shift is beyond the low 64
+/// bits of the product whenever a cycle is shorter than a nanosecond (a
+/// TSC above 1 GHz); slower counters keep `fastant`'s conversion.
 #[derive(Debug, Clone, Copy)]
-struct CycleScale {
+pub(crate) struct CycleScale {
     multiplier: u64,
+    /// Applied to the high half of the product.
     shift: u32,
     /// The Unix time of cycle zero, in nanoseconds.
     unix_at_zero: u64,
@@ -92,12 +97,13 @@ impl CycleScale {
             .find(|&scale| (probe as f64 / scale) as u64 == observed)?;
         let bits = nanos_per_cycle.to_bits();
         let exponent = u32::try_from((bits >> 52) & 0x7ff).ok()?;
-        // A normal, positive float: mantissa · 2^(exponent - 1075).
-        let shift = 1075_u32.checked_sub(exponent)?;
-        if bits >> 63 != 0 || exponent == 0 || !(1..128).contains(&shift) {
+        // A normal, positive float: mantissa · 2^(exponent - 1075), that is
+        // (mantissa << 11) / 2^(64 + 1022 - exponent).
+        let shift = 1022_u32.checked_sub(exponent)?;
+        if bits >> 63 != 0 || exponent == 0 || shift >= 64 {
             return None;
         }
-        let multiplier = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let multiplier = ((bits & ((1 << 52) - 1)) | (1 << 52)) << 11;
         let mut scale = Self { multiplier, shift, unix_at_zero: 0 };
         let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
         let cycles_now = raw_cycles(fastant::Instant::now());
@@ -109,9 +115,9 @@ impl CycleScale {
     /// Nanoseconds in `cycles`, rounded down.
     #[inline(always)]
     fn nanos(self, cycles: u64) -> u64 {
-        // At most 117 bits before the shift; the result fits in 64 for
-        // any count of cycles below centuries.
-        ((u128::from(cycles) * u128::from(self.multiplier)) >> self.shift) as u64
+        let high = (u128::from(cycles) * u128::from(self.multiplier)) >> 64;
+        // The high half of a 64-by-64-bit product fits in 64 bits.
+        (high as u64) >> self.shift
     }
 
     /// The Unix time of a reading, in nanoseconds.
@@ -231,6 +237,42 @@ impl Timestamp {
     }
 }
 
+/// Converts the readings of many spans, the clock's scale looked up once
+/// (a batch's worth, on the export thread).
+#[derive(Clone, Copy)]
+pub(crate) struct SpanClock(Option<CycleScale>);
+
+impl SpanClock {
+    /// The clock as it converts now.
+    pub(crate) fn get() -> Self {
+        if fastant::is_tsc_available()
+            && let CycleClock::Scaled(scale) = cycles()
+        {
+            Self(Some(*scale))
+        } else {
+            Self(None)
+        }
+    }
+
+    /// [`Timestamp::span_times`].
+    #[inline(always)]
+    pub(crate) fn span_times(self, start: Timestamp, end: Timestamp) -> (u64, u64) {
+        match (self.0, start, end) {
+            (Some(scale), Timestamp::Cycles(start), Timestamp::Cycles(end)) => {
+                let (start, end) = (raw_cycles(start), raw_cycles(end));
+                (scale.unix_nanos(start), scale.nanos(end.saturating_sub(start)))
+            }
+            _ => unscaled_span_times(start, end),
+        }
+    }
+}
+
+/// [`Timestamp::span_times`] where the TSC is not converted in integers.
+#[inline(never)]
+fn unscaled_span_times(start: Timestamp, end: Timestamp) -> (u64, u64) {
+    Timestamp::span_times(start, end)
+}
+
 /// [`Timestamp::span_times`] in `fastant`'s floating point; kept out of
 /// line so the integer path inlines small.
 #[cold]
@@ -288,9 +330,12 @@ mod tests {
                     let cycles = raw_cycles(end) - raw_cycles(from);
                     let exact = scale.nanos(cycles);
                     assert!(exact.abs_diff(floated) <= 1, "{cycles} cycles: {exact} vs {floated}");
-                    let (_, duration) =
-                        Timestamp::span_times(Timestamp::Cycles(from), Timestamp::Cycles(end));
-                    assert_eq!(duration, exact);
+                    let (from, end) = (Timestamp::Cycles(from), Timestamp::Cycles(end));
+                    assert_eq!(Timestamp::span_times(from, end).1, exact);
+                    assert_eq!(
+                        SpanClock::get().span_times(from, end),
+                        Timestamp::span_times(from, end)
+                    );
                 }
             }
             nanos = nanos * 3 + 1;

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use smallvec::SmallVec;
 
-use crate::clock::Timestamp;
+use crate::clock::{SpanClock, Timestamp};
 use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits::{self, LimitCounters, Limits};
@@ -284,7 +284,7 @@ impl Record {
     ///
     /// `spare_tags` holds emptied tag `Vec`s to fill, instead of
     /// allocating one per tagged span; `service` is the span's service,
-    /// as the caller counts its references.
+    /// as the caller counts its references; `clock` converts its times.
     ///
     /// # Safety
     ///
@@ -298,9 +298,10 @@ impl Record {
         source: &Source,
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
+        clock: SpanClock,
     ) {
         let tags = self.take_tags(spare_tags);
-        let (start_unix_nanos, duration_nanos) = Timestamp::span_times(self.start, self.end);
+        let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = self.rare.take();
         // SAFETY: the caller's promise; every field is written once.
         unsafe {

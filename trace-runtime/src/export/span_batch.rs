@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::clock::Timestamp;
+use crate::clock::{SpanClock, Timestamp};
 use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
 use crate::value::Tag;
@@ -279,13 +279,15 @@ fn convert(
     service: impl Fn() -> Arc<str>,
 ) {
     out.reserve(order.len());
+    let clock = SpanClock::get();
     for &index in order {
         let record = &mut records[index];
         let len = out.len();
         // SAFETY: `reserve` made room for every span of `order`, so `len`
         // is within capacity; the slot is counted once written.
         unsafe {
-            record.write_span_data(out.as_mut_ptr().add(len), source, spare_tags, service());
+            let slot = out.as_mut_ptr().add(len);
+            record.write_span_data(slot, source, spare_tags, service(), clock);
             out.set_len(len + 1);
         }
     }
