@@ -303,6 +303,7 @@ impl Record {
         let tags = self.take_tags(spare_tags);
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = self.rare.take();
+        let finish = rare.is_some() || source.redact.is_some();
         // SAFETY: the caller's promise; every field is written once.
         unsafe {
             (&raw mut (*slot).trace_id).write(self.trace_id);
@@ -328,31 +329,47 @@ impl Record {
                 }
             }
         }
-        // SAFETY: every field was written above.
-        let span = unsafe { &mut *slot };
-        keep_last_per_key(&mut span.tags);
-        if !span.events.is_empty() || !span.links.is_empty() || source.redact.is_some() {
-            finish_rare(span, source);
+        if finish {
+            // SAFETY: every field was written above.
+            finish_rare(unsafe { &mut *slot }, source);
         }
     }
 
-    /// The record's tags in a `Vec`, leaving none behind.
+    /// The record's tags in a `Vec`, one per key, leaving none behind.
     #[inline(always)]
     fn take_tags(&mut self, spare_tags: &mut Vec<Vec<Tag>>) -> Vec<Tag> {
+        let len = self.tags.len();
         if self.tags.spilled() {
             // Moves the heap buffer, no copy.
-            std::mem::take(&mut self.tags).into_vec()
-        } else if self.tags.is_empty() {
+            let mut tags = std::mem::take(&mut self.tags).into_vec();
+            keep_last_per_key(&mut tags);
+            tags
+        } else if len == 0 {
             Vec::new()
         } else {
+            type Inline = std::mem::MaybeUninit<[Tag; 2]>;
             let mut tags = spare_tags.pop().unwrap_or_default();
-            tags.reserve(self.tags.len());
-            // Popped and reversed: cheaper than a draining iterator for
-            // the one or two tags a record holds inline.
-            while let Some(tag) = self.tags.pop() {
-                tags.push(tag);
+            debug_assert!(tags.is_empty());
+            tags.reserve(2);
+            // Both inline slots are copied as one block of bytes, a fixed
+            // size the compiler copies in registers: popping the tags one
+            // by one measured ten instructions a span more.
+            // SAFETY: the tags move: `self.tags` forgets them (length
+            // zero) and `tags`, empty with room for two, counts the `len`
+            // copied. The bytes past `len` are uninitialised, copied as
+            // such (`MaybeUninit`) and never read.
+            unsafe {
+                let inline = self.tags.as_ptr().cast::<Inline>().read();
+                tags.as_mut_ptr().cast::<Inline>().write(inline);
+                self.tags.set_len(0);
+                tags.set_len(len);
             }
-            tags.reverse();
+            // One comparison for the pair a record holds inline:
+            // `keep_last_per_key`'s general loop measured 50 instructions.
+            if len == 2 && tags[0].0 == tags[1].0 {
+                let (_, value) = tags.pop().expect("two tags");
+                tags[0].1 = value;
+            }
             tags
         }
     }

@@ -278,18 +278,32 @@ fn convert(
     spare_tags: &mut Vec<Vec<Tag>>,
     service: impl Fn() -> Arc<str>,
 ) {
+    /// `spans` with its length set to `len` when dropped: the spans
+    /// written so far are kept even if the redaction hook panics, and the
+    /// loop keeps the length in a register.
+    struct Filled<'a> {
+        spans: &'a mut Vec<SpanData>,
+        len: usize,
+    }
+    impl Drop for Filled<'_> {
+        fn drop(&mut self) {
+            // SAFETY: the first `len` spans are written (see below).
+            unsafe { self.spans.set_len(self.len) };
+        }
+    }
+
     out.reserve(order.len());
     let clock = SpanClock::get();
+    let base = out.as_mut_ptr();
+    let mut filled = Filled { len: out.len(), spans: out };
     for &index in order {
         let record = &mut records[index];
-        let len = out.len();
-        // SAFETY: `reserve` made room for every span of `order`, so `len`
-        // is within capacity; the slot is counted once written.
+        // SAFETY: `reserve` made room for every span of `order`, so the
+        // slot at `len` is within capacity; it is counted once written.
         unsafe {
-            let slot = out.as_mut_ptr().add(len);
-            record.write_span_data(slot, source, spare_tags, service(), clock);
-            out.set_len(len + 1);
-        }
+            record.write_span_data(base.add(filled.len), source, spare_tags, service(), clock)
+        };
+        filled.len += 1;
     }
 }
 
@@ -444,5 +458,16 @@ mod tests {
         assert_eq!(keys(&spans[2]), ["k0", "k1", "k2"]);
         assert_eq!(spans[2].tags[2].1, Value::from(3));
         assert!(spans[3].tags.is_empty());
+    }
+
+    #[test]
+    fn two_inline_tags_with_one_key_are_exported_once_with_the_last_value() {
+        let tag = |key: &'static str, value: i64| (key.into(), Value::from(value));
+        let mut records = records(&[(0, 1), (2, 3)]);
+        records[0].tags = [tag("k", 1), tag("k", 2)].into_iter().collect();
+        records[1].tags = [tag("a", 1), tag("b", 2)].into_iter().collect();
+        let spans = SpanBatch::recorded(source(), records).into_spans();
+        assert_eq!(spans[0].tags, [tag("k", 2)]);
+        assert_eq!(spans[1].tags, [tag("a", 1), tag("b", 2)]);
     }
 }
