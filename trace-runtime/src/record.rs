@@ -291,6 +291,10 @@ impl Record {
     /// `slot` must be valid for writes and aligned; what it held is
     /// overwritten without being dropped. If the redaction hook panics,
     /// the span written so far is leaked (never dropped twice).
+    ///
+    /// Returns whether the span may own memory other than its service (a
+    /// heap name, tags, events, links or a status message): one that owns
+    /// none needs no drop.
     #[inline(always)]
     pub(crate) unsafe fn write_span_data(
         &mut self,
@@ -299,11 +303,12 @@ impl Record {
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
         clock: SpanClock,
-    ) {
+    ) -> bool {
         let tags = self.take_tags(spare_tags);
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = self.rare.take();
         let finish = rare.is_some() || source.redact.is_some();
+        let owns = rare.is_some() || tags.capacity() != 0 || matches!(self.name, Cow::Owned(_));
         // SAFETY: the caller's promise; every field is written once.
         unsafe {
             (&raw mut (*slot).trace_id).write(self.trace_id);
@@ -333,6 +338,7 @@ impl Record {
             // SAFETY: every field was written above.
             finish_rare(unsafe { &mut *slot }, source);
         }
+        owns
     }
 
     /// The record's tags in a `Vec`, one per key, leaving none behind.

@@ -235,25 +235,29 @@ impl Conversion {
     /// The caller must keep the entries added to `services` until the
     /// spans appended are gone, hand the spans out only by shared
     /// reference, and forget each one's `service` instead of dropping it.
+    ///
+    /// Returns whether a span appended may own memory other than its
+    /// service; if none does, the spans need no drop.
     pub(crate) unsafe fn append_uncounted_to(
         &mut self,
         out: &mut Vec<SpanData>,
         count: usize,
         spare_tags: &mut Vec<Vec<Tag>>,
         services: &mut Vec<Arc<str>>,
-    ) {
+    ) -> bool {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 if !services.last().is_some_and(|last| Arc::ptr_eq(last, &source.service)) {
                     services.push(source.service.clone());
                 }
                 let end = next.saturating_add(count).min(order.len());
-                convert(records, &order[*next..end], source, out, spare_tags, || {
+                let owns = convert(records, &order[*next..end], source, out, spare_tags, || {
                     // SAFETY: a copy that owns no count, as the caller
                     // promised to treat it; `services` holds one.
                     unsafe { std::ptr::read(&source.service) }
                 });
                 *next = end;
+                owns
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -262,6 +266,7 @@ impl Conversion {
                     // span keeps a copy that owns none.
                     services.push(unsafe { std::ptr::read(&span.service) });
                 }));
+                count != 0
             }
         }
     }
@@ -269,6 +274,7 @@ impl Conversion {
 
 /// Appends the records at `order` to `out`, in that order, each converted
 /// straight into its place in `out`, with the service `service` gives.
+/// Returns whether a span appended may own memory other than its service.
 #[inline(always)]
 fn convert(
     records: &mut [Record],
@@ -277,7 +283,7 @@ fn convert(
     out: &mut Vec<SpanData>,
     spare_tags: &mut Vec<Vec<Tag>>,
     service: impl Fn() -> Arc<str>,
-) {
+) -> bool {
     /// `spans` with its length set to `len` when dropped: the spans
     /// written so far are kept even if the redaction hook panics, and the
     /// loop keeps the length in a register.
@@ -296,15 +302,17 @@ fn convert(
     let clock = SpanClock::get();
     let base = out.as_mut_ptr();
     let mut filled = Filled { len: out.len(), spans: out };
+    let mut owns = false;
     for &index in order {
         let record = &mut records[index];
         // SAFETY: `reserve` made room for every span of `order`, so the
         // slot at `len` is within capacity; it is counted once written.
-        unsafe {
+        owns |= unsafe {
             record.write_span_data(base.add(filled.len), source, spare_tags, service(), clock)
         };
         filled.len += 1;
     }
+    owns
 }
 
 impl Drop for Conversion {
