@@ -178,8 +178,8 @@ impl Drop for SpanBatch {
 /// A batch being converted into [`SpanData`]; see [`SpanBatch::into_conversion`].
 pub(crate) enum Conversion {
     /// `order[next..]` indexes the records still to convert; the records
-    /// converted so far are left in place, owning nothing, as do the
-    /// others if `forgettable`.
+    /// converted so far were moved out bitwise and are never dropped. The
+    /// others (moved-out slots) own nothing if `forgettable`.
     Recorded {
         source: Arc<Source>,
         records: Vec<Record>,
@@ -211,10 +211,9 @@ impl Conversion {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
-                convert(records, &order[*next..end], source, out, spare_tags, || {
+                convert(records, &order[..end], next, source, out, spare_tags, || {
                     source.service.clone()
                 });
-                *next = end;
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -251,13 +250,11 @@ impl Conversion {
                     services.push(source.service.clone());
                 }
                 let end = next.saturating_add(count).min(order.len());
-                let owns = convert(records, &order[*next..end], source, out, spare_tags, || {
+                convert(records, &order[..end], next, source, out, spare_tags, || {
                     // SAFETY: a copy that owns no count, as the caller
                     // promised to treat it; `services` holds one.
                     unsafe { std::ptr::read(&source.service) }
-                });
-                *next = end;
-                owns
+                })
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -272,13 +269,16 @@ impl Conversion {
     }
 }
 
-/// Appends the records at `order` to `out`, in that order, each converted
-/// straight into its place in `out`, with the service `service` gives.
-/// Returns whether a span appended may own memory other than its service.
+/// Appends the records at `order[*next..]` to `out`, in that order, each
+/// converted straight into its place in `out`, with the service `service`
+/// gives, and moves `next` past each record as it is moved out (so that
+/// one is never dropped again, see [`Conversion`]'s drop). Returns whether
+/// a span appended may own memory other than its service.
 #[inline(always)]
 fn convert(
     records: &mut [Record],
     order: &[usize],
+    next: &mut usize,
     source: &Source,
     out: &mut Vec<SpanData>,
     spare_tags: &mut Vec<Vec<Tag>>,
@@ -298,17 +298,22 @@ fn convert(
         }
     }
 
-    out.reserve(order.len());
+    out.reserve(order.len().saturating_sub(*next));
     let clock = SpanClock::get();
     let base = out.as_mut_ptr();
     let mut filled = Filled { len: out.len(), spans: out };
     let mut owns = false;
-    for &index in order {
+    while let Some(&index) = order.get(*next) {
         let record = &mut records[index];
-        // SAFETY: `reserve` made room for every span of `order`, so the
-        // slot at `len` is within capacity; it is counted once written.
+        // Counted as converted first: if the redaction hook panics, the
+        // record is already moved out, and must not be dropped again.
+        *next += 1;
+        // SAFETY: `reserve` made room for every span left in `order`, so
+        // the slot at `len` is within capacity; it is counted once
+        // written. `order` holds each record once, and the ones before
+        // `next` are never used or dropped again.
         owns |= unsafe {
-            record.write_span_data(base.add(filled.len), source, spare_tags, service(), clock)
+            record.move_span_data(base.add(filled.len), source, spare_tags, service(), clock)
         };
         filled.len += 1;
     }
@@ -318,12 +323,27 @@ fn convert(
 impl Drop for Conversion {
     fn drop(&mut self) {
         if let Self::Recorded { records, order, next, forgettable, .. } = self {
-            if *next == order.len() && *forgettable {
-                debug_assert!(records.iter().all(Record::owns_nothing));
-                // SAFETY: every closed record was converted, which took all
-                // it owned, and the others own nothing: forgetting the
-                // records leaks nothing, and spares dropping them one by one.
-                unsafe { records.set_len(0) };
+            // The records converted were moved out (`order[..next]`): they
+            // are forgotten. The closed ones not reached are dropped, and
+            // the others (moved-out slots) only if they own something.
+            let len = records.len();
+            let base = records.as_mut_ptr();
+            // SAFETY: with the length at zero first, a panic in a drop
+            // below leaks the rest, never drops a record twice; each index
+            // is below `len`, and `order` holds each closed record once.
+            unsafe {
+                records.set_len(0);
+                for &index in &order[*next..] {
+                    std::ptr::drop_in_place(base.add(index));
+                }
+                if !*forgettable {
+                    for index in 0..len {
+                        let record = base.add(index);
+                        if (*record).state != State::Closed {
+                            std::ptr::drop_in_place(record);
+                        }
+                    }
+                }
             }
             spare::give(std::mem::take(records));
         }
@@ -477,5 +497,24 @@ mod tests {
         let spans = SpanBatch::recorded(source(), records).into_spans();
         assert_eq!(spans[0].tags, [tag("k", 2)]);
         assert_eq!(spans[1].tags, [tag("a", 1), tag("b", 2)]);
+    }
+
+    #[test]
+    fn a_redaction_hook_that_panics_leaves_no_record_to_drop_twice() {
+        let redact = |key: &str, value| if key == "k1" { panic!("hook") } else { Some(value) };
+        let source = Arc::new(Source { service: Arc::from("svc"), redact: Some(Box::new(redact)) });
+        // In end order: 1 (tag k0), 2 (k0, k1: the hook panics), 3, 0.
+        let times = [(0, 50), (1, 10), (11, 20), (21, 30)];
+        let mut converting = SpanBatch::recorded(source, records(&times)).into_conversion();
+        let mut spans = Vec::new();
+        let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+        }));
+        assert!(converted.is_err());
+        assert_eq!(names(&spans), ["1"]);
+        // Drops 3 and 0, which were never converted, and not 2, which was
+        // moved out when the hook panicked.
+        drop(converting);
+        assert_eq!(spans[0].tags.len(), 1);
     }
 }
