@@ -284,9 +284,11 @@ impl Record {
     /// first and then moved measured 40 instructions a span more, most of
     /// them copies through the stack.
     ///
-    /// `spare_tags` holds emptied tag `Vec`s to fill, instead of
-    /// allocating one per tagged span; `service` is the span's service,
-    /// as the caller counts its references; `clock` converts its times.
+    /// `redacting` says whether `source` has a redaction hook (looked up
+    /// once per batch); `spare_tags` holds emptied tag `Vec`s to fill,
+    /// instead of allocating one per tagged span; `service` is the span's
+    /// service, as the caller counts its references; `clock` converts its
+    /// times.
     ///
     /// # Safety
     ///
@@ -303,6 +305,7 @@ impl Record {
         &mut self,
         slot: *mut SpanData,
         source: &Source,
+        redacting: bool,
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
         clock: SpanClock,
@@ -313,7 +316,7 @@ impl Record {
         let tagged = unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags) };
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = unsafe { std::ptr::read(&self.rare) };
-        let finish = rare.is_some() || source.redact.is_some();
+        let finish = rare.is_some() || redacting;
         let owns = rare.is_some() || tagged || matches!(self.name, Cow::Owned(_));
         // Every other field is written once.
         unsafe {

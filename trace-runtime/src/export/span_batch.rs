@@ -250,10 +250,14 @@ impl Conversion {
                     services.push(source.service.clone());
                 }
                 let end = next.saturating_add(count).min(order.len());
-                convert(records, &order[..end], next, source, out, spare_tags, || {
-                    // SAFETY: a copy that owns no count, as the caller
-                    // promised to treat it; `services` holds one.
-                    unsafe { std::ptr::read(&source.service) }
+                // SAFETY: copies that own no count, as the caller promised
+                // to treat them; `services` holds one. Read once into a
+                // local, which the loop keeps at hand, rather than through
+                // `source` per span.
+                let service =
+                    std::mem::ManuallyDrop::new(unsafe { std::ptr::read(&source.service) });
+                convert(records, &order[..end], next, source, out, spare_tags, || unsafe {
+                    std::ptr::read(&*service)
                 })
             }
             Self::Converted(spans) => {
@@ -300,6 +304,7 @@ fn convert(
 
     out.reserve(order.len().saturating_sub(*next));
     let clock = SpanClock::get();
+    let redacting = source.redact.is_some();
     let base = out.as_mut_ptr();
     let mut filled = Filled { len: out.len(), spans: out };
     let mut owns = false;
@@ -313,7 +318,8 @@ fn convert(
         // written. `order` holds each record once, and the ones before
         // `next` are never used or dropped again.
         owns |= unsafe {
-            record.move_span_data(base.add(filled.len), source, spare_tags, service(), clock)
+            let slot = base.add(filled.len);
+            record.move_span_data(slot, source, redacting, spare_tags, service(), clock)
         };
         filled.len += 1;
     }
