@@ -376,7 +376,14 @@ impl Record {
             false
         } else {
             type Inline = std::mem::MaybeUninit<[Tag; 2]>;
-            let mut tags = spare_tags.pop().unwrap_or_default();
+            // Filled where it lies in the span: a `Vec` filled first and
+            // then written went through the stack.
+            // SAFETY: the caller's promise; `to` holds a valid `Vec` from
+            // here on.
+            let tags = unsafe {
+                to.write(spare_tags.pop().unwrap_or_default());
+                &mut *to
+            };
             debug_assert!(tags.is_empty());
             tags.reserve(2);
             // Both inline slots are copied as one block of bytes, a fixed
@@ -397,8 +404,6 @@ impl Record {
                 let (_, value) = tags.pop().expect("two tags");
                 tags[0].1 = value;
             }
-            // SAFETY: the caller's promise.
-            unsafe { to.write(tags) };
             true
         }
     }
