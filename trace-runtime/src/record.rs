@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use smallvec::SmallVec;
 
-use crate::clock::Timestamp;
+use crate::clock::{SpanClock, Timestamp};
 use crate::flags::TraceFlags;
 use crate::id::{SpanId, TraceId};
 use crate::limits::{self, LimitCounters, Limits};
@@ -281,72 +281,137 @@ pub(crate) struct Source {
 }
 
 impl Record {
-    /// The exported form. Takes what the record owns (name, tags, events,
-    /// links) and leaves empty values behind, which own nothing: the
-    /// record is read where it lies instead of being moved out whole (208
-    /// bytes) first, and what is left needs no drop.
+    /// Moves the exported form into `slot`: what the record owns (name,
+    /// tags, events, links) moves bitwise, and the record is left as a
+    /// husk that must never be used or dropped again. It is read where it
+    /// lies instead of being moved out whole (208 bytes) first, and
+    /// nothing is written back into it (leaving empty values behind
+    /// measured 10 instructions a span more). Each field is written
+    /// straight into `slot` as soon as it is known: a `SpanData` built
+    /// first and then moved measured 40 instructions a span more, most of
+    /// them copies through the stack.
     ///
-    /// `spare_tags` holds emptied tag `Vec`s to fill, instead of
-    /// allocating one per tagged span; `service` is the span's service,
-    /// as the caller counts its references. Inlined into each caller: a
-    /// call returns the span through memory, a copy more.
+    /// `redacting` says whether `source` has a redaction hook (looked up
+    /// once per batch); `spare_tags` holds emptied tag `Vec`s to fill,
+    /// instead of allocating one per tagged span; `service` is the span's
+    /// service, as the caller counts its references; `clock` converts its
+    /// times.
+    ///
+    /// # Safety
+    ///
+    /// `slot` must be valid for writes and aligned; what it held is
+    /// overwritten without being dropped. The record must be neither used
+    /// nor dropped afterwards, even if this panics (the redaction hook
+    /// may): the span written so far is then leaked, never dropped twice.
+    ///
+    /// Returns whether the span may own memory other than its service (a
+    /// heap name, tags, events, links or a status message): one that owns
+    /// none needs no drop.
     #[inline(always)]
-    pub(crate) fn take_span_data(
+    pub(crate) unsafe fn move_span_data(
         &mut self,
+        slot: *mut SpanData,
         source: &Source,
+        redacting: bool,
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
-    ) -> SpanData {
-        let (mut events, mut links, status) = match self.rare.take() {
-            Some(rare) => {
-                let Rare { events, links, status } = *rare;
-                (events, links, status)
+        clock: SpanClock,
+    ) -> bool {
+        // SAFETY (here and below): the caller's promises that the record
+        // is not used again (each owned field is moved out exactly once)
+        // and that `slot` is writable.
+        let tagged = unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags) };
+        let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
+        let rare = unsafe { std::ptr::read(&self.rare) };
+        let finish = rare.is_some() || redacting;
+        let owns = rare.is_some() || tagged || matches!(self.name, Cow::Owned(_));
+        // Every other field is written once.
+        unsafe {
+            (&raw mut (*slot).trace_id).write(self.trace_id);
+            (&raw mut (*slot).span_id).write(self.span_id);
+            (&raw mut (*slot).parent_id).write(self.parent_id);
+            (&raw mut (*slot).name).write(std::ptr::read(&self.name));
+            (&raw mut (*slot).kind).write(self.kind);
+            (&raw mut (*slot).start_unix_nanos).write(start_unix_nanos);
+            (&raw mut (*slot).duration_nanos).write(duration_nanos);
+            (&raw mut (*slot).service).write(service);
+            match rare {
+                None => {
+                    (&raw mut (*slot).events).write(Vec::new());
+                    (&raw mut (*slot).links).write(Vec::new());
+                    (&raw mut (*slot).status).write(Status::Unset);
+                }
+                Some(rare) => {
+                    let Rare { events, links, status } = *rare;
+                    (&raw mut (*slot).events).write(events);
+                    (&raw mut (*slot).links).write(links);
+                    (&raw mut (*slot).status).write(status);
+                }
             }
-            None => (Vec::new(), Vec::new(), Status::Unset),
-        };
-        let mut tags = if self.tags.spilled() {
-            // Moves the heap buffer, no copy.
-            std::mem::take(&mut self.tags).into_vec()
-        } else if self.tags.is_empty() {
-            Vec::new()
+        }
+        if finish {
+            // SAFETY: every field was written above.
+            finish_rare(unsafe { &mut *slot }, source);
+        }
+        owns
+    }
+
+    /// Writes the record's tags into `to` as a `Vec`, one per key, moved
+    /// out bitwise; returns whether there are any. Each branch writes its
+    /// own `Vec`: one value returned from all three went through the
+    /// stack (six instructions a span).
+    ///
+    /// # Safety
+    ///
+    /// `to` must be valid for writes; what it held is overwritten without
+    /// being dropped. The record's tags must be neither used nor dropped
+    /// afterwards.
+    #[inline(always)]
+    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) -> bool {
+        let len = self.tags.len();
+        if self.tags.spilled() {
+            // Moves the heap buffer, no copy of the tags.
+            // SAFETY: the caller's promise; the tags move once.
+            let mut tags = unsafe { std::ptr::read(&self.tags) }.into_vec();
+            keep_last_per_key(&mut tags);
+            // SAFETY: the caller's promise.
+            unsafe { to.write(tags) };
+            true
+        } else if len == 0 {
+            // SAFETY: the caller's promise.
+            unsafe { to.write(Vec::new()) };
+            false
         } else {
-            let mut tags = spare_tags.pop().unwrap_or_default();
-            tags.reserve(self.tags.len());
-            // Popped and reversed: cheaper than a draining iterator for
-            // the one or two tags a record holds inline.
-            while let Some(tag) = self.tags.pop() {
-                tags.push(tag);
+            type Inline = std::mem::MaybeUninit<[Tag; 2]>;
+            // Filled where it lies in the span: a `Vec` filled first and
+            // then written went through the stack.
+            // SAFETY: the caller's promise; `to` holds a valid `Vec` from
+            // here on.
+            let tags = unsafe {
+                to.write(spare_tags.pop().unwrap_or_default());
+                &mut *to
+            };
+            debug_assert!(tags.is_empty());
+            tags.reserve(2);
+            // Both inline slots are copied as one block of bytes, a fixed
+            // size the compiler copies in registers: popping the tags one
+            // by one measured ten instructions a span more.
+            // SAFETY: the tags move (the caller's promise) to `tags`,
+            // empty with room for two, which counts the `len` copied. The
+            // bytes past `len` are uninitialised, copied as such
+            // (`MaybeUninit`) and never read.
+            unsafe {
+                let inline = self.tags.as_ptr().cast::<Inline>().read();
+                tags.as_mut_ptr().cast::<Inline>().write(inline);
+                tags.set_len(len);
             }
-            tags.reverse();
-            tags
-        };
-        keep_last_per_key(&mut tags);
-        for event in &mut events {
-            keep_last_per_key(&mut event.tags);
-        }
-        if let Some(redact) = &source.redact {
-            redact_tags(redact.as_ref(), &mut tags);
-            for event in &mut events {
-                redact_tags(redact.as_ref(), &mut event.tags);
+            // One comparison for the pair a record holds inline:
+            // `keep_last_per_key`'s general loop measured 50 instructions.
+            if len == 2 && tags[0].0 == tags[1].0 {
+                let (_, value) = tags.pop().expect("two tags");
+                tags[0].1 = value;
             }
-            for link in &mut links {
-                redact_tags(redact.as_ref(), &mut link.tags);
-            }
-        }
-        let (start_unix_nanos, duration_nanos) = Timestamp::span_times(self.start, self.end);
-        SpanData {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent_id: self.parent_id,
-            name: std::mem::replace(&mut self.name, Cow::Borrowed("")),
-            kind: self.kind,
-            start_unix_nanos,
-            duration_nanos,
-            tags,
-            events,
-            links,
-            status,
-            service,
+            true
         }
     }
 
@@ -492,6 +557,25 @@ pub(crate) mod spare {
             pool.give(Vec::with_capacity(MAX_CAPACITY + 1));
             let kept = pool.with(|buffers, records| (buffers.len(), *records));
             assert_eq!(kept, Some((MAX_RECORDS / MAX_CAPACITY, MAX_RECORDS)));
+        }
+    }
+}
+
+/// What few spans need on export: one tag per key in their events, and
+/// the redaction hook run over every tag. Out of line, so that the common
+/// span's conversion stays small.
+#[inline(never)]
+fn finish_rare(span: &mut SpanData, source: &Source) {
+    for event in &mut span.events {
+        keep_last_per_key(&mut event.tags);
+    }
+    if let Some(redact) = &source.redact {
+        redact_tags(redact.as_ref(), &mut span.tags);
+        for event in &mut span.events {
+            redact_tags(redact.as_ref(), &mut event.tags);
+        }
+        for link in &mut span.links {
+            redact_tags(redact.as_ref(), &mut link.tags);
         }
     }
 }

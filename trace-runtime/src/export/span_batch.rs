@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::clock::Timestamp;
+use crate::clock::{SpanClock, Timestamp};
 use crate::record::{Record, Source, State, spare};
 use crate::span::SpanData;
 use crate::value::Tag;
@@ -211,8 +211,8 @@ impl Drop for SpanBatch {
 /// A batch being converted into [`SpanData`]; see [`SpanBatch::into_conversion`].
 pub(crate) enum Conversion {
     /// `order[next..]` indexes the records still to convert; the records
-    /// converted so far are left in place, owning nothing, as do the
-    /// others if `forgettable`.
+    /// converted so far were moved out bitwise and are never dropped. The
+    /// others (moved-out slots) own nothing if `forgettable`.
     Recorded {
         source: Arc<Source>,
         records: Vec<Record>,
@@ -244,10 +244,9 @@ impl Conversion {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
-                out.extend(order[*next..end].iter().map(|&index| {
-                    records[index].take_span_data(source, spare_tags, source.service.clone())
-                }));
-                *next = end;
+                convert(records, &order[..end], next, source, out, spare_tags, || {
+                    source.service.clone()
+                });
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -268,26 +267,31 @@ impl Conversion {
     /// The caller must keep the entries added to `services` until the
     /// spans appended are gone, hand the spans out only by shared
     /// reference, and forget each one's `service` instead of dropping it.
+    ///
+    /// Returns whether a span appended may own memory other than its
+    /// service; if none does, the spans need no drop.
     pub(crate) unsafe fn append_uncounted_to(
         &mut self,
         out: &mut Vec<SpanData>,
         count: usize,
         spare_tags: &mut Vec<Vec<Tag>>,
         services: &mut Vec<Arc<str>>,
-    ) {
+    ) -> bool {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 if !services.last().is_some_and(|last| Arc::ptr_eq(last, &source.service)) {
                     services.push(source.service.clone());
                 }
                 let end = next.saturating_add(count).min(order.len());
-                out.extend(order[*next..end].iter().map(|&index| {
-                    // SAFETY: a copy that owns no count, as the caller
-                    // promised to treat it; `services` holds one.
-                    let service = unsafe { std::ptr::read(&source.service) };
-                    records[index].take_span_data(source, spare_tags, service)
-                }));
-                *next = end;
+                // SAFETY: copies that own no count, as the caller promised
+                // to treat them; `services` holds one. Read once into a
+                // local, which the loop keeps at hand, rather than through
+                // `source` per span.
+                let service =
+                    std::mem::ManuallyDrop::new(unsafe { std::ptr::read(&source.service) });
+                convert(records, &order[..end], next, source, out, spare_tags, || unsafe {
+                    std::ptr::read(&*service)
+                })
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -296,6 +300,7 @@ impl Conversion {
                     // span keeps a copy that owns none.
                     services.push(unsafe { std::ptr::read(&span.service) });
                 }));
+                count != 0
             }
         }
     }
@@ -317,15 +322,83 @@ impl Conversion {
     }
 }
 
+/// Appends the records at `order[*next..]` to `out`, in that order, each
+/// converted straight into its place in `out`, with the service `service`
+/// gives, and moves `next` past each record as it is moved out (so that
+/// one is never dropped again, see [`Conversion`]'s drop). Returns whether
+/// a span appended may own memory other than its service.
+#[inline(always)]
+fn convert(
+    records: &mut [Record],
+    order: &[usize],
+    next: &mut usize,
+    source: &Source,
+    out: &mut Vec<SpanData>,
+    spare_tags: &mut Vec<Vec<Tag>>,
+    service: impl Fn() -> Arc<str>,
+) -> bool {
+    /// `spans` with its length set to `len` when dropped: the spans
+    /// written so far are kept even if the redaction hook panics, and the
+    /// loop keeps the length in a register.
+    struct Filled<'a> {
+        spans: &'a mut Vec<SpanData>,
+        len: usize,
+    }
+    impl Drop for Filled<'_> {
+        fn drop(&mut self) {
+            // SAFETY: the first `len` spans are written (see below).
+            unsafe { self.spans.set_len(self.len) };
+        }
+    }
+
+    out.reserve(order.len().saturating_sub(*next));
+    let clock = SpanClock::get();
+    let redacting = source.redact.is_some();
+    let base = out.as_mut_ptr();
+    let mut filled = Filled { len: out.len(), spans: out };
+    let mut owns = false;
+    while let Some(&index) = order.get(*next) {
+        let record = &mut records[index];
+        // Counted as converted first: if the redaction hook panics, the
+        // record is already moved out, and must not be dropped again.
+        *next += 1;
+        // SAFETY: `reserve` made room for every span left in `order`, so
+        // the slot at `len` is within capacity; it is counted once
+        // written. `order` holds each record once, and the ones before
+        // `next` are never used or dropped again.
+        owns |= unsafe {
+            let slot = base.add(filled.len);
+            record.move_span_data(slot, source, redacting, spare_tags, service(), clock)
+        };
+        filled.len += 1;
+    }
+    owns
+}
+
 impl Drop for Conversion {
     fn drop(&mut self) {
         if let Self::Recorded { records, order, next, forgettable, .. } = self {
-            if *next == order.len() && *forgettable {
-                debug_assert!(records.iter().all(Record::owns_nothing));
-                // SAFETY: every closed record was converted, which took all
-                // it owned, and the others own nothing: forgetting the
-                // records leaks nothing, and spares dropping them one by one.
-                unsafe { records.set_len(0) };
+            // The records converted were moved out (`order[..next]`): they
+            // are forgotten. The closed ones not reached are dropped, and
+            // the others (moved-out slots) only if they own something.
+            let len = records.len();
+            let base = records.as_mut_ptr();
+            // SAFETY: with the length at zero first, a panic in a drop
+            // below leaks the rest, never drops a record twice; each index
+            // is below `len`, and `order` holds each closed record once.
+            unsafe {
+                records.set_len(0);
+                for &index in &order[*next..] {
+                    std::ptr::drop_in_place(base.add(index));
+                }
+                if !*forgettable {
+                    for index in 0..len {
+                        let record = base.add(index);
+                        if (*record).state != State::Closed {
+                            std::ptr::drop_in_place(record);
+                        }
+                    }
+                }
             }
             spare::give(std::mem::take(records));
         }
@@ -502,5 +575,35 @@ mod tests {
         assert_eq!(keys(&spans[2]), ["k0", "k1", "k2"]);
         assert_eq!(spans[2].tags[2].1, Value::from(3));
         assert!(spans[3].tags.is_empty());
+    }
+
+    #[test]
+    fn two_inline_tags_with_one_key_are_exported_once_with_the_last_value() {
+        let tag = |key: &'static str, value: i64| (key.into(), Value::from(value));
+        let mut records = records(&[(0, 1), (2, 3)]);
+        records[0].tags = [tag("k", 1), tag("k", 2)].into_iter().collect();
+        records[1].tags = [tag("a", 1), tag("b", 2)].into_iter().collect();
+        let spans = SpanBatch::recorded(source(), records).into_spans();
+        assert_eq!(spans[0].tags, [tag("k", 2)]);
+        assert_eq!(spans[1].tags, [tag("a", 1), tag("b", 2)]);
+    }
+
+    #[test]
+    fn a_redaction_hook_that_panics_leaves_no_record_to_drop_twice() {
+        let redact = |key: &str, value| if key == "k1" { panic!("hook") } else { Some(value) };
+        let source = Arc::new(Source { service: Arc::from("svc"), redact: Some(Box::new(redact)) });
+        // In end order: 1 (tag k0), 2 (k0, k1: the hook panics), 3, 0.
+        let times = [(0, 50), (1, 10), (11, 20), (21, 30)];
+        let mut converting = SpanBatch::recorded(source, records(&times)).into_conversion();
+        let mut spans = Vec::new();
+        let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+        }));
+        assert!(converted.is_err());
+        assert_eq!(names(&spans), ["1"]);
+        // Drops 3 and 0, which were never converted, and not 2, which was
+        // moved out when the hook panicked.
+        drop(converting);
+        assert_eq!(spans[0].tags.len(), 1);
     }
 }
