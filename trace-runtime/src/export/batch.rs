@@ -19,9 +19,10 @@ use crate::value::Tag;
 /// Sends spans to a [`SpanExporter`] from a background thread, so the thread
 /// that closes a span never waits for I/O.
 ///
-/// Closing a span costs one clone of its record and one non-blocking
-/// `try_send` on a bounded channel (no lock, no I/O); the background thread
-/// is woken only when a full batch is waiting. When the queue is full the
+/// Handing over a thread's finished spans costs one push on a bounded
+/// lock-free queue, for the whole batch (no lock, no I/O, no copy of a
+/// record); the background thread is woken only when a full batch is
+/// waiting. When the queue is full the
 /// span is dropped and counted. The background thread sends a batch when it
 /// is full or when [`scheduled_delay`](BatchConfig::scheduled_delay) has
 /// passed since the last one, and retries failures
@@ -142,11 +143,11 @@ struct Shared {
     counters: Counters,
     shutting_down: AtomicBool,
     next_flush: AtomicU64,
-    /// Spans in the channel (approximately); the worker is woken when this
+    /// Spans in the queue (approximately); the worker is woken when this
     /// reaches a full batch.
     queued: AtomicUsize,
     /// Spans accepted and not yet counted as exported or failed: in the
-    /// channel, being converted, or being sent.
+    /// queue, being converted, or being sent.
     pending: AtomicU64,
     /// The service whose spans these are, for messages (from the first batch).
     service: OnceLock<Arc<str>>,
@@ -473,9 +474,9 @@ impl Worker {
         }
     }
 
-    /// Drains the channel, sending full batches, then sleeps until the next
+    /// Drains the queue, sending full batches, then sleeps until the next
     /// scheduled send or until woken (a full batch waits, a flush, shutdown).
-    /// It never blocks on the channel: an application thread's send then
+    /// It never blocks on the queue: an application thread's send then
     /// needs no wake-up call, except once per full batch.
     fn run(mut self) {
         let delay = self.shared.config.scheduled_delay;
