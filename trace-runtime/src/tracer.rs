@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::export::{
     BatchSpanProcessor, SimpleSpanProcessor, SpanBatch, SpanExporter, SpanProcessor,
 };
+use crate::id::TraceId;
 use crate::limits::{LimitCounters, Limits};
 use crate::record::{Record, RedactFn, Source};
 use crate::sampling::Sampler;
@@ -329,13 +330,18 @@ impl Tracer {
         })
     }
 
-    pub(crate) fn count_root(&self, sampled: bool) {
+    /// The sampler's decision for a trace that starts here (new, or
+    /// continued from another process: `parent_sampled`), counted.
+    #[inline]
+    pub(crate) fn decide_root(&self, trace_id: TraceId, parent_sampled: Option<bool>) -> bool {
+        let sampled = self.inner.sampler.should_sample(trace_id, parent_sampled);
         let counter = if sampled {
             &self.inner.counters.sampled_roots
         } else {
             &self.inner.counters.unsampled_roots
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        sampled
     }
 
     pub(crate) fn same_as(&self, other: &Self) -> bool {

@@ -72,16 +72,13 @@ impl Local {
                 (parent.trace_id, self.ids.span_id(), Some(parent.span_id), true, flags)
             }
             Some((parent, _)) => {
-                let sampled =
-                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled()));
-                tracer.count_root(sampled);
+                let sampled = tracer.decide_root(parent.trace_id, Some(parent.sampled()));
                 let flags = parent.flags.with_sampled(false);
                 (parent.trace_id, self.ids.span_id(), Some(parent.span_id), sampled, flags)
             }
             None => {
                 let trace_id = self.ids.trace_id();
-                let sampled = tracer.inner.sampler.should_sample(trace_id, None);
-                tracer.count_root(sampled);
+                let sampled = tracer.decide_root(trace_id, None);
                 // As `open_slow`: our trace IDs are random throughout.
                 (trace_id, self.ids.span_id(), None, sampled, TraceFlags::RANDOM)
             }

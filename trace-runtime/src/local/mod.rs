@@ -496,12 +496,7 @@ fn open_trace(
     let local = &mut **borrowed;
     let span_id = local.ids.span_id();
     let trace_id = local.ids.trace_id();
-    let sampled = {
-        let tracer = local.buffer.tracer.as_ref()?;
-        let sampled = tracer.inner.sampler.should_sample(trace_id, None);
-        tracer.count_root(sampled);
-        sampled
-    };
+    let sampled = local.buffer.tracer.as_ref()?.decide_root(trace_id, None);
     local.open_spans += 1;
     // Our trace IDs are random throughout: W3C Level 2 says the random flag
     // SHOULD then be set.
@@ -552,16 +547,13 @@ fn open_slow(start: SpanStart) -> Option<OpenedSpan> {
                 (parent.trace_id, Some(parent.span_id), parent.sampled(), flags)
             }
             Some((parent, _)) => {
-                let sampled =
-                    tracer.inner.sampler.should_sample(parent.trace_id, Some(parent.sampled()));
-                tracer.count_root(sampled);
+                let sampled = tracer.decide_root(parent.trace_id, Some(parent.sampled()));
                 let flags = parent.flags.with_sampled(false);
                 (parent.trace_id, Some(parent.span_id), sampled, flags)
             }
             None => {
                 let trace_id = ids.trace_id();
-                let sampled = tracer.inner.sampler.should_sample(trace_id, None);
-                tracer.count_root(sampled);
+                let sampled = tracer.decide_root(trace_id, None);
                 // Our trace IDs are random throughout: W3C Level 2 says the
                 // random flag SHOULD then be set.
                 (trace_id, None, sampled, TraceFlags::RANDOM)
