@@ -32,9 +32,23 @@ pub(super) struct Special {
     pub(super) error: Option<String>,
 }
 
+/// What a span's fields say besides tags, boxed when they say anything:
+/// most spans have none of these fields, and their state then moves and
+/// drops a pointer instead of five fields.
+pub(super) type Specials = Option<Box<Special>>;
+
 impl Special {
+    /// Takes what `later` set over what `own` says.
+    pub(super) fn merge(own: &mut Specials, later: Specials) {
+        let Some(later) = later else { return };
+        match own {
+            Some(own) => own.update(*later),
+            None => *own = Some(later),
+        }
+    }
+
     /// Takes what `later` set over what is here.
-    pub(super) fn update(&mut self, later: Self) {
+    fn update(&mut self, later: Self) {
         let Self { name, kind, status_code, status_message, error } = later;
         self.name = name.or(self.name.take());
         self.kind = kind.or(self.kind);
@@ -68,19 +82,23 @@ fn status_code(text: &str) -> StatusCode {
 
 /// Turns a span's fields into tags (given to `tag`) and [`Special`].
 pub(super) struct SpanFields<F> {
-    pub(super) special: Special,
+    pub(super) special: Specials,
     tag: F,
 }
 
 impl<F: FnMut(Tag)> SpanFields<F> {
     pub(super) fn new(tag: F) -> Self {
-        Self { special: Special::default(), tag }
+        Self { special: None, tag }
+    }
+
+    fn special(&mut self) -> &mut Special {
+        self.special.get_or_insert_with(Box::default)
     }
 }
 
 impl<F: FnMut(Tag)> Fields for SpanFields<F> {
     fn error(&mut self, text: String) {
-        self.special.error = Some(text);
+        self.special().error = Some(text);
     }
 
     fn value(&mut self, field: &Field, value: Value) {
@@ -88,12 +106,11 @@ impl<F: FnMut(Tag)> Fields for SpanFields<F> {
     }
 
     fn text(&mut self, field: &Field, text: String) {
-        let special = &mut self.special;
         match field.name() {
-            "otel.name" => special.name = Some(text),
-            "otel.kind" => special.kind = kind(&text),
-            "otel.status_code" => special.status_code = Some(status_code(&text)),
-            "otel.status_message" => special.status_message = Some(text),
+            "otel.name" => self.special().name = Some(text),
+            "otel.kind" => self.special().kind = kind(&text),
+            "otel.status_code" => self.special().status_code = Some(status_code(&text)),
+            "otel.status_message" => self.special().status_message = Some(text),
             "error" => {
                 self.error(text.clone());
                 self.value(field, Value::Str(text.into()));
