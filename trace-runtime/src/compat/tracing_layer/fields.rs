@@ -105,17 +105,17 @@ impl<F: FnMut(Tag)> Fields for SpanFields<F> {
         (self.tag)((Cow::Borrowed(field.name()), value));
     }
 
-    fn text(&mut self, field: &Field, text: String) {
+    fn text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
-            "otel.name" => self.special().name = Some(text),
+            "otel.name" => self.special().name = Some(text.into_owned()),
             "otel.kind" => self.special().kind = kind(&text),
             "otel.status_code" => self.special().status_code = Some(status_code(&text)),
-            "otel.status_message" => self.special().status_message = Some(text),
+            "otel.status_message" => self.special().status_message = Some(text.into_owned()),
             "error" => {
-                self.error(text.clone());
-                self.value(field, Value::Str(text.into()));
+                self.error(text.clone().into_owned());
+                self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text.into())),
+            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -138,14 +138,14 @@ impl Fields for EventFields {
         self.tags.push((Cow::Borrowed(field.name()), value));
     }
 
-    fn text(&mut self, field: &Field, text: String) {
+    fn text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
-            "message" => self.message = Some(text),
+            "message" => self.message = Some(text.into_owned()),
             "error" => {
-                self.error(text.clone());
-                self.value(field, Value::Str(text.into()));
+                self.error(text.clone().into_owned());
+                self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text.into())),
+            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -156,7 +156,7 @@ pub(super) trait Fields {
     /// A field that is a tag.
     fn value(&mut self, field: &Field, value: Value);
     /// A field given as text (`&str`, `Debug`), which may be special.
-    fn text(&mut self, field: &Field, text: String);
+    fn text(&mut self, field: &Field, text: Cow<'static, str>);
     /// An error's text, besides its tag.
     fn error(&mut self, text: String);
 }
@@ -190,7 +190,7 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.text(field, value.to_owned());
+        self.0.text(field, super::text::value(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -200,6 +200,6 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.text(field, format!("{value:?}"));
+        self.0.text(field, Cow::Owned(format!("{value:?}")));
     }
 }

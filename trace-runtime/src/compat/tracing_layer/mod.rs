@@ -5,6 +5,7 @@ mod state;
 mod table;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::borrow::Cow;
 
