@@ -58,6 +58,8 @@ impl Kept {
             Self::Unsampled(anchor) if Some(anchor.span_context().span_id) == top => None,
             Self::Unsampled(anchor) => {
                 let state = SpanState::new(anchor.clone(), None, None);
+                // Entered at once, never this thread's last opened.
+                state.noted.store(false, Ordering::Relaxed);
                 *self = Self::State(Arc::clone(&state));
                 Some(state)
             }
@@ -72,6 +74,10 @@ pub(crate) struct SpanState {
     /// for a span nested in an unsampled one, its parent's) and tracer.
     pub(super) anchor: Anchor,
     closed: AtomicBool,
+    /// Whether the thread that opened the span may still note it as the
+    /// span it opened last (not entered since): only then does closing
+    /// look at that note.
+    noted: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -86,6 +92,7 @@ impl SpanState {
         Arc::new(Self {
             anchor,
             closed: AtomicBool::new(false),
+            noted: AtomicBool::new(true),
             inner: Mutex::new(Inner { span, special }),
         })
     }
@@ -97,6 +104,7 @@ impl SpanState {
     fn refill(&mut self, anchor: Anchor, span: Option<DetachedSpan>, special: Specials) {
         self.anchor = anchor;
         *self.closed.get_mut() = false;
+        *self.noted.get_mut() = true;
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
         inner.span = span;
         inner.special = special;
@@ -161,9 +169,12 @@ impl SpanState {
     /// Closes the span: sets its status from its fields, and hands it over.
     /// Later calls do nothing.
     fn close(self: &Arc<Self>, errors_from_fields: bool) {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        // The span's one close (its state leaves the table once): a load
+        // and a store, not a read-modify-write on every span.
+        if self.closed.load(Ordering::Acquire) {
             return;
         }
+        self.closed.store(true, Ordering::Release);
         // The caller holds one reference; any other may be an entry in a
         // thread's list of entered spans (or, more rarely, a callback's
         // passing copy, or another thread's note of the span it opened
@@ -326,6 +337,7 @@ pub(super) fn enter_created(key: Key) -> bool {
                 return None;
             }
         };
+        state.noted.store(false, Ordering::Relaxed);
         let stale = take_closed(thread);
         // Pushing a frame on the thread's stack runs no user code and
         // hands nothing over.
@@ -365,13 +377,15 @@ pub(super) fn exit(key: Key) {
 pub(super) fn close(key: Key, state: Arc<SpanState>, errors_from_fields: bool) {
     // A span closed without being entered is still this thread's last
     // opened, nearly always: that note goes first, so that closing sees the
-    // references that matter.
-    let _ = with_thread(|thread| {
-        if thread.created.as_ref().is_some_and(|(created, _)| *created == key) {
-            // Not the last reference: the caller's is another.
-            thread.created = None;
-        }
-    });
+    // references that matter. A span entered since has no note.
+    if state.noted.load(Ordering::Relaxed) {
+        let _ = with_thread(|thread| {
+            if thread.created.as_ref().is_some_and(|(created, _)| *created == key) {
+                // Not the last reference: the caller's is another.
+                thread.created = None;
+            }
+        });
+    }
     state.close(errors_from_fields);
     let mut state = Some(state);
     let taken = with_thread(|thread| {
