@@ -8,7 +8,8 @@
 //! the field's handling). Yet most of these values are literals
 //! (`#[instrument(fields(db = "orders"))]`) or text kept in a long-lived
 //! place, passed again and again from the same address. A text seen twice
-//! at the same address is copied once for the process and borrowed from
+//! at the same address with the same content (a buffer reused for other
+//! text does not count) is copied once for the process and borrowed from
 //! there on; its content is compared on every use, so text that changed at
 //! that address is never mistaken for the copy. What the process keeps is
 //! bounded ([`BUDGET`]), after which values are copied per span as before.
@@ -34,12 +35,14 @@ const SLOTS: usize = 64;
 struct Slot {
     address: usize,
     len: usize,
+    /// A hash of the text last seen there, not kept.
+    content: u64,
     /// The process's copy, once the text was seen there twice.
     kept: Option<&'static str>,
 }
 
 impl Slot {
-    const EMPTY: Self = Self { address: 0, len: 0, kept: None };
+    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: None };
 }
 
 thread_local! {
@@ -69,21 +72,26 @@ pub(super) fn value(text: &str) -> Cow<'static, str> {
         let mut seen = seen.try_borrow_mut().ok()?;
         let slot = &mut seen[slot_of(address, text.len())];
         if slot.address != address || slot.len != text.len() {
-            *slot = Slot { address, len: text.len(), kept: None };
+            let content = content_hash(text);
+            *slot = Slot { address, len: text.len(), content, kept: None };
             return None;
         }
-        match slot.kept {
-            Some(kept) if kept == text => Some(kept),
+        if let Some(kept) = slot.kept {
+            if kept == text {
+                return Some(kept);
+            }
             // Other text at that address now: seen once, as if new.
-            Some(_) => {
-                slot.kept = None;
-                None
-            }
-            None => {
-                slot.kept = keep(text, &KEPT_BYTES, BUDGET);
-                slot.kept
-            }
+            slot.kept = None;
+            slot.content = content_hash(text);
+            return None;
         }
+        let content = content_hash(text);
+        if content != slot.content {
+            slot.content = content;
+            return None;
+        }
+        slot.kept = keep(text, &KEPT_BYTES, BUDGET);
+        slot.kept
     });
     match seen {
         Ok(Some(kept)) => Cow::Borrowed(kept),
@@ -98,9 +106,26 @@ fn slot_of(address: usize, len: usize) -> usize {
     (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
+/// A hash of a short text, to tell whether the text at an address is the
+/// one seen there before (a rare collision only keeps a text seen once).
+fn content_hash(text: &str) -> u64 {
+    let mut hash = text.len() as u64;
+    for chunk in text.as_bytes().chunks(8) {
+        let mut word = [0; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        hash =
+            (hash ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+    hash
+}
+
 /// The process's copy of `text`, made if `bytes` stays within `budget`.
 #[cold]
 fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> {
+    // Past the budget, no lock is taken for nothing.
+    if bytes.load(Ordering::Relaxed) + text.len() > budget {
+        return None;
+    }
     let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
     let kept = kept.get_or_insert_with(HashSet::new);
     if let Some(copy) = kept.get(text) {
@@ -155,6 +180,19 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_reused_for_other_text_keeps_nothing_until_a_text_repeats() {
+        let mut buffer = *b"job-0001";
+        for job in 2..6 {
+            let text = std::str::from_utf8(&buffer).unwrap();
+            assert!(matches!(value(text), Cow::Owned(_)), "each text seen once: {text}");
+            buffer.copy_from_slice(format!("job-{job:04}").as_bytes());
+        }
+        let text = std::str::from_utf8(&buffer).unwrap();
+        assert!(matches!(value(text), Cow::Owned(_)));
+        assert!(matches!(value(text), Cow::Borrowed("job-0005")), "seen twice");
+    }
+
+    #[test]
     fn long_and_empty_texts_are_never_kept() {
         let long = "x".repeat(MAX_LEN + 1);
         for _ in 0..3 {
@@ -167,9 +205,11 @@ mod tests {
     #[test]
     fn nothing_is_kept_past_the_budget() {
         let bytes = AtomicUsize::new(0);
-        assert_eq!(keep("budget-test-a", &bytes, 20), Some("budget-test-a"));
-        assert_eq!(keep("budget-test-b", &bytes, 20), None, "13 + 13 bytes > 20");
-        assert_eq!(keep("budget-test-a", &bytes, 20), Some("budget-test-a"), "kept already");
+        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"));
+        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"), "one copy");
         assert_eq!(bytes.load(Ordering::Relaxed), 13);
+        assert_eq!(keep("budget-test-b", &bytes, 30), Some("budget-test-b"));
+        assert_eq!(keep("budget-test-c", &bytes, 30), None, "13 + 13 + 13 bytes > 30");
+        assert_eq!(bytes.load(Ordering::Relaxed), 26);
     }
 }
