@@ -273,6 +273,11 @@ fn with_thread<R>(f: impl FnOnce(&mut ThreadSpans) -> R) -> Option<R> {
 /// The state of the span `key` just opened on this thread, noted as the
 /// span this thread opened last; in the allocation of a closed span's state
 /// if the thread kept one.
+// Inlined into its one caller, as `close` is: the anchor and the record
+// are not moved through memory once more (measured -14 and -11
+// instructions per span; `enter_created` and `exit` inlined measured +59
+// and +140, and stay calls).
+#[inline(always)]
 pub(super) fn opened(
     key: Key,
     anchor: Anchor,
@@ -374,6 +379,7 @@ pub(super) fn exit(key: Key) {
 /// spans closed since (entered here, then exited elsewhere or never): their
 /// contexts stop being current; and keeps the state's allocation for the
 /// next span opened here, unless a thread still lists the span as entered.
+#[inline(always)]
 pub(super) fn close(key: Key, state: Arc<SpanState>, errors_from_fields: bool) {
     // A span closed without being entered is still this thread's last
     // opened, nearly always: that note goes first, so that closing sees the
