@@ -102,11 +102,11 @@ impl Anchor {
         self.span
     }
 
-    /// Lets go of what the anchor shares (trace state and baggage, a
-    /// scoped tracer) once its span has closed.
-    pub(crate) fn release(&mut self) {
-        self.extras = None;
-        self.tracer = None;
+    /// Takes what the anchor shares (trace state and baggage, a scoped
+    /// tracer) once its span has closed, for the caller to drop where
+    /// dropping may release a tracer.
+    pub(crate) fn take_shared(&mut self) -> (Option<Arc<Extras>>, Option<Tracer>) {
+        (self.extras.take(), self.tracer.take())
     }
 
     /// Makes the span current on this thread until the guard drops.

@@ -32,9 +32,23 @@ pub(super) struct Special {
     pub(super) error: Option<String>,
 }
 
+/// What a span's fields say besides tags, boxed when they say anything:
+/// most spans have none of these fields, and their state then moves and
+/// drops a pointer instead of five fields.
+pub(super) type Specials = Option<Box<Special>>;
+
 impl Special {
+    /// Takes what `later` set over what `own` says.
+    pub(super) fn merge(own: &mut Specials, later: Specials) {
+        let Some(later) = later else { return };
+        match own {
+            Some(own) => own.update(*later),
+            None => *own = Some(later),
+        }
+    }
+
     /// Takes what `later` set over what is here.
-    pub(super) fn update(&mut self, later: Self) {
+    fn update(&mut self, later: Self) {
         let Self { name, kind, status_code, status_message, error } = later;
         self.name = name.or(self.name.take());
         self.kind = kind.or(self.kind);
@@ -68,37 +82,40 @@ fn status_code(text: &str) -> StatusCode {
 
 /// Turns a span's fields into tags (given to `tag`) and [`Special`].
 pub(super) struct SpanFields<F> {
-    pub(super) special: Special,
+    pub(super) special: Specials,
     tag: F,
 }
 
 impl<F: FnMut(Tag)> SpanFields<F> {
     pub(super) fn new(tag: F) -> Self {
-        Self { special: Special::default(), tag }
+        Self { special: None, tag }
+    }
+
+    fn special(&mut self) -> &mut Special {
+        self.special.get_or_insert_with(Box::default)
     }
 }
 
 impl<F: FnMut(Tag)> Fields for SpanFields<F> {
     fn error(&mut self, text: String) {
-        self.special.error = Some(text);
+        self.special().error = Some(text);
     }
 
     fn value(&mut self, field: &Field, value: Value) {
         (self.tag)((Cow::Borrowed(field.name()), value));
     }
 
-    fn text(&mut self, field: &Field, text: String) {
-        let special = &mut self.special;
+    fn text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
-            "otel.name" => special.name = Some(text),
-            "otel.kind" => special.kind = kind(&text),
-            "otel.status_code" => special.status_code = Some(status_code(&text)),
-            "otel.status_message" => special.status_message = Some(text),
+            "otel.name" => self.special().name = Some(text.into_owned()),
+            "otel.kind" => self.special().kind = kind(&text),
+            "otel.status_code" => self.special().status_code = Some(status_code(&text)),
+            "otel.status_message" => self.special().status_message = Some(text.into_owned()),
             "error" => {
-                self.error(text.clone());
-                self.value(field, Value::Str(text.into()));
+                self.error(text.clone().into_owned());
+                self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text.into())),
+            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -121,14 +138,14 @@ impl Fields for EventFields {
         self.tags.push((Cow::Borrowed(field.name()), value));
     }
 
-    fn text(&mut self, field: &Field, text: String) {
+    fn text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
-            "message" => self.message = Some(text),
+            "message" => self.message = Some(text.into_owned()),
             "error" => {
-                self.error(text.clone());
-                self.value(field, Value::Str(text.into()));
+                self.error(text.clone().into_owned());
+                self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text.into())),
+            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -139,7 +156,7 @@ pub(super) trait Fields {
     /// A field that is a tag.
     fn value(&mut self, field: &Field, value: Value);
     /// A field given as text (`&str`, `Debug`), which may be special.
-    fn text(&mut self, field: &Field, text: String);
+    fn text(&mut self, field: &Field, text: Cow<'static, str>);
     /// An error's text, besides its tag.
     fn error(&mut self, text: String);
 }
@@ -173,7 +190,7 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.text(field, value.to_owned());
+        self.0.text(field, super::text::value(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -183,6 +200,6 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.text(field, format!("{value:?}"));
+        self.0.text(field, Cow::Owned(format!("{value:?}")));
     }
 }

@@ -3,6 +3,9 @@
 mod fields;
 mod state;
 mod table;
+#[cfg(test)]
+mod tests;
+mod text;
 
 use std::borrow::Cow;
 
@@ -12,8 +15,8 @@ use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use self::fields::{EventFields, SpanFields, Visitor, names_span};
+use self::state::Kept;
 pub(crate) use self::state::entered_top;
-use self::state::{Kept, SpanState};
 use self::table::Table;
 use crate::detached;
 use crate::span::SpanKind;
@@ -179,8 +182,11 @@ where
         });
         let (name, kind) = match &mut early {
             Some((_, special)) => (
-                special.name.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
-                special.kind.unwrap_or(SpanKind::Internal),
+                special
+                    .as_mut()
+                    .and_then(|special| special.name.take())
+                    .map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
+                special.as_ref().and_then(|special| special.kind).unwrap_or(SpanKind::Internal),
             ),
             None => (Cow::Borrowed(metadata.name()), SpanKind::Internal),
         };
@@ -220,7 +226,7 @@ where
                     attrs.record(&mut Visitor(&mut fields));
                     special = Some(fields.special);
                 });
-                special.unwrap_or_default()
+                special.flatten()
             }
             // Nothing is recorded: the IDs are all the span needs, until
             // it is entered where they are not current already.
@@ -229,8 +235,7 @@ where
                 return;
             }
         };
-        let state = SpanState::make(anchor, recorded, special);
-        state::note_created(self.key(id), &state);
+        let state = state::opened(self.key(id), anchor, recorded, special);
         self.spans.insert(id, Kept::State(state));
     }
 
@@ -312,9 +317,7 @@ where
 
     fn on_close(&self, id: Id, _: LayerContext<'_, S>) {
         if let Some(Kept::State(state)) = self.spans.remove(&id) {
-            state.close(self.errors_from_events);
-            state::forget_closed(self.key(&id));
-            state::recycle(state);
+            state::close(self.key(&id), state, self.errors_from_events);
         }
     }
 }

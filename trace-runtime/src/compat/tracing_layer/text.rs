@@ -1,0 +1,215 @@
+//! `&str` field values as tag values, without a `String` per span where
+//! the same short text comes from the same place again.
+//!
+//! A tag's text is a `Cow<'static, str>`, and `tracing` lends a `&str`
+//! field only for the call, so each such value would be copied into a new
+//! `String`: an allocation on the application thread and a free wherever
+//! the span is exported, on every span (the two cost more than the rest of
+//! the field's handling). Yet most of these values are literals
+//! (`#[instrument(fields(db = "orders"))]`) or text kept in a long-lived
+//! place, passed again and again from the same address. A text seen twice
+//! at the same address with the same content (a buffer reused for other
+//! text does not count) is copied once for the process and borrowed from
+//! there on; its content is compared on every use, so text that changed at
+//! that address is never mistaken for the copy. What the process keeps is
+//! bounded ([`BUDGET`]), after which values are copied per span as before.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Longer values are copied per span: seldom repeated, and the copy is a
+/// smaller part of their cost.
+const MAX_LEN: usize = 64;
+
+/// At most this many bytes of text are kept for the process.
+const BUDGET: usize = 64 * 1024;
+
+/// Slots of a thread's cache: a power of two.
+const SLOTS: usize = 64;
+
+/// A thread's note of a text seen at `address`.
+#[derive(Clone, Copy)]
+struct Slot {
+    address: usize,
+    len: usize,
+    /// A hash of the text last seen there, not kept.
+    content: u64,
+    /// The process's copy, once the text was seen there twice.
+    kept: Option<&'static str>,
+}
+
+impl Slot {
+    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: None };
+}
+
+thread_local! {
+    /// Texts this thread saw, by address: one slot per address hash.
+    static SEEN: RefCell<[Slot; SLOTS]> = const { RefCell::new([Slot::EMPTY; SLOTS]) };
+}
+
+/// The texts kept for the process: one copy each, whichever threads ask.
+static KEPT: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+
+/// Bytes of [`KEPT`].
+static KEPT_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// `text` as a tag value: borrowed from the process's copy where there is
+/// one, else copied.
+#[inline]
+pub(super) fn value(text: &str) -> Cow<'static, str> {
+    if text.is_empty() {
+        return Cow::Borrowed("");
+    }
+    if text.len() > MAX_LEN {
+        return Cow::Owned(text.to_owned());
+    }
+    let address = text.as_ptr() as usize;
+    let seen = SEEN.try_with(|seen| {
+        // Nothing in here runs user code: the cell is never in use already.
+        let mut seen = seen.try_borrow_mut().ok()?;
+        let slot = &mut seen[slot_of(address, text.len())];
+        if slot.address != address || slot.len != text.len() {
+            let content = content_hash(text);
+            *slot = Slot { address, len: text.len(), content, kept: None };
+            return None;
+        }
+        if let Some(kept) = slot.kept {
+            if kept == text {
+                return Some(kept);
+            }
+            // Other text at that address now: seen once, as if new.
+            slot.kept = None;
+            slot.content = content_hash(text);
+            return None;
+        }
+        let content = content_hash(text);
+        if content != slot.content {
+            slot.content = content;
+            return None;
+        }
+        slot.kept = keep(text, &KEPT_BYTES, BUDGET);
+        slot.kept
+    });
+    match seen {
+        Ok(Some(kept)) => Cow::Borrowed(kept),
+        _ => Cow::Owned(text.to_owned()),
+    }
+}
+
+#[inline]
+fn slot_of(address: usize, len: usize) -> usize {
+    // Literals sit close together: the multiplication spreads them.
+    let hash = (address ^ len.rotate_left(48)) as u64;
+    (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// A hash of a short text, to tell whether the text at an address is the
+/// one seen there before (a rare collision only keeps a text seen once).
+fn content_hash(text: &str) -> u64 {
+    let mut hash = text.len() as u64;
+    for chunk in text.as_bytes().chunks(8) {
+        let mut word = [0; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        hash =
+            (hash ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+    hash
+}
+
+/// The process's copy of `text`, made if `bytes` stays within `budget`.
+#[cold]
+fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> {
+    // Past the budget, no lock is taken for nothing.
+    if bytes.load(Ordering::Relaxed) + text.len() > budget {
+        return None;
+    }
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    let kept = kept.get_or_insert_with(HashSet::new);
+    if let Some(copy) = kept.get(text) {
+        return Some(copy);
+    }
+    bytes
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            (used + text.len() <= budget).then_some(used + text.len())
+        })
+        .ok()?;
+    // Kept for the life of the process, within the budget: tags of spans
+    // in any exporter's hands may borrow it.
+    let copy: &'static str = Box::leak(text.into());
+    kept.insert(copy);
+    Some(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_seen_twice_at_one_address_is_borrowed_from_then_on() {
+        let text = String::from("orders-db");
+        let first = value(&text);
+        assert!(matches!(first, Cow::Owned(_)), "seen once: copied");
+        let second = value(&text);
+        let third = value(&text);
+        assert_eq!((&*first, &*second, &*third), ("orders-db", "orders-db", "orders-db"));
+        assert!(matches!((&second, &third), (Cow::Borrowed(_), Cow::Borrowed(_))));
+        // Another thread, the same text: the same copy.
+        let again = std::thread::scope(|scope| {
+            scope.spawn(|| (value(&text), value(&text)).1).join().expect("no panic")
+        });
+        match (second, again) {
+            (Cow::Borrowed(a), Cow::Borrowed(b)) => assert!(std::ptr::eq(a, b), "one copy"),
+            other => panic!("not borrowed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_that_changed_at_its_address_is_never_taken_for_the_copy() {
+        let mut buffer = *b"region=eu";
+        for _ in 0..2 {
+            value(std::str::from_utf8(&buffer).unwrap());
+        }
+        buffer.copy_from_slice(b"region=us");
+        let changed = value(std::str::from_utf8(&buffer).unwrap());
+        assert_eq!(changed, "region=us");
+        buffer.copy_from_slice(b"region=eu");
+        assert_eq!(value(std::str::from_utf8(&buffer).unwrap()), "region=eu");
+    }
+
+    #[test]
+    fn a_buffer_reused_for_other_text_keeps_nothing_until_a_text_repeats() {
+        let mut buffer = *b"job-0001";
+        for job in 2..6 {
+            let text = std::str::from_utf8(&buffer).unwrap();
+            assert!(matches!(value(text), Cow::Owned(_)), "each text seen once: {text}");
+            buffer.copy_from_slice(format!("job-{job:04}").as_bytes());
+        }
+        let text = std::str::from_utf8(&buffer).unwrap();
+        assert!(matches!(value(text), Cow::Owned(_)));
+        assert!(matches!(value(text), Cow::Borrowed("job-0005")), "seen twice");
+    }
+
+    #[test]
+    fn long_and_empty_texts_are_never_kept() {
+        let long = "x".repeat(MAX_LEN + 1);
+        for _ in 0..3 {
+            assert!(matches!(value(&long), Cow::Owned(_)));
+            assert_eq!(value(&long), long);
+        }
+        assert_eq!(value(""), "");
+    }
+
+    #[test]
+    fn nothing_is_kept_past_the_budget() {
+        let bytes = AtomicUsize::new(0);
+        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"));
+        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"), "one copy");
+        assert_eq!(bytes.load(Ordering::Relaxed), 13);
+        assert_eq!(keep("budget-test-b", &bytes, 30), Some("budget-test-b"));
+        assert_eq!(keep("budget-test-c", &bytes, 30), None, "13 + 13 + 13 bytes > 30");
+        assert_eq!(bytes.load(Ordering::Relaxed), 26);
+    }
+}
