@@ -215,6 +215,24 @@ fn a_span_opened_while_a_panic_unwinds_is_not_marked_with_it() {
 }
 
 #[test]
+fn a_panic_resumed_on_a_thread_that_caught_one_before_marks_the_spans_it_unwinds() {
+    let (collector, tracer) = collector();
+    tracer.in_scope(|| {
+        // A panic caught here first: the hook ran, at an earlier time.
+        let payload = catch_unwind(AssertUnwindSafe(|| panic!("in a task"))).unwrap_err();
+        // Carried on, as an awaiter does with a task's panic: no hook runs.
+        let result = catch_unwind(AssertUnwindSafe(|| resume_in_span(payload)));
+        assert!(result.is_err());
+    });
+    assert_eq!(collector.render(), "resume_in_span (error: panicked: in a task)\n");
+}
+
+#[traced]
+fn resume_in_span(payload: Box<dyn std::any::Any + Send>) {
+    std::panic::resume_unwind(payload);
+}
+
+#[test]
 fn guards_dropped_out_of_order_close_exactly_their_span() {
     let (collector, tracer) = collector();
     tracer.in_scope(|| {

@@ -135,8 +135,7 @@ impl SpanGuard {
     where
         N: Into<Cow<'static, str>>,
     {
-        // Whether the thread was unwinding already is not asked here, on
-        // every span, but when one closes while unwinding (`record_panic`).
+        // Whether the thread was unwinding already is in the span's bits.
         Self::holding(local::open(name, kind, root))
     }
 
@@ -236,25 +235,18 @@ impl SpanGuard {
     #[inline(never)]
     fn close(raw: (u64, u8)) {
         let Some(span) = OpenedSpan::from_raw(raw) else { return };
-        // Only a recorded span has a status to set on unwinding.
-        if span.sampled() && std::thread::panicking() {
+        if span.sampled() && std::thread::panicking() && !span.panicking_at_open() {
             Self::record_panic(span);
         }
         local::close(span.span_id);
     }
 
-    /// The panic unwinding through the span becomes its error status,
-    /// unless the span opened after the panic began (in a destructor that
-    /// runs during the unwinding).
+    /// The panic unwinding through the span becomes its error status.
     #[cold]
     #[inline(never)]
     fn record_panic(span: OpenedSpan) {
         let message = crate::panic::unwinding_message();
-        local::with_span(span.span_id, |record| {
-            if crate::panic::unwinds_through(record.start()) {
-                record.set_status(Status::Error(message.into()));
-            }
-        });
+        local::with_span(span.span_id, |record| record.set_status(Status::Error(message.into())));
     }
 }
 

@@ -10,27 +10,15 @@
 //! ours; from then on spans record "panicked" with no message rather than
 //! the text of an earlier panic.
 //!
-//! The hook also notes when each panic began, so that a span closed while
-//! unwinding can tell whether the panic began while it was open (the panic
-//! unwinds through it) or before (it was opened by a destructor running
-//! during the unwinding, and ends normally). A span then pays nothing for
-//! this when it opens. Without our hook that cannot be told, and every
-//! span closed while unwinding records the panic.
-//!
 //! [`TracerBuilder::build`]: crate::TracerBuilder::build
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use crate::clock::Timestamp;
 
 thread_local! {
     /// The message of the last panic on this thread that the hook saw.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
-
-    /// When the last panic on this thread that the hook saw began.
-    static LAST_PANIC_AT: Cell<Option<Timestamp>> = const { Cell::new(None) };
 }
 
 /// Whether our hook is installed and so sees every panic.
@@ -54,7 +42,6 @@ pub(crate) fn install_hook() {
         HOOK_INSTALLED.store(true, Ordering::Release);
         std::panic::set_hook(Box::new(move |info| {
             let _alive = &installed;
-            let _ = LAST_PANIC_AT.try_with(|at| at.set(Some(Timestamp::now())));
             let payload = info.payload();
             let message = payload
                 .downcast_ref::<&str>()
@@ -64,19 +51,6 @@ pub(crate) fn install_hook() {
             previous(info);
         }));
     });
-}
-
-/// Whether the panic this thread is unwinding from began after a span that
-/// opened at `start`: then it unwinds through the span. `true` when our hook
-/// no longer sees panics and the time is not known.
-pub(crate) fn unwinds_through(start: Timestamp) -> bool {
-    if !HOOK_INSTALLED.load(Ordering::Acquire) {
-        return true;
-    }
-    match LAST_PANIC_AT.try_with(Cell::get) {
-        Ok(Some(began)) => start <= began,
-        _ => true,
-    }
 }
 
 /// The status message for a span closed while this thread unwinds:

@@ -139,11 +139,6 @@ pub(crate) struct OpenSpan<'a> {
 }
 
 impl OpenSpan<'_> {
-    /// When the span opened.
-    pub(crate) fn start(&self) -> Timestamp {
-        self.record.start
-    }
-
     /// Adds the tags `#[traced]` evaluated for the span: all in one go
     /// when they are within the limits, as they nearly always are.
     #[inline]

@@ -347,13 +347,27 @@ impl OpenedSpan {
     const SAMPLED: u8 = 1;
     /// Opened under an unsampled span of this thread, without an entry.
     const NESTED: u8 = 2;
+    /// Opened while the thread was unwinding already: the panic in flight
+    /// is not this span's.
+    const PANICKING_AT_OPEN: u8 = 4;
     /// Not nested: there is an entry to close.
     const CLOSES: u8 = 8;
 
     #[inline(always)]
-    pub(crate) const fn new(span_id: SpanId, sampled: bool, nested: bool) -> Self {
+    pub(crate) fn new(span_id: SpanId, sampled: bool, nested: bool) -> Self {
         let bits = if sampled { Self::SAMPLED } else { 0 }
             | if nested { Self::NESTED } else { Self::CLOSES };
+        // Only a recorded span has a status to set on unwinding. Asked at
+        // open, not worked out at close from when the panic began:
+        // `resume_unwind` (a task's panic carried to its awaiter) runs no
+        // panic hook, so only this tells a panic that began after the span
+        // opened from one it opened under. Asked here, where the bits are
+        // built, it costs a load and a test.
+        let bits = if sampled && std::thread::panicking() {
+            bits | Self::PANICKING_AT_OPEN
+        } else {
+            bits
+        };
         Self { span_id, bits }
     }
 
@@ -388,6 +402,12 @@ impl OpenedSpan {
     pub(crate) const fn nested(self) -> bool {
         self.bits & Self::NESTED != 0
     }
+
+    #[inline(always)]
+    pub(crate) const fn panicking_at_open(self) -> bool {
+        self.bits & Self::PANICKING_AT_OPEN != 0
+    }
+
 }
 
 /// A span opened under an unsampled span of this thread: it gets no entry
