@@ -142,6 +142,11 @@ struct Shared {
     config: BatchConfig,
     counters: Counters,
     shutting_down: AtomicBool,
+    /// The worker has stopped taking spans (it finished, or died): whoever
+    /// finds spans in the queue from then on counts them as dropped
+    /// ([`Shared::discard_queued`]). A bounded queue, unlike a channel, has
+    /// no receiver whose end refuses later sends.
+    closed: AtomicBool,
     next_flush: AtomicU64,
     /// Spans in the queue (approximately); the worker is woken when this
     /// reaches a full batch.
@@ -224,6 +229,35 @@ impl Shared {
         left
     }
 
+    /// Takes every message out of the queue once the worker has stopped:
+    /// the spans are counted as dropped, unless `counted` already (a
+    /// shutdown that gave up counted everything pending). Each message is
+    /// taken by one caller, so each span is counted once.
+    fn discard_queued(&self, counted: bool) {
+        while let Some(message) = self.queue.pop() {
+            if let Message::Spans(spans) = message {
+                let count = spans.len();
+                self.queued.fetch_sub(count, Ordering::Relaxed);
+                if !counted {
+                    // Saturating: a span queued while the worker died may
+                    // have been in the pending count it zeroed.
+                    let _ = self.pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(count as u64))
+                    });
+                    self.counters.dropped.fetch_add(count as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// [`discard_queued`](Self::discard_queued) from an application
+    /// thread that queued spans after the worker stopped.
+    #[cold]
+    fn discard_after_stop(&self) {
+        let progress = self.lock();
+        self.discard_queued(progress.abandoned);
+    }
+
     /// Sleeps for `wait`, cut short when shutdown starts.
     fn pause(&self, wait: Duration) {
         let progress = self.lock();
@@ -258,6 +292,7 @@ impl BatchSpanProcessor {
             config,
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             next_flush: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             pending: AtomicU64::new(0),
@@ -402,6 +437,11 @@ impl SpanProcessor for BatchSpanProcessor {
             self.shared.queued.fetch_sub(count, Ordering::Relaxed);
             self.shared.pending.fetch_sub(count as u64, Ordering::Relaxed);
             dropped.fetch_add(count as u64, Ordering::Relaxed);
+        } else if self.shared.closed.load(Ordering::SeqCst) {
+            // Queued after the worker's last look: nobody will take it.
+            // (Read after the push's sequentially consistent update of the
+            // queue's tail; the worker sets `closed` before its last look.)
+            self.shared.discard_after_stop();
         } else if queued >= self.shared.config.max_export_batch_size
             && queued - count < self.shared.config.max_export_batch_size
         {
@@ -438,6 +478,33 @@ impl fmt::Debug for BatchSpanProcessor {
             .field("config", &self.shared.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// Marks the worker stopped if it unwinds: everything pending is counted
+/// as dropped (what it held cannot be told from what is queued), the queue
+/// is emptied, and later spans are counted as they are queued.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let shared = &self.0;
+        let mut progress = shared.lock();
+        shared.closed.store(true, Ordering::SeqCst);
+        // Not `drop_pending`: spans queued from now on are still to count
+        // (`discard_after_stop` counts them unless a shutdown gave up).
+        if !progress.abandoned {
+            let left = shared.pending.swap(0, Ordering::Relaxed);
+            shared.counters.dropped.fetch_add(left, Ordering::Relaxed);
+            eprintln!("{}: the export thread panicked; {left} spans dropped", shared.who());
+        }
+        shared.discard_queued(true);
+        progress.stopped = true;
+        drop(progress);
+        shared.changed.notify_all();
     }
 }
 
@@ -479,6 +546,10 @@ impl Worker {
     /// It never blocks on the queue: an application thread's send then
     /// needs no wake-up call, except once per full batch.
     fn run(mut self) {
+        // If the worker dies (a panic in the redaction hook, which runs
+        // here), what it held and what is queued is counted as dropped,
+        // and flushes and shutdowns stop waiting for it.
+        let _stopped = StopGuard(self.shared.clone());
         let delay = self.shared.config.scheduled_delay;
         let mut next_send = Instant::now() + delay;
         'running: loop {
@@ -512,11 +583,10 @@ impl Worker {
         }
         self.report(true);
         // Spans queued after the drain above (closed while `shutdown` ran)
-        // are counted as dropped, and freed with the queue.
+        // are counted as dropped, here or by the thread that queued them.
         let mut progress = self.shared.lock();
-        if !progress.abandoned {
-            self.shared.drop_pending(&mut progress);
-        }
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.discard_queued(progress.abandoned);
         progress.stopped = true;
         drop(progress);
         self.shared.changed.notify_all();
@@ -650,11 +720,15 @@ impl Pending {
         count: usize,
         spare_tags: &mut Vec<Vec<Tag>>,
     ) {
+        // Owning until the call returns: if the redaction hook (user code)
+        // panics, the spans appended so far are kept and may own memory.
+        let owning = std::mem::replace(&mut self.owning, true);
         // SAFETY: `services` is kept until `clear` has forgotten the
         // spans' services, and the spans are only lent by shared reference.
-        self.owning |= unsafe {
+        let owns = unsafe {
             converting.append_uncounted_to(&mut self.spans, count, spare_tags, &mut self.services)
         };
+        self.owning = owning | owns;
     }
 
     /// Drops every span, keeping their emptied tag `Vec`s in `spare_tags`.
@@ -1075,6 +1149,31 @@ mod tests {
         // Shutting down twice, and flushing afterwards, return at once.
         assert!(processor.shutdown_with_timeout(Duration::from_secs(1)));
         assert!(processor.flush_with_timeout(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn an_export_thread_killed_by_a_redaction_hook_counts_every_span_and_stops_blocking() {
+        let collector = InMemoryCollector::new();
+        let processor =
+            Arc::new(BatchSpanProcessor::with_config(collector.clone(), quick_config()));
+        let tracer = crate::Tracer::builder("svc")
+            .redact(|key, value| if key == "boom" { panic!("hook bug") } else { Some(value) })
+            .span_processor(processor.clone())
+            .build();
+        tracer.in_scope(|| {
+            let _fine = crate::span("fine").start();
+            crate::span("fatal").start().tag("boom", 1);
+        });
+        // The worker dies converting "fatal": the flush is not left to wait
+        // for it, and both spans are counted as dropped.
+        let started = Instant::now();
+        assert!(processor.flush_with_timeout(Duration::from_secs(10)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Spans queued from then on are counted as they are queued.
+        tracer.in_scope(|| drop(crate::span("later").start()));
+        let stats = processor.stats();
+        assert_eq!((stats.exported, stats.dropped), (0, 3), "{stats:?}");
+        assert!(collector.spans().is_empty());
     }
 
     #[test]

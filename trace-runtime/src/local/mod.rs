@@ -363,11 +363,8 @@ impl OpenedSpan {
         // panic hook, so only this tells a panic that began after the span
         // opened from one it opened under. Asked here, where the bits are
         // built, it costs a load and a test.
-        let bits = if sampled && std::thread::panicking() {
-            bits | Self::PANICKING_AT_OPEN
-        } else {
-            bits
-        };
+        let bits =
+            if sampled && std::thread::panicking() { bits | Self::PANICKING_AT_OPEN } else { bits };
         Self { span_id, bits }
     }
 
@@ -407,7 +404,6 @@ impl OpenedSpan {
     pub(crate) const fn panicking_at_open(self) -> bool {
         self.bits & Self::PANICKING_AT_OPEN != 0
     }
-
 }
 
 /// A span opened under an unsampled span of this thread: it gets no entry
