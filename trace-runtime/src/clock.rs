@@ -109,6 +109,15 @@ impl CycleScale {
         let cycles_now = raw_cycles(fastant::Instant::now());
         scale.unix_at_zero =
             u64::try_from(unix_now.as_nanos()).ok()?.wrapping_sub(scale.nanos(cycles_now));
+        // The raw count is read through `fastant`'s `Hash`, not its API: a
+        // release that hashed otherwise must fall back, not mistime spans.
+        // Both conversions of one reading agree to well within a
+        // millisecond (their anchors are two wall-clock readings apart).
+        let reading = fastant::Instant::now();
+        let theirs = reading.as_unix_nanos(&fastant::Anchor::new());
+        if scale.unix_nanos(raw_cycles(reading)).abs_diff(theirs) > 1_000_000 {
+            return None;
+        }
         Some(scale)
     }
 

@@ -24,8 +24,14 @@ use std::sync::{Mutex, PoisonError};
 /// smaller part of their cost.
 const MAX_LEN: usize = 64;
 
-/// At most this many bytes of text are kept for the process.
+/// At most this many bytes are kept for the process: texts, their
+/// allocations and their entries in the set ([`ENTRY_OVERHEAD`] each).
 const BUDGET: usize = 64 * 1024;
+
+/// Bytes a kept text costs beyond its own: an allocation's header and
+/// rounding (16) and its share of the set's table (2 words, at most half
+/// full: 32), so that many short texts stay within [`BUDGET`] too.
+const ENTRY_OVERHEAD: usize = 48;
 
 /// Slots of a thread's cache: a power of two.
 const SLOTS: usize = 64;
@@ -122,8 +128,11 @@ fn content_hash(text: &str) -> u64 {
 /// The process's copy of `text`, made if `bytes` stays within `budget`.
 #[cold]
 fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> {
+    // What a kept text costs the process: its bytes, the allocation's
+    // header, and its entry in the set (two words, at most half full).
+    let cost = text.len() + ENTRY_OVERHEAD;
     // Past the budget, no lock is taken for nothing.
-    if bytes.load(Ordering::Relaxed) + text.len() > budget {
+    if bytes.load(Ordering::Relaxed) + cost > budget {
         return None;
     }
     let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -133,7 +142,7 @@ fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> 
     }
     bytes
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-            (used + text.len() <= budget).then_some(used + text.len())
+            (used + cost <= budget).then_some(used + cost)
         })
         .ok()?;
     // Kept for the life of the process, within the budget: tags of spans
@@ -204,12 +213,15 @@ mod tests {
 
     #[test]
     fn nothing_is_kept_past_the_budget() {
+        // Each text costs its 13 bytes and the entry's overhead.
+        let each = 13 + ENTRY_OVERHEAD;
+        let budget = 2 * each + 10;
         let bytes = AtomicUsize::new(0);
-        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"));
-        assert_eq!(keep("budget-test-a", &bytes, 30), Some("budget-test-a"), "one copy");
-        assert_eq!(bytes.load(Ordering::Relaxed), 13);
-        assert_eq!(keep("budget-test-b", &bytes, 30), Some("budget-test-b"));
-        assert_eq!(keep("budget-test-c", &bytes, 30), None, "13 + 13 + 13 bytes > 30");
-        assert_eq!(bytes.load(Ordering::Relaxed), 26);
+        assert_eq!(keep("budget-test-a", &bytes, budget), Some("budget-test-a"));
+        assert_eq!(keep("budget-test-a", &bytes, budget), Some("budget-test-a"), "one copy");
+        assert_eq!(bytes.load(Ordering::Relaxed), each);
+        assert_eq!(keep("budget-test-b", &bytes, budget), Some("budget-test-b"));
+        assert_eq!(keep("budget-test-c", &bytes, budget), None, "a third is past the budget");
+        assert_eq!(bytes.load(Ordering::Relaxed), 2 * each);
     }
 }
