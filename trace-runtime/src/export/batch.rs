@@ -250,6 +250,17 @@ impl Shared {
         }
     }
 
+    /// Marks the worker stopped: the queue emptied (its spans `counted`
+    /// already, or counted now as dropped), later spans counted as they are
+    /// queued, and flushes and shutdowns released.
+    fn stop(&self, mut progress: MutexGuard<'_, Progress>, counted: bool) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.discard_queued(counted);
+        progress.stopped = true;
+        drop(progress);
+        self.changed.notify_all();
+    }
+
     /// [`discard_queued`](Self::discard_queued) from an application
     /// thread that queued spans after the worker stopped.
     #[cold]
@@ -492,8 +503,7 @@ impl Drop for StopGuard {
             return;
         }
         let shared = &self.0;
-        let mut progress = shared.lock();
-        shared.closed.store(true, Ordering::SeqCst);
+        let progress = shared.lock();
         // Not `drop_pending`: spans queued from now on are still to count
         // (`discard_after_stop` counts them unless a shutdown gave up).
         if !progress.abandoned {
@@ -501,10 +511,8 @@ impl Drop for StopGuard {
             shared.counters.dropped.fetch_add(left, Ordering::Relaxed);
             eprintln!("{}: the export thread panicked; {left} spans dropped", shared.who());
         }
-        shared.discard_queued(true);
-        progress.stopped = true;
-        drop(progress);
-        shared.changed.notify_all();
+        // What is queued was in the pending count just taken.
+        shared.stop(progress, true);
     }
 }
 
@@ -584,12 +592,9 @@ impl Worker {
         self.report(true);
         // Spans queued after the drain above (closed while `shutdown` ran)
         // are counted as dropped, here or by the thread that queued them.
-        let mut progress = self.shared.lock();
-        self.shared.closed.store(true, Ordering::SeqCst);
-        self.shared.discard_queued(progress.abandoned);
-        progress.stopped = true;
-        drop(progress);
-        self.shared.changed.notify_all();
+        let progress = self.shared.lock();
+        let counted = progress.abandoned;
+        self.shared.stop(progress, counted);
     }
 
     /// Handles one message; returns whether a batch was sent.

@@ -334,14 +334,17 @@ impl Buffer {
     #[inline]
     pub(crate) fn take(&mut self) -> Option<Batch> {
         debug_assert_eq!(self.open, 0, "open records stay with their frames");
+        if let Some((tracer, records, closed)) = self.take_plain() {
+            return Some(Batch { tracer, records, foreign: Vec::new(), closed: Some(closed) });
+        }
         if self.records.len() == self.moved {
             self.records.clear();
             self.foreign.clear();
             self.moved = 0;
             return None;
         }
-        // Nothing is open: every slot is a closed record or a moved one.
-        let closed = (self.foreign.is_empty()).then_some(self.records.len() - self.moved);
+        // With foreign records: they are grouped where the batch is
+        // exported, and the closed ones counted there.
         self.moved = 0;
         let tracer = self.tracer.clone()?;
         let capacity = self.records.capacity();
@@ -349,7 +352,7 @@ impl Buffer {
             tracer,
             records: std::mem::replace(&mut self.records, spare::take(capacity)),
             foreign: std::mem::take(&mut self.foreign),
-            closed,
+            closed: None,
         })
     }
 
