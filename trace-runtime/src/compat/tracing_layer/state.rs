@@ -87,6 +87,20 @@ struct Inner {
     special: Specials,
 }
 
+impl Inner {
+    /// The span's record with the status its fields give it, to hand over.
+    fn finish(&mut self, errors_from_fields: bool) -> Option<DetachedSpan> {
+        let Self { span, special } = self;
+        if let Some(span) = span.as_mut()
+            && let Some(special) = special
+            && let Some(status) = status(special, errors_from_fields)
+        {
+            span.record(|record| record.set_status(status));
+        }
+        span.take()
+    }
+}
+
 impl SpanState {
     fn new(anchor: Anchor, span: Option<DetachedSpan>, special: Specials) -> Arc<Self> {
         Arc::new(Self {
@@ -183,17 +197,7 @@ impl SpanState {
         if Arc::strong_count(self) > 1 {
             STALE.fetch_add(1, Ordering::AcqRel);
         }
-        let span = {
-            let mut inner = self.lock();
-            let Inner { span, special } = &mut *inner;
-            if let Some(span) = span.as_mut()
-                && let Some(special) = special
-                && let Some(status) = status(special, errors_from_fields)
-            {
-                span.record(|record| record.set_status(status));
-            }
-            span.take()
-        };
+        let span = self.lock().finish(errors_from_fields);
         // Outside the lock: handing the record over may run exporters.
         if let Some(span) = span {
             span.finish();
@@ -380,7 +384,7 @@ pub(super) fn exit(key: Key) {
 /// contexts stop being current; and keeps the state's allocation for the
 /// next span opened here, unless a thread still lists the span as entered.
 #[inline(always)]
-pub(super) fn close(key: Key, state: Arc<SpanState>, errors_from_fields: bool) {
+pub(super) fn close(key: Key, mut state: Arc<SpanState>, errors_from_fields: bool) {
     // A span closed without being entered is still this thread's last
     // opened, nearly always: that note goes first, so that closing sees the
     // references that matter. A span entered since has no note.
@@ -392,36 +396,55 @@ pub(super) fn close(key: Key, state: Arc<SpanState>, errors_from_fields: bool) {
             }
         });
     }
-    state.close(errors_from_fields);
+    // Nearly always the table held the last reference (the span was entered
+    // and exited here, or never entered): no thread can reach the state any
+    // more, so it closes without its lock, and nobody need look for it.
+    let Some(owned) = Arc::get_mut(&mut state) else {
+        state.close(errors_from_fields);
+        let stale = with_thread(take_closed);
+        // Outside the thread's spans: the last reference to a state may be
+        // the last reference to a tracer.
+        drop(stale);
+        return;
+    };
+    let inner = owned.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+    let span = inner.finish(errors_from_fields);
+    inner.special = None;
+    // What the state shares (baggage, a tracer) is released now, not when
+    // the allocation is next used.
+    let shared = owned.anchor.take_shared();
+    // Handing the record over may run exporters: not inside the thread's
+    // spans.
+    if let Some(span) = span {
+        span.finish();
+    }
     let mut state = Some(state);
-    let taken = with_thread(|thread| {
-        let stale = take_closed(thread);
-        let shared = match &mut state {
-            Some(kept) if thread.spare.len() < MAX_SPARE => Arc::get_mut(kept).map(|slot| {
-                slot.inner.get_mut().unwrap_or_else(PoisonError::into_inner).special = None;
-                // What the state shares (baggage, a tracer) is released
-                // now, not when the allocation is next used.
-                slot.anchor.take_shared()
-            }),
-            _ => None,
-        };
-        if shared.is_some() {
+    let stale = with_thread(|thread| {
+        if thread.spare.len() < MAX_SPARE {
             thread.spare.extend(state.take());
         }
-        (stale, shared)
+        take_closed(thread)
     });
-    // Outside the thread's spans: the last reference to a state, or what
-    // it shared, may be the last reference to a tracer.
-    drop(taken);
+    drop(stale);
+    drop(shared);
     drop(state);
 }
 
+/// This thread's entries of spans closed since its last look (entered here,
+/// then exited elsewhere or never), taken off its list.
+#[inline(always)]
 fn take_closed(thread: &mut ThreadSpans) -> Vec<Entered> {
     // Nearly always: no span closed while listed since the last look.
     let stale = STALE.load(Ordering::Acquire);
     if stale == thread.seen {
         return Vec::new();
     }
+    take_closed_since(thread, stale)
+}
+
+#[cold]
+#[inline(never)]
+fn take_closed_since(thread: &mut ThreadSpans, stale: u64) -> Vec<Entered> {
     thread.seen = stale;
     if !thread.list.iter().any(|e| e.state.is_closed()) {
         return Vec::new();
