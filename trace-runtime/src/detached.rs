@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::limits;
-use crate::local::compat::{Born, finish_detached, open_detached, pop_marker};
-use crate::local::{self, Carried, Frame, Origin, Restore, Slot, SpanStart};
+use crate::local::compat::{Born, finish_detached, open_detached, pop_marker, push_marker};
+use crate::local::{self, Carried, Restore, SpanStart};
 use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind};
 use crate::tracer::Tracer;
@@ -111,16 +111,7 @@ impl Anchor {
 
     /// Makes the span current on this thread until the guard drops.
     pub(crate) fn enter(&self) -> EnteredAnchor {
-        let frame = Frame {
-            trace_id: self.span.trace_id,
-            span_id: self.span.span_id,
-            sampled: self.span.sampled(),
-            flags: self.span.flags.with_sampled(false),
-            origin: Origin::Span,
-            record: Slot::None,
-            extras: self.extras.clone(),
-        };
-        let restore = local::push(frame, self.tracer.as_ref());
+        let restore = push_marker(self.span, self.extras.as_ref(), self.tracer.as_ref());
         EnteredAnchor { span_id: self.span.span_id, restore: Some(restore) }
     }
 }

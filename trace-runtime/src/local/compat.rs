@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::{Carried, Entry, Local, Origin, Restore, SpanStart, with_local};
+use super::{Carried, Entry, Frame, Local, Origin, Restore, Slot, SpanStart, with_local};
 use crate::clock::Timestamp;
 use crate::flags::TraceFlags;
 use crate::id::SpanId;
@@ -118,16 +118,59 @@ pub(crate) fn finish_detached(carried: Box<Carried>) {
     super::finish_carried(carried);
 }
 
+/// Pushes a frame that stands for a span living elsewhere (an entered
+/// `tracing` span): its IDs and extras, no record. `tracer` becomes current
+/// if given and not current already. `push` for this one kind of frame,
+/// built where it goes on the stack rather than moved there through calls.
+pub(crate) fn push_marker(
+    span: SpanContext,
+    extras: Option<&Arc<Extras>>,
+    tracer: Option<&Tracer>,
+) -> Restore {
+    super::arm_teardown();
+    with_local(|local| {
+        let switch = match tracer {
+            Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
+                Some(tracer.clone())
+            }
+            _ => None,
+        };
+        local.open_spans += 1;
+        local.stack.push(Entry::Frame(Frame {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            sampled: span.sampled(),
+            flags: span.flags.with_sampled(false),
+            origin: Origin::Span,
+            record: Slot::None,
+            extras: extras.cloned(),
+        }));
+        local.note_top();
+        match switch {
+            Some(tracer) => {
+                let previous = local.tracer.replace(tracer);
+                local.note_tracer();
+                Restore(Some(previous))
+            }
+            None => Restore(None),
+        }
+    })
+    .unwrap_or(Restore(None))
+}
+
 /// Undoes the `push` of a frame that stands for a span living elsewhere
 /// (an entered `tracing` span): `pop` for the case where that frame is on
 /// top, as it nearly always is, without handing the frame back.
 pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
-    let popped = with_local(|local| {
+    // Written by the closure rather than returned through it: a batch
+    // moved out through nested options is copied at each level.
+    let (mut removed, mut due) = (None, None);
+    with_local(|local| {
         if let Restore(Some(previous)) = restore {
             local.tracer = previous;
             local.note_tracer();
         }
-        let entry = match local.stack.last() {
+        match local.stack.last() {
             Some(Entry::Frame(frame))
                 if frame.span_id == span_id && frame.origin == Origin::Span =>
             {
@@ -136,20 +179,17 @@ pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
                 // and nothing whose drop runs user code.
                 local.stack.truncate(local.stack.len() - 1);
                 local.note_top();
-                None
             }
-            _ => local.remove(span_id, false).map(|(_, entry)| entry),
-        };
+            _ => removed = local.remove(span_id, false),
+        }
         // As `pop`: a thread with nothing open hands its records over.
-        let due = if local.open_spans == 0 && local.buffer.open == 0 {
-            local.buffer.take()
-        } else {
-            None
-        };
-        (entry, due)
+        if local.open_spans == 0 && local.buffer.open == 0 {
+            due = local.buffer.take();
+        }
     });
     // Outside the thread's state: dropping may release a tracer.
-    if let Some((_, Some(batch))) = popped {
+    drop(removed);
+    if let Some(batch) = due {
         batch.export();
     }
 }
