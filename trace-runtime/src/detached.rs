@@ -11,7 +11,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::limits;
-use crate::local::compat::{Born, finish_detached, open_detached, pop_marker, push_marker};
+use crate::local::compat::{
+    Born, finish_detached, may_defer, open_detached, pop_marker, push_marker,
+};
 use crate::local::{self, Carried, Restore, SpanStart};
 use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind};
@@ -19,6 +21,18 @@ use crate::tracer::Tracer;
 
 /// Whether any span opened on this thread can go anywhere (a tracer is
 /// installed or scoped): with none, the compat layer does nothing at all.
+/// Registers the function that pushes the frames the layer deferred (see
+/// `local::compat`).
+pub(crate) fn on_deferred(push: fn()) {
+    local::compat::on_deferred(push);
+}
+
+/// Tells `local` whether this thread has deferred frames.
+#[inline]
+pub(crate) fn note_deferred(any: bool) {
+    local::compat::note_deferred(any);
+}
+
 #[inline]
 pub(crate) fn enabled() -> bool {
     local::enabled()
@@ -114,15 +128,35 @@ impl Anchor {
         let restore = push_marker(self.span, self.extras.as_ref(), self.tracer.as_ref());
         EnteredAnchor { span_id: self.span.span_id, restore: Some(restore) }
     }
+
+    /// [`enter`](Self::enter) with the span's frame deferred (see
+    /// `local::compat`): the caller keeps the guard, and replaces it with
+    /// [`enter`](Self::enter)'s when asked to. `None` where it must be pushed
+    /// now: a span of an unsampled trace, or over an unsampled span.
+    #[inline]
+    pub(crate) fn defer(&self) -> Option<EnteredAnchor> {
+        (self.span.sampled() && may_defer())
+            .then_some(EnteredAnchor { span_id: self.span.span_id, restore: None })
+    }
 }
 
 /// Undoes [`Anchor::enter`] when dropped (on the thread that entered).
 pub(crate) struct EnteredAnchor {
     span_id: crate::id::SpanId,
+    /// `None` while the frame is deferred: nothing to take off.
     restore: Option<Restore>,
 }
 
+impl EnteredAnchor {
+    /// Whether the span's frame is deferred.
+    #[inline]
+    pub(crate) fn is_deferred(&self) -> bool {
+        self.restore.is_none()
+    }
+}
+
 impl Drop for EnteredAnchor {
+    #[inline]
     fn drop(&mut self) {
         if let Some(restore) = self.restore.take() {
             pop_marker(self.span_id, restore);

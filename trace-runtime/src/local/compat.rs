@@ -9,10 +9,20 @@
 //! take off again. The record is boxed (in a box the thread keeps for
 //! reuse), so it moves as a pointer. Entering such a span pushes a frame
 //! with its IDs only, which [`pop_marker`] takes off again.
+//!
+//! Most entered `tracing` spans are exited before anything on their thread
+//! asks what is current (a leaf `#[instrument]` function): the layer defers
+//! their frames, keeping them in its list of entered spans, and they are
+//! pushed onto the stack only when something reads or grows the stack
+//! while they are entered ([`materialize`], from `with_local` and `open`),
+//! so that a leaf costs neither the push nor the pop.
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
 
-use super::{Carried, Entry, Frame, Local, Origin, Restore, Slot, SpanStart, with_local};
+use super::{
+    Carried, Entry, Frame, Local, Origin, Restore, Slot, SpanStart, UNSAMPLED_TOP, with_local,
+};
 use crate::clock::Timestamp;
 use crate::flags::TraceFlags;
 use crate::id::SpanId;
@@ -192,4 +202,62 @@ pub(crate) fn pop_marker(span_id: SpanId, restore: Restore) {
     if let Some(batch) = due {
         batch.export();
     }
+}
+
+thread_local! {
+    /// Whether the compat layer holds entered spans whose frames are not
+    /// on the stack yet: the one read that the stack's readers pay (a flag
+    /// without a destructor is reached directly).
+    static ANY_DEFERRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Pushes the compat layer's deferred frames (`push_deferred` of its
+/// state), through [`push_marker`]. Registered by the layer rather than
+/// called by name: this module does not reach up into the layer.
+static PUSH_DEFERRED: OnceLock<fn()> = OnceLock::new();
+
+/// Registers the function that pushes the deferred frames.
+pub(crate) fn on_deferred(push: fn()) {
+    let _ = PUSH_DEFERRED.set(push);
+}
+
+/// Notes whether frames are deferred on this thread. The layer holds them
+/// (with its list of entered spans) and must not hold that list while it
+/// calls into this module, which may ask it to push them.
+#[inline]
+pub(crate) fn note_deferred(any: bool) {
+    // `with`: `LocalKey::set` and `get` go through an out-of-line shim.
+    ANY_DEFERRED.with(|cell| cell.set(any));
+}
+
+/// Whether a frame may be deferred now: not if the top of the stack is an
+/// unsampled span, whose children [`super::open_nested`] finds without
+/// looking at the stack (nor at this flag).
+#[inline]
+pub(crate) fn may_defer() -> bool {
+    UNSAMPLED_TOP.with(|cell| cell.get().is_none())
+}
+
+/// Pushes the deferred frames, if any: called before the stack is read or
+/// grown, so that what is current is the innermost entered span.
+#[inline(always)]
+pub(super) fn materialize() {
+    if ANY_DEFERRED.with(Cell::get) {
+        push_deferred();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_deferred() {
+    // Cleared first: pushing goes through `with_local`, which looks again.
+    ANY_DEFERRED.with(|cell| cell.set(false));
+    if let Some(push) = PUSH_DEFERRED.get() {
+        push();
+    }
+}
+
+/// Whether frames are deferred: the stack's top is not what is current.
+pub(super) fn any_deferred() -> bool {
+    ANY_DEFERRED.with(Cell::get)
 }

@@ -134,6 +134,10 @@ fn arm_teardown() {
 /// panic in the application.
 #[inline(always)]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    // Entered `tracing` spans' deferred frames go on the stack before
+    // anything reads it (see `compat`).
+    #[cfg(feature = "tracing")]
+    compat::materialize();
     let mut local = borrow_local()?;
     Some(f(&mut local))
 }
@@ -238,6 +242,10 @@ impl Local {
     #[inline]
     fn note_top(&self) {
         let top = match self.stack.last() {
+            // The top is not what is current: a deferred frame is (a span
+            // closed out of order under an entered `tracing` span).
+            #[cfg(feature = "tracing")]
+            _ if compat::any_deferred() => None,
             Some(Entry::Frame(frame)) if !frame.sampled && frame.origin == Origin::Span => {
                 Some(frame.span_id)
             }
@@ -427,6 +435,8 @@ pub(crate) fn open<N>(name: N, kind: SpanKind, root: bool) -> Option<OpenedSpan>
 where
     N: Into<Cow<'static, str>>,
 {
+    #[cfg(feature = "tracing")]
+    compat::materialize();
     let mut borrowed = borrow_local()?;
     let local = &mut **borrowed;
     // The common case: a child of a buffered span, for the tracer that owns

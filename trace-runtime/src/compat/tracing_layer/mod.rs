@@ -84,6 +84,7 @@ pub struct TracingLayer {
 
 impl Default for TracingLayer {
     fn default() -> Self {
+        detached::on_deferred(state::push_deferred);
         Self { errors_from_events: false, spans: Table::new() }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::fields::{Special, Specials, StatusCode};
-use crate::detached::{Anchor, DetachedSpan, EnteredAnchor};
+use crate::detached::{self, Anchor, DetachedSpan, EnteredAnchor};
 use crate::record::OpenSpan;
 use crate::span::{Link, SpanContext, Status};
 use crate::value::Tag;
@@ -234,14 +234,23 @@ pub(super) type Key = (usize, u64);
 struct Entered {
     key: Key,
     state: Arc<SpanState>,
-    /// Makes the span current until dropped.
-    _guard: EnteredAnchor,
+    /// Makes the span current until dropped. Its frame is deferred where
+    /// it can be (see `local::compat`): pushed by [`push_deferred`] when
+    /// something on this thread reads the stack while the span is entered,
+    /// which for a leaf span never happens.
+    guard: EnteredAnchor,
 }
 
 /// The layer's spans as one thread sees them.
+///
+/// Nothing that holds it calls into `local` (which may call
+/// [`push_deferred`], which takes it too).
 struct ThreadSpans {
     /// The `tracing` spans entered on this thread, innermost last.
     list: Vec<Entered>,
+    /// How many entries of `list` have their frames deferred; `local` is
+    /// told whether any are (`note_deferred`).
+    deferred: usize,
     /// The value of [`STALE`] when the list was last rid of closed spans.
     seen: u64,
     /// The span this thread opened last, which is nearly always the next
@@ -264,7 +273,13 @@ thread_local! {
     /// The layer's spans as this thread sees them: one thread-local, so
     /// that each callback reaches what it needs in one access.
     static SPANS: RefCell<ThreadSpans> = const {
-        RefCell::new(ThreadSpans { list: Vec::new(), seen: 0, created: None, spare: Vec::new() })
+        RefCell::new(ThreadSpans {
+            list: Vec::new(),
+            deferred: 0,
+            seen: 0,
+            created: None,
+            spare: Vec::new(),
+        })
     };
 }
 
@@ -325,38 +340,69 @@ pub(super) fn opened(
 /// Makes `state`'s span current on this thread until [`exit`].
 #[inline]
 pub(super) fn enter(key: Key, state: Arc<SpanState>) {
-    let guard = state.anchor.enter();
+    // Pushed now (outside the thread's spans: see `ThreadSpans`) where the
+    // frame cannot be deferred.
+    let guard = state.anchor.defer().unwrap_or_else(|| state.anchor.enter());
     let stale = with_thread(|thread| {
         let stale = take_closed(thread);
-        thread.list.push(Entered { key, state, _guard: guard });
+        listed(thread, Entered { key, state, guard });
         stale
     });
     // Outside the thread's spans: dropping a guard may hand spans over.
     drop(stale);
 }
 
+/// Adds `entered` to the thread's list.
+#[inline(always)]
+fn listed(thread: &mut ThreadSpans, entered: Entered) {
+    if entered.guard.is_deferred() {
+        thread.deferred += 1;
+        if thread.deferred == 1 {
+            detached::note_deferred(true);
+        }
+    }
+    thread.list.push(entered);
+}
+
 /// [`enter`] for the span `key` if it is the one this thread opened last
 /// and it is still open; `false` (and nothing done) otherwise.
 pub(super) fn enter_created(key: Key) -> bool {
-    let stale = with_thread(|thread| {
+    /// What entering the span this thread opened last came to.
+    enum Created {
+        /// It is not that span.
+        Other,
+        /// Entered, its frame deferred; these entries of closed spans are
+        /// to drop.
+        Deferred(Vec<Entered>),
+        /// Its frame must be pushed now, out of the thread's spans.
+        Push(Arc<SpanState>),
+    }
+    let created = with_thread(|thread| {
         let state = match thread.created.take() {
             Some((created, state)) if created == key && !state.is_closed() => state,
             other => {
                 thread.created = other;
-                return None;
+                return Created::Other;
             }
         };
         state.noted.store(false, Ordering::Relaxed);
+        let Some(guard) = state.anchor.defer() else { return Created::Push(state) };
         let stale = take_closed(thread);
-        // Pushing a frame on the thread's stack runs no user code and
-        // hands nothing over.
-        let guard = state.anchor.enter();
-        thread.list.push(Entered { key, state, _guard: guard });
-        Some(stale)
-    })
-    .flatten();
-    // Outside the thread's spans: dropping a guard may hand spans over.
-    stale.is_some()
+        listed(thread, Entered { key, state, guard });
+        Created::Deferred(stale)
+    });
+    match created {
+        // Outside the thread's spans: dropping a guard may pop a frame.
+        Some(Created::Deferred(stale)) => {
+            drop(stale);
+            true
+        }
+        Some(Created::Push(state)) => {
+            enter(key, state);
+            true
+        }
+        Some(Created::Other) | None => false,
+    }
 }
 
 /// Undoes the innermost [`enter`] of `state` on this thread; does nothing
@@ -373,9 +419,50 @@ pub(super) fn exit(key: Key) {
         } else {
             list.iter().rposition(|e| e.key == key).map(|index| list.remove(index))
         };
+        if own.as_ref().is_some_and(|own| own.guard.is_deferred()) {
+            thread.deferred -= 1;
+            if thread.deferred == 0 {
+                detached::note_deferred(false);
+            }
+        }
         (stale, own)
     });
+    // Outside the thread's spans: a pushed frame comes off the stack.
     drop(taken);
+}
+
+/// Pushes the deferred frames of this thread's entered spans, innermost
+/// last: `local` calls this (registered in `TracingLayer::new`) before it
+/// reads or grows the stack while any are deferred.
+pub(super) fn push_deferred() {
+    // The entries and their states, taken out of the list's borrow: pushing
+    // goes through `local` (see `ThreadSpans`). Nothing else runs on this
+    // thread meanwhile, so the entries are where they were after.
+    let deferred = with_thread(|thread| {
+        thread.deferred = 0;
+        let list = thread.list.iter().enumerate();
+        list.filter(|(_, entered)| entered.guard.is_deferred())
+            .map(|(index, entered)| (index, Arc::clone(&entered.state)))
+            .collect::<Vec<_>>()
+    });
+    let Some(deferred) = deferred else { return };
+    let pushed: Vec<_> =
+        deferred.into_iter().map(|(index, state)| (index, state.anchor.enter())).collect();
+    let unlisted = with_thread(|thread| {
+        let mut unlisted = Vec::new();
+        for (index, guard) in pushed {
+            match thread.list.get_mut(index) {
+                Some(entered) if entered.guard.is_deferred() => {
+                    // The deferred guard it replaces holds nothing.
+                    entered.guard = guard;
+                }
+                // Never (see above); popped again rather than left.
+                _ => unlisted.push(guard),
+            }
+        }
+        unlisted
+    });
+    drop(unlisted);
 }
 
 /// Closes the span `key` (taken out of the layer's table): sets its status
@@ -449,9 +536,14 @@ fn take_closed_since(thread: &mut ThreadSpans, stale: u64) -> Vec<Entered> {
     if !thread.list.iter().any(|e| e.state.is_closed()) {
         return Vec::new();
     }
-    let (closed, open) =
+    let (closed, open): (Vec<Entered>, _) =
         std::mem::take(&mut thread.list).into_iter().partition(|e| e.state.is_closed());
     thread.list = open;
+    let deferred = thread.list.iter().filter(|e| e.guard.is_deferred()).count();
+    if deferred != thread.deferred {
+        thread.deferred = deferred;
+        detached::note_deferred(deferred != 0);
+    }
     closed
 }
 

@@ -146,3 +146,83 @@ fn a_state_reused_after_a_close_keeps_nothing_of_the_span_before() {
     assert_eq!(first.tags.len(), 1);
     assert_eq!(named(&spans, "under_first").parent_id, Some(first.span_id));
 }
+
+/// The frames of entered `tracing` spans are deferred until something on
+/// the thread asks what is current; whatever asks gets the innermost
+/// entered span, and spans exited unasked leave nothing behind.
+#[test]
+fn a_deferred_frame_is_current_for_whatever_asks_and_leaves_nothing_behind() {
+    let (collector, tracer) = collector();
+    let _scope = tracer.set_default();
+    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let outer = tracing::info_span!("outer");
+    let entered = outer.enter();
+    // Leaves nobody asks about: their frames are never pushed.
+    for _ in 0..3 {
+        tracing::info_span!("quiet").in_scope(|| {});
+    }
+    let outer_id = current_span_id().expect("outer is current");
+    // A span of ours, then our current span, inside a span entered unasked.
+    let inner = tracing::info_span!("inner");
+    let (inner_id, after_leaf) = inner.in_scope(|| {
+        let id = current_span_id();
+        leaf("ours");
+        (id, current_span_id())
+    });
+    assert_eq!(inner_id, after_leaf, "the leaf of ours took nothing of inner's away");
+    assert_ne!(inner_id, Some(outer_id));
+    // A context captured inside one, and a span of ours under it elsewhere.
+    let captured = tracing::info_span!("captured").in_scope(crate::Context::current);
+    std::thread::scope(|threads| {
+        threads.spawn(|| {
+            let _attached = captured.attach();
+            leaf("elsewhere");
+        });
+    });
+    assert_eq!(current_span_id(), Some(outer_id), "outer is current again");
+    drop(entered);
+    assert_eq!(current_span_id(), None, "nothing left on the stack");
+    drop((outer, inner));
+
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 8, "{}", collector.render());
+    let outer = named(&spans, "outer");
+    assert_eq!(outer.parent_id, None);
+    for span in spans.iter().filter(|s| ["quiet", "inner", "captured"].contains(&&*s.name)) {
+        assert_eq!(span.parent_id, Some(outer_id), "{}", span.name);
+        assert_eq!(span.trace_id, outer.trace_id, "{}", span.name);
+    }
+    assert_eq!(named(&spans, "ours").parent_id, inner_id);
+    let captured_id = named(&spans, "captured").span_id;
+    assert_eq!(named(&spans, "elsewhere").parent_id, Some(captured_id));
+}
+
+/// A span entered over a deferred one, whose frame must go on the stack at
+/// once (an unsampled trace's, entered away from its parent), goes above it.
+#[test]
+fn a_frame_pushed_at_once_goes_above_the_deferred_ones() {
+    let (collector, tracer) = collector();
+    let _scope = tracer.set_default();
+    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let unsampled_tracer = Tracer::builder("off").sampler(crate::Sampler::AlwaysOff).build();
+    let elsewhere = {
+        let _off = unsampled_tracer.set_default();
+        tracing::info_span!(parent: None, "unsampled")
+    };
+    let sampled = tracing::info_span!("sampled");
+    let sampled_id = sampled.in_scope(|| {
+        let sampled_id = current_span_id();
+        elsewhere.in_scope(|| {
+            assert_ne!(current_span_id(), sampled_id, "the unsampled span is current");
+            leaf("under_unsampled");
+        });
+        assert_eq!(current_span_id(), sampled_id, "back to the deferred span");
+        leaf("under_sampled");
+        sampled_id
+    });
+    assert_eq!(current_span_id(), None);
+    drop((sampled, elsewhere));
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 2, "{}", collector.render());
+    assert_eq!(named(&spans, "under_sampled").parent_id, sampled_id);
+}
