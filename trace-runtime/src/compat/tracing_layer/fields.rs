@@ -87,6 +87,7 @@ pub(super) struct SpanFields<F> {
 }
 
 impl<F: FnMut(Tag)> SpanFields<F> {
+    #[inline]
     pub(super) fn new(tag: F) -> Self {
         Self { special: None, tag }
     }
@@ -97,14 +98,17 @@ impl<F: FnMut(Tag)> SpanFields<F> {
 }
 
 impl<F: FnMut(Tag)> Fields for SpanFields<F> {
+    #[cold]
     fn error(&mut self, text: String) {
         self.special().error = Some(text);
     }
 
+    #[inline(always)]
     fn value(&mut self, field: &Field, value: Value) {
         (self.tag)((Cow::Borrowed(field.name()), value));
     }
 
+    #[inline(always)]
     fn text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
             "otel.name" => self.special().name = Some(text.into_owned()),
@@ -164,6 +168,17 @@ pub(super) trait Fields {
 /// Reads fields into `T`: `attrs.record(&mut Visitor(&mut fields))`.
 pub(super) struct Visitor<'a, T>(pub(super) &'a mut T);
 
+impl<T: Fields> Visitor<'_, T> {
+    /// An integer past `i64`, as its text: out of line, so that the
+    /// visitor's common path sees a value that is never text and drops the
+    /// text's checks.
+    #[cold]
+    #[inline(never)]
+    fn wide(&mut self, field: &Field, value: Value) {
+        self.0.value(field, value);
+    }
+}
+
 impl<T: Fields> Visit for Visitor<'_, T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.value(field, Value::F64(value));
@@ -174,15 +189,24 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -201,5 +225,68 @@ impl<T: Fields> Visit for Visitor<'_, T> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0.text(field, Cow::Owned(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use crate::compat::TracingLayer;
+    use crate::{InMemoryCollector, Limits, Tracer, Value};
+
+    #[test]
+    fn every_kind_of_field_keeps_its_type_within_the_limits_each_time() {
+        let collector = InMemoryCollector::new();
+        let limits = Limits { max_tags_per_span: 9, max_tag_value_bytes: 4, ..Limits::default() };
+        let tracer = Tracer::builder("fields").limits(limits).span_processor(collector.clone());
+        let tracer = tracer.build();
+        let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            tracer.in_scope(|| {
+                // One callsite three times: its literals are copied the
+                // first time, then borrowed, and must come out the same.
+                for _ in 0..3 {
+                    let owned = String::from("dynamic");
+                    drop(tracing::info_span!(
+                        "typed",
+                        small = 7u64,
+                        wide = u64::MAX,
+                        neg = -3i64,
+                        big = i128::MIN,
+                        yes = true,
+                        ratio = 0.5,
+                        short = "ab",
+                        long = "abcdefgh",
+                        owned = owned.as_str(),
+                        over = 1,
+                    ));
+                }
+            });
+        });
+        let str = |text: &'static str| Value::Str(Cow::Borrowed(text));
+        let expected = [
+            ("small", Value::I64(7)),
+            ("wide", str("1844")),
+            ("neg", Value::I64(-3)),
+            ("big", str("-170")),
+            ("yes", Value::Bool(true)),
+            ("ratio", Value::F64(0.5)),
+            ("short", str("ab")),
+            ("long", str("abcd")),
+            ("owned", str("dyna")),
+        ];
+        let spans = collector.spans();
+        assert_eq!(spans.len(), 3);
+        for span in &spans {
+            let tags: Vec<_> =
+                span.tags.iter().map(|(key, value)| (&**key, value.clone())).collect();
+            assert_eq!(tags, expected);
+        }
+        let stats = tracer.stats();
+        assert_eq!(stats.tags_dropped, 3, "`over`, past 9 tags, on each span");
+        assert_eq!(stats.values_truncated, 12, "wide, big, long and owned on each span");
     }
 }

@@ -15,7 +15,7 @@
 //! bounded ([`BUDGET`]), after which values are copied per span as before.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -43,7 +43,8 @@ struct Slot {
     len: usize,
     /// A hash of the text last seen there, not kept.
     content: u64,
-    /// The process's copy, once the text was seen there twice.
+    /// The process's copy (`len` bytes), once the text was seen there
+    /// twice.
     kept: Option<&'static str>,
 }
 
@@ -52,8 +53,11 @@ impl Slot {
 }
 
 thread_local! {
-    /// Texts this thread saw, by address: one slot per address hash.
-    static SEEN: RefCell<[Slot; SLOTS]> = const { RefCell::new([Slot::EMPTY; SLOTS]) };
+    /// Texts this thread saw, by address: one slot per address hash. Cells,
+    /// not a `RefCell`: nothing here runs user code or holds a slot across
+    /// a call, and a borrow flag set and cleared costs the hit path more
+    /// than its look-up.
+    static SEEN: [Cell<Slot>; SLOTS] = const { [const { Cell::new(Slot::EMPTY) }; SLOTS] };
 }
 
 /// The texts kept for the process: one copy each, whichever threads ask.
@@ -66,6 +70,36 @@ static KEPT_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// one, else copied.
 #[inline]
 pub(super) fn value(text: &str) -> Cow<'static, str> {
+    match kept(text) {
+        Some(kept) => Cow::Borrowed(kept),
+        None => note(text),
+    }
+}
+
+/// The process's copy of `text` if this thread saw it at this address
+/// before and kept it: the path of every span but a text's first two, and
+/// inlined into the field's visitor for that.
+#[inline]
+fn kept(text: &str) -> Option<&'static str> {
+    // One compare for both ends: an empty text wraps around past `MAX_LEN`.
+    if text.len().wrapping_sub(1) >= MAX_LEN {
+        return None;
+    }
+    let address = text.as_ptr() as usize;
+    SEEN.try_with(|seen| {
+        let slot = seen[slot_of(address, text.len())].get();
+        let kept = slot.kept?;
+        (slot.address == address && same(kept.as_bytes(), text.as_bytes())).then_some(kept)
+    })
+    .ok()
+    .flatten()
+}
+
+/// `text` as a tag value where [`kept`] found no copy: noted in this
+/// thread's slot for its address, kept once seen there twice, else copied.
+#[cold]
+#[inline(never)]
+fn note(text: &str) -> Cow<'static, str> {
     if text.is_empty() {
         return Cow::Borrowed("");
     }
@@ -73,35 +107,55 @@ pub(super) fn value(text: &str) -> Cow<'static, str> {
         return Cow::Owned(text.to_owned());
     }
     let address = text.as_ptr() as usize;
-    let seen = SEEN.try_with(|seen| {
-        // Nothing in here runs user code: the cell is never in use already.
-        let mut seen = seen.try_borrow_mut().ok()?;
-        let slot = &mut seen[slot_of(address, text.len())];
-        if slot.address != address || slot.len != text.len() {
-            let content = content_hash(text);
-            *slot = Slot { address, len: text.len(), content, kept: None };
-            return None;
-        }
-        if let Some(kept) = slot.kept {
-            if kept == text {
-                return Some(kept);
-            }
-            // Other text at that address now: seen once, as if new.
-            slot.kept = None;
-            slot.content = content_hash(text);
-            return None;
-        }
+    let kept = SEEN.try_with(|seen| {
+        let cell = &seen[slot_of(address, text.len())];
+        let mut slot = cell.get();
         let content = content_hash(text);
-        if content != slot.content {
+        if slot.address != address || slot.len != text.len() || slot.kept.is_some() {
+            // New here, or other text where a kept one was (as if new).
+            slot = Slot { address, len: text.len(), content, kept: None };
+        } else if content != slot.content {
             slot.content = content;
-            return None;
+        } else {
+            slot.kept = keep(text, &KEPT_BYTES, BUDGET);
         }
-        slot.kept = keep(text, &KEPT_BYTES, BUDGET);
+        cell.set(slot);
         slot.kept
     });
-    match seen {
+    match kept {
         Ok(Some(kept)) => Cow::Borrowed(kept),
         _ => Cow::Owned(text.to_owned()),
+    }
+}
+
+/// Whether two texts (at most [`MAX_LEN`] bytes) are the same, compared
+/// inline: `==` calls `bcmp`, which costs more than the compare itself for
+/// texts of a few bytes. Ends are read as overlapping words, so each length
+/// takes at most a loop over whole words and two loads per side.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    if len >= 8 {
+        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+        let mut at = 0;
+        while at + 8 < len {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, len - 8) == word(b, len - 8)
+    } else if len >= 4 {
+        let word = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+        word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4)
+    } else if len >= 2 {
+        let word = |s: &[u8], at: usize| u16::from_ne_bytes(s[at..at + 2].try_into().unwrap());
+        word(a, 0) == word(b, 0) && word(a, len - 2) == word(b, len - 2)
+    } else {
+        a.first() == b.first()
     }
 }
 
@@ -199,6 +253,23 @@ mod tests {
         let text = std::str::from_utf8(&buffer).unwrap();
         assert!(matches!(value(text), Cow::Owned(_)));
         assert!(matches!(value(text), Cow::Borrowed("job-0005")), "seen twice");
+    }
+
+    #[test]
+    fn texts_differing_in_any_byte_or_length_are_not_the_same() {
+        let text: Vec<u8> = (0..MAX_LEN as u8).map(|i| b'a' + i % 26).collect();
+        for len in 1..=MAX_LEN {
+            let a = &text[..len];
+            // Another copy: equal content at another address.
+            let copy = a.to_vec();
+            assert!(same(a, &copy), "{len} bytes");
+            assert!(!same(a, &text[..len - 1]), "{len} bytes against one fewer");
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same(a, &b), "{len} bytes, differing at {at}");
+            }
+        }
     }
 
     #[test]
