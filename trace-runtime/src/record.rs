@@ -174,27 +174,28 @@ impl OpenSpan<'_> {
     /// the value stay in registers and the length limit fold away for a
     /// value whose type the caller knows.
     #[inline(always)]
-    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, value: Value) {
+    pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
         if self.record.tags.len() >= self.limits.max_tags_per_span {
             limits::count(&self.counters.tags_dropped);
             return;
         }
-        // Moved, never borrowed, on the common path: a value whose address
-        // is taken lives on the stack and is copied there and back.
-        let value = match value {
-            Value::Str(text) if text.len() > self.limits.max_tag_value_bytes => self.cut(text),
-            value => value,
-        };
+        // Neither rebuilt nor lent out on the common path: a value whose
+        // address a call takes lives on the stack and is copied there and
+        // back.
+        if matches!(&value, Value::Str(text) if text.len() > self.limits.max_tag_value_bytes) {
+            value = self.cut(value);
+        }
         self.record.tags.push((key, value));
     }
 
-    /// A text over the length limit, cut and counted.
+    /// A value over the length limit, cut and counted.
     #[cold]
     #[inline(never)]
-    fn cut(&self, mut text: Cow<'static, str>) -> Value {
-        limits::truncate(&mut text, self.limits.max_tag_value_bytes);
-        limits::count(&self.counters.values_truncated);
-        Value::Str(text)
+    fn cut(&self, mut value: Value) -> Value {
+        if self.limits.cut_value(&mut value) {
+            limits::count(&self.counters.values_truncated);
+        }
+        value
     }
 
     fn rare(&mut self) -> &mut Rare {

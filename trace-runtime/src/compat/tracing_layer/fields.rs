@@ -6,6 +6,7 @@ use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
+use super::text;
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
 
@@ -110,16 +111,34 @@ impl<F: FnMut(Tag)> Fields for SpanFields<F> {
 
     #[inline(always)]
     fn text(&mut self, field: &Field, text: Cow<'static, str>) {
+        if special(field.name()) {
+            self.special_text(field, text);
+        } else {
+            self.value(field, Value::Str(text));
+        }
+    }
+}
+
+/// Whether [`Special`] reads a text field of this name.
+#[inline(always)]
+fn special(name: &str) -> bool {
+    matches!(name, "otel.name" | "otel.kind" | "otel.status_code" | "otel.status_message" | "error")
+}
+
+impl<F: FnMut(Tag)> SpanFields<F> {
+    /// A text field [`special`] names: out of line, so that the visitor
+    /// of other text fields, nearly all of them, carries none of this.
+    #[inline(never)]
+    fn special_text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
             "otel.name" => self.special().name = Some(text.into_owned()),
             "otel.kind" => self.special().kind = kind(&text),
             "otel.status_code" => self.special().status_code = Some(status_code(&text)),
             "otel.status_message" => self.special().status_message = Some(text.into_owned()),
-            "error" => {
+            _ => {
                 self.error(text.clone().into_owned());
                 self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -177,6 +196,13 @@ impl<T: Fields> Visitor<'_, T> {
     fn wide(&mut self, field: &Field, value: Value) {
         self.0.value(field, value);
     }
+
+    /// A text with no kept copy: out of line, as it is copied into a
+    /// `String` (an allocation that costs more than the call), or kept now.
+    #[inline(never)]
+    fn unkept(&mut self, field: &Field, value: &str) {
+        self.0.text(field, text::note(value));
+    }
 }
 
 impl<T: Fields> Visit for Visitor<'_, T> {
@@ -214,7 +240,12 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.text(field, super::text::value(value));
+        // A kept copy, the common case, goes its own way: a value known to
+        // be borrowed moves and checks less than one that may be a `String`.
+        match text::kept(value) {
+            Some(kept) => self.0.text(field, Cow::Borrowed(kept)),
+            None => self.unkept(field, value),
+        }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {

@@ -66,25 +66,14 @@ static KEPT: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
 /// Bytes of [`KEPT`].
 static KEPT_BYTES: AtomicUsize = AtomicUsize::new(0);
 
-/// `text` as a tag value: borrowed from the process's copy where there is
-/// one, else copied.
-#[inline]
-pub(super) fn value(text: &str) -> Cow<'static, str> {
-    match kept(text) {
-        Some(kept) => Cow::Borrowed(kept),
-        None => note(text),
-    }
-}
-
 /// The process's copy of `text` if this thread saw it at this address
 /// before and kept it: the path of every span but a text's first two, and
-/// inlined into the field's visitor for that.
+/// inlined into the field's visitor for that. Where it finds none, [`note`]
+/// gives the tag value.
 #[inline]
-fn kept(text: &str) -> Option<&'static str> {
-    // One compare for both ends: an empty text wraps around past `MAX_LEN`.
-    if text.len().wrapping_sub(1) >= MAX_LEN {
-        return None;
-    }
+pub(super) fn kept(text: &str) -> Option<&'static str> {
+    // No check of the length: no slot keeps an empty text or one over
+    // `MAX_LEN`, so such a text never matches a kept one.
     let address = text.as_ptr() as usize;
     SEEN.try_with(|seen| {
         let slot = seen[slot_of(address, text.len())].get();
@@ -97,9 +86,8 @@ fn kept(text: &str) -> Option<&'static str> {
 
 /// `text` as a tag value where [`kept`] found no copy: noted in this
 /// thread's slot for its address, kept once seen there twice, else copied.
-#[cold]
 #[inline(never)]
-fn note(text: &str) -> Cow<'static, str> {
+pub(super) fn note(text: &str) -> Cow<'static, str> {
     if text.is_empty() {
         return Cow::Borrowed("");
     }
@@ -210,6 +198,11 @@ fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> 
 mod tests {
     use super::*;
 
+    /// What the field visitor makes of `text`.
+    fn value(text: &str) -> Cow<'static, str> {
+        kept(text).map_or_else(|| note(text), Cow::Borrowed)
+    }
+
     #[test]
     fn a_text_seen_twice_at_one_address_is_borrowed_from_then_on() {
         let text = String::from("orders-db");
@@ -258,6 +251,7 @@ mod tests {
     #[test]
     fn texts_differing_in_any_byte_or_length_are_not_the_same() {
         let text: Vec<u8> = (0..MAX_LEN as u8).map(|i| b'a' + i % 26).collect();
+        assert!(same(b"", b""));
         for len in 1..=MAX_LEN {
             let a = &text[..len];
             // Another copy: equal content at another address.
