@@ -44,12 +44,14 @@ struct Slot {
     /// A hash of the text last seen there, not kept.
     content: u64,
     /// The process's copy (`len` bytes), once the text was seen there
-    /// twice.
-    kept: Option<&'static str>,
+    /// twice; empty until then (no empty text is kept), which spares the
+    /// look-up a test: only an empty text is the same as an empty copy, and
+    /// an empty text is borrowed as "" anyway.
+    kept: &'static str,
 }
 
 impl Slot {
-    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: None };
+    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: "" };
 }
 
 thread_local! {
@@ -76,9 +78,9 @@ pub(super) fn kept(text: &str) -> Option<&'static str> {
     // `MAX_LEN`, so such a text never matches a kept one.
     let address = text.as_ptr() as usize;
     SEEN.try_with(|seen| {
-        let slot = seen[slot_of(address, text.len())].get();
-        let kept = slot.kept?;
-        (slot.address == address && same(kept.as_bytes(), text.as_bytes())).then_some(kept)
+        let slot = seen[slot_of(address)].get();
+        (slot.address == address && same(slot.kept.as_bytes(), text.as_bytes()))
+            .then_some(slot.kept)
     })
     .ok()
     .flatten()
@@ -96,19 +98,19 @@ pub(super) fn note(text: &str) -> Cow<'static, str> {
     }
     let address = text.as_ptr() as usize;
     let kept = SEEN.try_with(|seen| {
-        let cell = &seen[slot_of(address, text.len())];
+        let cell = &seen[slot_of(address)];
         let mut slot = cell.get();
         let content = content_hash(text);
-        if slot.address != address || slot.len != text.len() || slot.kept.is_some() {
+        if slot.address != address || slot.len != text.len() || !slot.kept.is_empty() {
             // New here, or other text where a kept one was (as if new).
-            slot = Slot { address, len: text.len(), content, kept: None };
+            slot = Slot { address, len: text.len(), content, kept: "" };
         } else if content != slot.content {
             slot.content = content;
         } else {
-            slot.kept = keep(text, &KEPT_BYTES, BUDGET);
+            slot.kept = keep(text, &KEPT_BYTES, BUDGET).unwrap_or_default();
         }
         cell.set(slot);
-        slot.kept
+        Some(slot.kept).filter(|kept| !kept.is_empty())
     });
     match kept {
         Ok(Some(kept)) => Cow::Borrowed(kept),
@@ -148,10 +150,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[inline]
-fn slot_of(address: usize, len: usize) -> usize {
-    // Literals sit close together: the multiplication spreads them.
-    let hash = (address ^ len.rotate_left(48)) as u64;
-    (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
+fn slot_of(address: usize) -> usize {
+    // Literals sit close together: the multiplication spreads them. The
+    // length is left out (texts of several lengths at one address take
+    // turns in its slot, which checks the length), as it costs every
+    // look-up and tells literals apart no better.
+    ((address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 /// A hash of a short text, to tell whether the text at an address is the
