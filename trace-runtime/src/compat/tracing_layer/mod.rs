@@ -224,12 +224,12 @@ where
                 span.record(|record| {
                     // Inlined into each field's visitor, where a value's
                     // type is known and the limit checks fold to its own.
-                    let mut fields = SpanFields::new(
+                    let mut fields = Visitor(SpanFields::new(
                         #[inline(always)]
                         |(key, value)| record.add_tag(key, value),
-                    );
-                    attrs.record(&mut Visitor(&mut fields));
-                    special = Some(fields.special);
+                    ));
+                    attrs.record(&mut fields);
+                    special = Some(fields.0.special);
                 });
                 special.flatten()
             }
