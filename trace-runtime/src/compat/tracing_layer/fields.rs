@@ -284,7 +284,8 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use crate::compat::TracingLayer;
-    use crate::{InMemoryCollector, Limits, Tracer, Value};
+    use crate::span::SpanKind;
+    use crate::{InMemoryCollector, Limits, Status, Tracer, Value};
 
     #[test]
     fn every_kind_of_field_keeps_its_type_within_the_limits_each_time() {
@@ -337,5 +338,48 @@ mod tests {
         let stats = tracer.stats();
         assert_eq!(stats.tags_dropped, 3, "`over`, past 9 tags, on each span");
         assert_eq!(stats.values_truncated, 12, "wide, big, long and owned on each span");
+    }
+
+    #[test]
+    fn special_text_fields_keep_their_meaning_when_their_texts_are_kept() {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("fields").span_processor(collector.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            tracer.in_scope(|| {
+                // Three times each: copied texts first, kept ones after.
+                for _ in 0..3 {
+                    drop(tracing::info_span!(
+                        "query",
+                        otel.status_code = "error",
+                        otel.status_message = "backend down",
+                        error = "timeout",
+                        db = "orders",
+                    ));
+                    drop(tracing::info_span!(
+                        "request",
+                        otel.name = "GET /cart",
+                        otel.kind = "server"
+                    ));
+                }
+            });
+        });
+        let spans = collector.spans();
+        assert_eq!(spans.len(), 6);
+        for span in spans.iter().filter(|span| span.name == "query") {
+            assert_eq!(span.status, Status::Error("backend down".into()));
+            let tags: Vec<_> =
+                span.tags.iter().map(|(key, value)| (&**key, value.clone())).collect();
+            assert_eq!(
+                tags,
+                [("error", Value::Str("timeout".into())), ("db", Value::Str("orders".into()))]
+            );
+        }
+        let requests: Vec<_> = spans.iter().filter(|span| span.name == "GET /cart").collect();
+        assert_eq!(requests.len(), 3, "{}", collector.render());
+        for span in requests {
+            assert_eq!(span.kind, SpanKind::Server);
+            assert!(span.tags.is_empty(), "{:?}", span.tags);
+        }
     }
 }
