@@ -170,9 +170,8 @@ impl OpenSpan<'_> {
     }
 
     /// Adds a tag within the tracer's limits. Always inlined: the compat
-    /// layer's field visitors call it once per field, and only inlined does
-    /// the value stay in registers and the length limit fold away for a
-    /// value whose type the caller knows.
+    /// layer's field visitors call it once per field, and inlined there the
+    /// checks on a value whose type the visitor knows fold away.
     #[inline(always)]
     pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
         if self.record.tags.len() >= self.limits.max_tags_per_span {

@@ -135,6 +135,7 @@ impl<F: FnMut(Tag)> SpanFields<F> {
             "otel.kind" => self.special().kind = kind(&text),
             "otel.status_code" => self.special().status_code = Some(status_code(&text)),
             "otel.status_message" => self.special().status_message = Some(text.into_owned()),
+            // `error`, the one name left: a tag as well.
             _ => {
                 self.error(text.clone().into_owned());
                 self.value(field, Value::Str(text));
@@ -366,7 +367,9 @@ mod tests {
         });
         let spans = collector.spans();
         assert_eq!(spans.len(), 6);
-        for span in spans.iter().filter(|span| span.name == "query") {
+        let queries: Vec<_> = spans.iter().filter(|span| span.name == "query").collect();
+        assert_eq!(queries.len(), 3, "{}", collector.render());
+        for span in queries {
             assert_eq!(span.status, Status::Error("backend down".into()));
             let tags: Vec<_> =
                 span.tags.iter().map(|(key, value)| (&**key, value.clone())).collect();

@@ -118,10 +118,10 @@ pub(super) fn note(text: &str) -> Cow<'static, str> {
     }
 }
 
-/// Whether two texts (at most [`MAX_LEN`] bytes) are the same, compared
-/// inline: `==` calls `bcmp`, which costs more than the compare itself for
-/// texts of a few bytes. Ends are read as overlapping words, so each length
-/// takes at most a loop over whole words and two loads per side.
+/// Whether two texts are the same, compared inline: `==` calls `bcmp`,
+/// which costs more than the compare itself for texts of a few bytes. The
+/// last word is read overlapping the one before, so no length needs a
+/// byte-by-byte tail.
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
