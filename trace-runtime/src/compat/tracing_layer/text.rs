@@ -128,7 +128,18 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     let len = a.len();
-    if len >= 8 {
+    // Two compares reach each class of lengths.
+    if len < 4 {
+        if len < 2 {
+            a.first() == b.first()
+        } else {
+            let word = |s: &[u8], at: usize| u16::from_ne_bytes(s[at..at + 2].try_into().unwrap());
+            word(a, 0) == word(b, 0) && word(a, len - 2) == word(b, len - 2)
+        }
+    } else if len < 8 {
+        let word = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+        word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4)
+    } else {
         let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
         let mut at = 0;
         while at + 8 < len {
@@ -138,14 +149,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
             at += 8;
         }
         word(a, len - 8) == word(b, len - 8)
-    } else if len >= 4 {
-        let word = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
-        word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4)
-    } else if len >= 2 {
-        let word = |s: &[u8], at: usize| u16::from_ne_bytes(s[at..at + 2].try_into().unwrap());
-        word(a, 0) == word(b, 0) && word(a, len - 2) == word(b, len - 2)
-    } else {
-        a.first() == b.first()
     }
 }
 
