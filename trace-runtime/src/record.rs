@@ -169,17 +169,32 @@ impl OpenSpan<'_> {
         }
     }
 
-    /// Adds a tag within the tracer's limits.
-    #[inline]
+    /// Adds a tag within the tracer's limits. Always inlined: the compat
+    /// layer's field visitors call it once per field, and inlined there the
+    /// checks on a value whose type the visitor knows fold away.
+    #[inline(always)]
     pub(crate) fn add_tag(&mut self, key: Cow<'static, str>, mut value: Value) {
         if self.record.tags.len() >= self.limits.max_tags_per_span {
             limits::count(&self.counters.tags_dropped);
             return;
         }
+        // Neither rebuilt nor lent out on the common path: a value whose
+        // address a call takes lives on the stack and is copied there and
+        // back.
+        if matches!(&value, Value::Str(text) if text.len() > self.limits.max_tag_value_bytes) {
+            value = self.cut(value);
+        }
+        self.record.tags.push((key, value));
+    }
+
+    /// A value over the length limit, cut and counted.
+    #[cold]
+    #[inline(never)]
+    fn cut(&self, mut value: Value) -> Value {
         if self.limits.cut_value(&mut value) {
             limits::count(&self.counters.values_truncated);
         }
-        self.record.tags.push((key, value));
+        value
     }
 
     fn rare(&mut self) -> &mut Rare {

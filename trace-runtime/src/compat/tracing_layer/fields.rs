@@ -6,6 +6,7 @@ use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
+use super::text;
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
 
@@ -87,6 +88,7 @@ pub(super) struct SpanFields<F> {
 }
 
 impl<F: FnMut(Tag)> SpanFields<F> {
+    #[inline]
     pub(super) fn new(tag: F) -> Self {
         Self { special: None, tag }
     }
@@ -97,25 +99,47 @@ impl<F: FnMut(Tag)> SpanFields<F> {
 }
 
 impl<F: FnMut(Tag)> Fields for SpanFields<F> {
+    #[cold]
     fn error(&mut self, text: String) {
         self.special().error = Some(text);
     }
 
+    #[inline(always)]
     fn value(&mut self, field: &Field, value: Value) {
         (self.tag)((Cow::Borrowed(field.name()), value));
     }
 
+    #[inline(always)]
     fn text(&mut self, field: &Field, text: Cow<'static, str>) {
+        if special(field.name()) {
+            self.special_text(field, text);
+        } else {
+            self.value(field, Value::Str(text));
+        }
+    }
+}
+
+/// Whether [`Special`] reads a text field of this name.
+#[inline(always)]
+fn special(name: &str) -> bool {
+    matches!(name, "otel.name" | "otel.kind" | "otel.status_code" | "otel.status_message" | "error")
+}
+
+impl<F: FnMut(Tag)> SpanFields<F> {
+    /// A text field [`special`] names: out of line, so that the visitor
+    /// of other text fields, nearly all of them, carries none of this.
+    #[inline(never)]
+    fn special_text(&mut self, field: &Field, text: Cow<'static, str>) {
         match field.name() {
             "otel.name" => self.special().name = Some(text.into_owned()),
             "otel.kind" => self.special().kind = kind(&text),
             "otel.status_code" => self.special().status_code = Some(status_code(&text)),
             "otel.status_message" => self.special().status_message = Some(text.into_owned()),
-            "error" => {
+            // `error`, the one name left: a tag as well.
+            _ => {
                 self.error(text.clone().into_owned());
                 self.value(field, Value::Str(text));
             }
-            _ => self.value(field, Value::Str(text)),
         }
     }
 }
@@ -161,10 +185,46 @@ pub(super) trait Fields {
     fn error(&mut self, text: String);
 }
 
-/// Reads fields into `T`: `attrs.record(&mut Visitor(&mut fields))`.
-pub(super) struct Visitor<'a, T>(pub(super) &'a mut T);
+/// A visitor's fields lent to it: `attrs.record(&mut Visitor(&mut fields))`.
+impl<T: Fields> Fields for &mut T {
+    #[inline(always)]
+    fn value(&mut self, field: &Field, value: Value) {
+        (**self).value(field, value);
+    }
 
-impl<T: Fields> Visit for Visitor<'_, T> {
+    #[inline(always)]
+    fn text(&mut self, field: &Field, text: Cow<'static, str>) {
+        (**self).text(field, text);
+    }
+
+    fn error(&mut self, text: String) {
+        (**self).error(text);
+    }
+}
+
+/// Reads fields into `T`: `attrs.record(&mut Visitor(&mut fields))`, or,
+/// one pointer nearer on every field, `Visitor(fields)`.
+pub(super) struct Visitor<T>(pub(super) T);
+
+impl<T: Fields> Visitor<T> {
+    /// An integer past `i64`, as its text: out of line, so that the
+    /// visitor's common path sees a value that is never text and drops the
+    /// text's checks.
+    #[cold]
+    #[inline(never)]
+    fn wide(&mut self, field: &Field, value: Value) {
+        self.0.value(field, value);
+    }
+
+    /// A text with no kept copy: out of line, as it is copied into a
+    /// `String` (an allocation that costs more than the call), or kept now.
+    #[inline(never)]
+    fn unkept(&mut self, field: &Field, value: &str) {
+        self.0.text(field, text::note(value));
+    }
+}
+
+impl<T: Fields> Visit for Visitor<T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.value(field, Value::F64(value));
     }
@@ -174,15 +234,24 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.0.value(field, Value::from(value));
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -190,7 +259,12 @@ impl<T: Fields> Visit for Visitor<'_, T> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.text(field, super::text::value(value));
+        // A kept copy, the common case, goes its own way: a value known to
+        // be borrowed moves and checks less than one that may be a `String`.
+        match text::kept(value) {
+            Some(kept) => self.0.text(field, Cow::Borrowed(kept)),
+            None => self.unkept(field, value),
+        }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -201,5 +275,114 @@ impl<T: Fields> Visit for Visitor<'_, T> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0.text(field, Cow::Owned(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use crate::compat::TracingLayer;
+    use crate::span::SpanKind;
+    use crate::{InMemoryCollector, Limits, Status, Tracer, Value};
+
+    #[test]
+    fn every_kind_of_field_keeps_its_type_within_the_limits_each_time() {
+        let collector = InMemoryCollector::new();
+        let limits = Limits { max_tags_per_span: 9, max_tag_value_bytes: 4, ..Limits::default() };
+        let tracer = Tracer::builder("fields").limits(limits).span_processor(collector.clone());
+        let tracer = tracer.build();
+        let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            tracer.in_scope(|| {
+                // One callsite three times: its literals are copied the
+                // first time, then borrowed, and must come out the same.
+                for _ in 0..3 {
+                    let owned = String::from("dynamic");
+                    drop(tracing::info_span!(
+                        "typed",
+                        small = 7u64,
+                        wide = u64::MAX,
+                        neg = -3i64,
+                        big = i128::MIN,
+                        yes = true,
+                        ratio = 0.5,
+                        short = "ab",
+                        long = "abcdefgh",
+                        owned = owned.as_str(),
+                        over = 1,
+                    ));
+                }
+            });
+        });
+        let str = |text: &'static str| Value::Str(Cow::Borrowed(text));
+        let expected = [
+            ("small", Value::I64(7)),
+            ("wide", str("1844")),
+            ("neg", Value::I64(-3)),
+            ("big", str("-170")),
+            ("yes", Value::Bool(true)),
+            ("ratio", Value::F64(0.5)),
+            ("short", str("ab")),
+            ("long", str("abcd")),
+            ("owned", str("dyna")),
+        ];
+        let spans = collector.spans();
+        assert_eq!(spans.len(), 3);
+        for span in &spans {
+            let tags: Vec<_> =
+                span.tags.iter().map(|(key, value)| (&**key, value.clone())).collect();
+            assert_eq!(tags, expected);
+        }
+        let stats = tracer.stats();
+        assert_eq!(stats.tags_dropped, 3, "`over`, past 9 tags, on each span");
+        assert_eq!(stats.values_truncated, 12, "wide, big, long and owned on each span");
+    }
+
+    #[test]
+    fn special_text_fields_keep_their_meaning_when_their_texts_are_kept() {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("fields").span_processor(collector.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(TracingLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            tracer.in_scope(|| {
+                // Three times each: copied texts first, kept ones after.
+                for _ in 0..3 {
+                    drop(tracing::info_span!(
+                        "query",
+                        otel.status_code = "error",
+                        otel.status_message = "backend down",
+                        error = "timeout",
+                        db = "orders",
+                    ));
+                    drop(tracing::info_span!(
+                        "request",
+                        otel.name = "GET /cart",
+                        otel.kind = "server"
+                    ));
+                }
+            });
+        });
+        let spans = collector.spans();
+        assert_eq!(spans.len(), 6);
+        let queries: Vec<_> = spans.iter().filter(|span| span.name == "query").collect();
+        assert_eq!(queries.len(), 3, "{}", collector.render());
+        for span in queries {
+            assert_eq!(span.status, Status::Error("backend down".into()));
+            let tags: Vec<_> =
+                span.tags.iter().map(|(key, value)| (&**key, value.clone())).collect();
+            assert_eq!(
+                tags,
+                [("error", Value::Str("timeout".into())), ("db", Value::Str("orders".into()))]
+            );
+        }
+        let requests: Vec<_> = spans.iter().filter(|span| span.name == "GET /cart").collect();
+        assert_eq!(requests.len(), 3, "{}", collector.render());
+        for span in requests {
+            assert_eq!(span.kind, SpanKind::Server);
+            assert!(span.tags.is_empty(), "{:?}", span.tags);
+        }
     }
 }

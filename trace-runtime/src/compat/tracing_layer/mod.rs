@@ -223,9 +223,14 @@ where
                 // Tags go straight into the record: no list in between.
                 let mut special = None;
                 span.record(|record| {
-                    let mut fields = SpanFields::new(|(key, value)| record.add_tag(key, value));
-                    attrs.record(&mut Visitor(&mut fields));
-                    special = Some(fields.special);
+                    // Inlined into each field's visitor, where a value's
+                    // type is known and the limit checks fold to its own.
+                    let mut fields = Visitor(SpanFields::new(
+                        #[inline(always)]
+                        |(key, value)| record.add_tag(key, value),
+                    ));
+                    attrs.record(&mut fields);
+                    special = Some(fields.0.special);
                 });
                 special.flatten()
             }

@@ -15,7 +15,7 @@
 //! bounded ([`BUDGET`]), after which values are copied per span as before.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -43,17 +43,23 @@ struct Slot {
     len: usize,
     /// A hash of the text last seen there, not kept.
     content: u64,
-    /// The process's copy, once the text was seen there twice.
-    kept: Option<&'static str>,
+    /// The process's copy (`len` bytes), once the text was seen there
+    /// twice; empty until then (no empty text is kept), which spares the
+    /// look-up a test: only an empty text is the same as an empty copy, and
+    /// an empty text is borrowed as "" anyway.
+    kept: &'static str,
 }
 
 impl Slot {
-    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: None };
+    const EMPTY: Self = Self { address: 0, len: 0, content: 0, kept: "" };
 }
 
 thread_local! {
-    /// Texts this thread saw, by address: one slot per address hash.
-    static SEEN: RefCell<[Slot; SLOTS]> = const { RefCell::new([Slot::EMPTY; SLOTS]) };
+    /// Texts this thread saw, by address: one slot per address hash. Cells,
+    /// not a `RefCell`: nothing here runs user code or holds a slot across
+    /// a call, and a borrow flag set and cleared costs the hit path more
+    /// than its look-up.
+    static SEEN: [Cell<Slot>; SLOTS] = const { [const { Cell::new(Slot::EMPTY) }; SLOTS] };
 }
 
 /// The texts kept for the process: one copy each, whichever threads ask.
@@ -62,10 +68,28 @@ static KEPT: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
 /// Bytes of [`KEPT`].
 static KEPT_BYTES: AtomicUsize = AtomicUsize::new(0);
 
-/// `text` as a tag value: borrowed from the process's copy where there is
-/// one, else copied.
+/// The process's copy of `text` if this thread saw it at this address
+/// before and kept it: the path of every span but a text's first two, and
+/// inlined into the field's visitor for that. Where it finds none, [`note`]
+/// gives the tag value.
 #[inline]
-pub(super) fn value(text: &str) -> Cow<'static, str> {
+pub(super) fn kept(text: &str) -> Option<&'static str> {
+    // No check of the length: no slot keeps an empty text or one over
+    // `MAX_LEN`, so such a text never matches a kept one.
+    let address = text.as_ptr() as usize;
+    SEEN.try_with(|seen| {
+        let slot = seen[slot_of(address)].get();
+        (slot.address == address && same(slot.kept.as_bytes(), text.as_bytes()))
+            .then_some(slot.kept)
+    })
+    .ok()
+    .flatten()
+}
+
+/// `text` as a tag value where [`kept`] found no copy: noted in this
+/// thread's slot for its address, kept once seen there twice, else copied.
+#[inline(never)]
+pub(super) fn note(text: &str) -> Cow<'static, str> {
     if text.is_empty() {
         return Cow::Borrowed("");
     }
@@ -73,43 +97,68 @@ pub(super) fn value(text: &str) -> Cow<'static, str> {
         return Cow::Owned(text.to_owned());
     }
     let address = text.as_ptr() as usize;
-    let seen = SEEN.try_with(|seen| {
-        // Nothing in here runs user code: the cell is never in use already.
-        let mut seen = seen.try_borrow_mut().ok()?;
-        let slot = &mut seen[slot_of(address, text.len())];
-        if slot.address != address || slot.len != text.len() {
-            let content = content_hash(text);
-            *slot = Slot { address, len: text.len(), content, kept: None };
-            return None;
-        }
-        if let Some(kept) = slot.kept {
-            if kept == text {
-                return Some(kept);
-            }
-            // Other text at that address now: seen once, as if new.
-            slot.kept = None;
-            slot.content = content_hash(text);
-            return None;
-        }
+    let kept = SEEN.try_with(|seen| {
+        let cell = &seen[slot_of(address)];
+        let mut slot = cell.get();
         let content = content_hash(text);
-        if content != slot.content {
+        if slot.address != address || slot.len != text.len() || !slot.kept.is_empty() {
+            // New here, or other text where a kept one was (as if new).
+            slot = Slot { address, len: text.len(), content, kept: "" };
+        } else if content != slot.content {
             slot.content = content;
-            return None;
+        } else {
+            slot.kept = keep(text, &KEPT_BYTES, BUDGET).unwrap_or_default();
         }
-        slot.kept = keep(text, &KEPT_BYTES, BUDGET);
-        slot.kept
+        cell.set(slot);
+        Some(slot.kept).filter(|kept| !kept.is_empty())
     });
-    match seen {
+    match kept {
         Ok(Some(kept)) => Cow::Borrowed(kept),
         _ => Cow::Owned(text.to_owned()),
     }
 }
 
+/// Whether two texts are the same, compared inline: `==` calls `bcmp`,
+/// which costs more than the compare itself for texts of a few bytes. The
+/// last word is read overlapping the one before, so no length needs a
+/// byte-by-byte tail.
 #[inline]
-fn slot_of(address: usize, len: usize) -> usize {
-    // Literals sit close together: the multiplication spreads them.
-    let hash = (address ^ len.rotate_left(48)) as u64;
-    (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let len = a.len();
+    // Two compares reach each class of lengths.
+    if len < 4 {
+        if len < 2 {
+            a.first() == b.first()
+        } else {
+            let word = |s: &[u8], at: usize| u16::from_ne_bytes(s[at..at + 2].try_into().unwrap());
+            word(a, 0) == word(b, 0) && word(a, len - 2) == word(b, len - 2)
+        }
+    } else if len < 8 {
+        let word = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap());
+        word(a, 0) == word(b, 0) && word(a, len - 4) == word(b, len - 4)
+    } else {
+        let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap());
+        let mut at = 0;
+        while at + 8 < len {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, len - 8) == word(b, len - 8)
+    }
+}
+
+#[inline]
+fn slot_of(address: usize) -> usize {
+    // Literals sit close together: the multiplication spreads them. The
+    // length is left out (texts of several lengths at one address take
+    // turns in its slot, which checks the length), as it costs every
+    // look-up and tells literals apart no better.
+    ((address as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 /// A hash of a short text, to tell whether the text at an address is the
@@ -156,6 +205,11 @@ fn keep(text: &str, bytes: &AtomicUsize, budget: usize) -> Option<&'static str> 
 mod tests {
     use super::*;
 
+    /// What the field visitor makes of `text`.
+    fn value(text: &str) -> Cow<'static, str> {
+        kept(text).map_or_else(|| note(text), Cow::Borrowed)
+    }
+
     #[test]
     fn a_text_seen_twice_at_one_address_is_borrowed_from_then_on() {
         let text = String::from("orders-db");
@@ -199,6 +253,24 @@ mod tests {
         let text = std::str::from_utf8(&buffer).unwrap();
         assert!(matches!(value(text), Cow::Owned(_)));
         assert!(matches!(value(text), Cow::Borrowed("job-0005")), "seen twice");
+    }
+
+    #[test]
+    fn texts_differing_in_any_byte_or_length_are_not_the_same() {
+        let text: Vec<u8> = (0..MAX_LEN as u8).map(|i| b'a' + i % 26).collect();
+        assert!(same(b"", b""));
+        for len in 1..=MAX_LEN {
+            let a = &text[..len];
+            // Another copy: equal content at another address.
+            let copy = a.to_vec();
+            assert!(same(a, &copy), "{len} bytes");
+            assert!(!same(a, &text[..len - 1]), "{len} bytes against one fewer");
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same(a, &b), "{len} bytes, differing at {at}");
+            }
+        }
     }
 
     #[test]
