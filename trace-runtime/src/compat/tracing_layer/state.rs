@@ -371,11 +371,11 @@ pub(super) fn enter_created(key: Key) -> bool {
     enum Created {
         /// It is not that span.
         Other,
-        /// Entered, its frame deferred; these entries of closed spans are
-        /// to drop.
-        Deferred(Vec<Entered>),
-        /// Its frame must be pushed now, out of the thread's spans.
-        Push(Arc<SpanState>),
+        /// Entered, its frame deferred.
+        Listed,
+        /// To enter the general way: its frame must be pushed now (out of
+        /// the thread's spans), or entries of closed spans are to go first.
+        Enter(Arc<SpanState>),
     }
     let created = with_thread(|thread| {
         let state = match thread.created.take() {
@@ -386,18 +386,16 @@ pub(super) fn enter_created(key: Key) -> bool {
             }
         };
         state.noted.store(false, Ordering::Relaxed);
-        let Some(guard) = state.anchor.defer() else { return Created::Push(state) };
-        let stale = take_closed(thread);
+        if !no_closed(thread) {
+            return Created::Enter(state);
+        }
+        let Some(guard) = state.anchor.defer() else { return Created::Enter(state) };
         listed(thread, Entered { key, state, guard });
-        Created::Deferred(stale)
+        Created::Listed
     });
     match created {
-        // Outside the thread's spans: dropping a guard may pop a frame.
-        Some(Created::Deferred(stale)) => {
-            drop(stale);
-            true
-        }
-        Some(Created::Push(state)) => {
+        Some(Created::Listed) => true,
+        Some(Created::Enter(state)) => {
             enter(key, state);
             true
         }
@@ -409,26 +407,41 @@ pub(super) fn enter_created(key: Key) -> bool {
 /// if it was not entered here (it was exited on another thread than the
 /// one it was entered on: that thread drops its entry once the span closes).
 pub(super) fn exit(key: Key) {
-    let taken = with_thread(|thread| {
-        // Entries of closed spans go first: their keys may have been reused.
-        let stale = take_closed(thread);
-        let list = &mut thread.list;
-        // Nearly always the innermost: guards drop in the reverse order.
-        let own = if list.last().is_some_and(|e| e.key == key) {
-            list.pop()
-        } else {
-            list.iter().rposition(|e| e.key == key).map(|index| list.remove(index))
-        };
-        if own.as_ref().is_some_and(|own| own.guard.is_deferred()) {
-            thread.deferred -= 1;
-            if thread.deferred == 0 {
-                detached::note_deferred(false);
-            }
-        }
-        (stale, own)
-    });
-    // Outside the thread's spans: a pushed frame comes off the stack.
+    let own = with_thread(|thread| no_closed(thread).then(|| unlist(thread, key)));
+    match own {
+        // Outside the thread's spans: a pushed frame comes off the stack.
+        Some(Some(own)) => drop(own),
+        Some(None) => exit_after_closes(key),
+        None => {}
+    }
+}
+
+/// [`exit`] where entries of spans closed since go first: their keys may
+/// have been reused.
+#[cold]
+#[inline(never)]
+fn exit_after_closes(key: Key) {
+    let taken = with_thread(|thread| (take_closed(thread), unlist(thread, key)));
     drop(taken);
+}
+
+/// Takes the innermost entry of `key` off the thread's list.
+#[inline(always)]
+fn unlist(thread: &mut ThreadSpans, key: Key) -> Option<Entered> {
+    let list = &mut thread.list;
+    // Nearly always the innermost: guards drop in the reverse order.
+    let own = if list.last().is_some_and(|e| e.key == key) {
+        list.pop()
+    } else {
+        list.iter().rposition(|e| e.key == key).map(|index| list.remove(index))
+    };
+    if own.as_ref().is_some_and(|own| own.guard.is_deferred()) {
+        thread.deferred -= 1;
+        if thread.deferred == 0 {
+            detached::note_deferred(false);
+        }
+    }
+    own
 }
 
 /// Pushes the deferred frames of this thread's entered spans, innermost
@@ -515,6 +528,13 @@ pub(super) fn close(key: Key, mut state: Arc<SpanState>, errors_from_fields: boo
     drop(stale);
     drop(shared);
     drop(state);
+}
+
+/// Whether no span closed while some thread listed it since this thread
+/// last looked: nearly always, and then [`take_closed`] finds nothing.
+#[inline(always)]
+fn no_closed(thread: &ThreadSpans) -> bool {
+    STALE.load(Ordering::Acquire) == thread.seen
 }
 
 /// This thread's entries of spans closed since its last look (entered here,
