@@ -18,7 +18,7 @@ use self::fields::{EventFields, SpanFields, Visitor, names_span};
 use self::state::Kept;
 pub(crate) use self::state::entered_top;
 use self::table::Table;
-use crate::detached;
+use crate::detached::{self, DetachedSpan};
 use crate::span::SpanKind;
 use crate::value::{Tag, Value};
 
@@ -154,6 +154,24 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
+/// Records a new span's fields as its tags, straight into its record (no
+/// list in between); returns what its special fields say.
+#[inline(always)]
+fn record_fields(span: &mut DetachedSpan, attrs: &Attributes<'_>) -> fields::Specials {
+    let mut special = None;
+    span.record(|record| {
+        // Inlined into each field's visitor, where a value's type is known
+        // and the limit checks fold to its own.
+        let mut fields = Visitor(SpanFields::new(
+            #[inline(always)]
+            |(key, value)| record.add_tag(key, value),
+        ));
+        attrs.record(&mut fields);
+        special = Some(fields.0.special);
+    });
+    special.flatten()
+}
+
 /// Where a new span goes.
 enum Parent {
     /// Under the span current on this thread.
@@ -173,6 +191,21 @@ where
             return;
         }
         let metadata = attrs.metadata();
+        // The common case, a child of whatever is current, named by its
+        // metadata: its own path, with no parent or early fields to carry.
+        if attrs.is_contextual() && !names_span(metadata.fields()) {
+            let opened = detached::open(Cow::Borrowed(metadata.name()), SpanKind::Internal, false);
+            match opened {
+                Some((anchor, Some(mut span))) => {
+                    let special = record_fields(&mut span, attrs);
+                    let state = state::opened(self.key(id), anchor, Some(span), special);
+                    self.spans.insert(id, Kept::State(state));
+                }
+                Some((anchor, None)) => self.spans.insert(id, Kept::Unsampled(anchor)),
+                None => {}
+            }
+            return;
+        }
         // Name and kind may come from fields: read those first, then.
         let mut early = names_span(metadata.fields()).then(|| {
             let mut tags = Vec::new();
@@ -219,21 +252,7 @@ where
                 });
                 special
             }
-            (None, Some(span)) => {
-                // Tags go straight into the record: no list in between.
-                let mut special = None;
-                span.record(|record| {
-                    // Inlined into each field's visitor, where a value's
-                    // type is known and the limit checks fold to its own.
-                    let mut fields = Visitor(SpanFields::new(
-                        #[inline(always)]
-                        |(key, value)| record.add_tag(key, value),
-                    ));
-                    attrs.record(&mut fields);
-                    special = Some(fields.0.special);
-                });
-                special.flatten()
-            }
+            (None, Some(span)) => record_fields(span, attrs),
             // Nothing is recorded: the IDs are all the span needs, until
             // it is entered where they are not current already.
             (_, None) => {
