@@ -501,10 +501,7 @@ pub(super) fn close(key: Key, mut state: Arc<SpanState>, errors_from_fields: boo
     // more, so it closes without its lock, and nobody need look for it.
     let Some(owned) = Arc::get_mut(&mut state) else {
         state.close(errors_from_fields);
-        let stale = with_thread(take_closed);
-        // Outside the thread's spans: the last reference to a state may be
-        // the last reference to a tracer.
-        drop(stale);
+        drop_closed();
         return;
     };
     let inner = owned.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -519,15 +516,26 @@ pub(super) fn close(key: Key, mut state: Arc<SpanState>, errors_from_fields: boo
         span.finish();
     }
     let mut state = Some(state);
-    let stale = with_thread(|thread| {
+    let no_closed = with_thread(|thread| {
         if thread.spare.len() < MAX_SPARE {
             thread.spare.extend(state.take());
         }
-        take_closed(thread)
+        no_closed(thread)
     });
-    drop(stale);
+    if no_closed == Some(false) {
+        drop_closed();
+    }
     drop(shared);
     drop(state);
+}
+
+/// Drops this thread's entries of spans closed since its last look.
+#[cold]
+#[inline(never)]
+fn drop_closed() {
+    let stale = with_thread(take_closed);
+    // Outside the thread's spans: dropping a guard may pop a frame.
+    drop(stale);
 }
 
 /// Whether no span closed while some thread listed it since this thread
