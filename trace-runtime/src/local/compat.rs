@@ -250,10 +250,13 @@ pub(super) fn materialize() {
 #[cold]
 #[inline(never)]
 fn push_deferred() {
-    // Cleared first: pushing goes through `with_local`, which looks again.
-    ANY_DEFERRED.with(|cell| cell.set(false));
-    if let Some(push) = PUSH_DEFERRED.get() {
-        push();
+    // The layer clears the flag (`note_deferred`) once it has reached its
+    // list, before pushing: a call that cannot reach it leaves the flag
+    // set, to try again on the next access.
+    match PUSH_DEFERRED.get() {
+        Some(push) => push(),
+        // Never: the flag is only set by a layer that registered.
+        None => ANY_DEFERRED.with(|cell| cell.set(false)),
     }
 }
 

@@ -821,39 +821,58 @@ pub(crate) fn finish(frame: Frame) {
 /// copying it once; the box is kept for reuse.
 pub(crate) fn finish_carried(carried: Box<Carried>) {
     arm_teardown();
-    let mut pending = Some(carried);
-    // Written by the closure rather than returned through it (copies).
-    let (mut previous, mut due) = (None, None);
-    with_local(|local| {
-        let raw = Box::into_raw(pending.take().expect("taken once"));
-        // SAFETY: `raw` is a live `Carried` from its box. Its tracer is
-        // read out and its record copied into the buffer, after which the
-        // allocation is treated as uninitialised (kept for reuse, never
-        // dropped as a `Carried`): each field has one owner.
-        let tracer = unsafe {
-            (*raw).record.close();
-            let tracer = (&raw const (*raw).tracer).read();
-            previous = local.buffer.push_closed_from(&raw const (*raw).record, &tracer);
-            local.boxes.keep(Box::from_raw(raw.cast::<MaybeUninit<Carried>>()));
-            tracer
-        };
+    // No deferred frame need go on the stack first: this reads no top.
+    let Some(mut borrowed) = borrow_local() else {
+        // Thread teardown: no buffer left, hand the record over directly.
+        let Carried { tracer, mut record } = *carried;
+        record.close();
+        tracer.export_records(vec![record], Some(1));
+        return;
+    };
+    let local = &mut **borrowed;
+    let raw = Box::into_raw(carried);
+    // SAFETY: `raw` is a live `Carried` from its box. Its tracer is read out
+    // and its record copied into the buffer, after which the allocation is
+    // treated as uninitialised (kept for reuse, never dropped as a
+    // `Carried`): each field has one owner.
+    let (tracer, previous) = unsafe {
+        (*raw).record.close();
+        let tracer = (&raw const (*raw).tracer).read();
+        let previous = local.buffer.push_closed_from(&raw const (*raw).record, &tracer);
+        local.boxes.keep(Box::from_raw(raw.cast::<MaybeUninit<Carried>>()));
+        (tracer, previous)
+    };
+    // The common case, as in `close`: nothing to hand over, no batch built.
+    if previous.is_none() && !local.buffer.is_due(local.open_spans != 0) {
+        drop(borrowed);
         drop(tracer);
-        if previous.is_some() {
-            local.note_tracer();
-        }
-        due = local.due();
-    });
+        return;
+    }
+    finish_carried_slow(borrowed, tracer, previous);
+}
+
+/// The rest of [`finish_carried`] when the buffer changed tracer or a batch
+/// is due: out of line, so that the common path moves no batch around.
+#[cold]
+#[inline(never)]
+fn finish_carried_slow(
+    mut borrowed: RefMut<'_, ManuallyDrop<Local>>,
+    tracer: Tracer,
+    previous: Option<Batch>,
+) {
+    if previous.is_some() {
+        borrowed.note_tracer();
+    }
+    let due = borrowed.due();
+    // Exporting runs processors, which may trace; dropping a tracer may be
+    // its last reference: not while the state is borrowed.
+    drop(borrowed);
+    drop(tracer);
     if let Some(batch) = previous {
         batch.export();
     }
     if let Some(batch) = due {
         batch.export();
-    }
-    // Thread teardown: no buffer left, hand the record over directly.
-    if let Some(carried) = pending {
-        let Carried { tracer, mut record } = *carried;
-        record.close();
-        tracer.export_records(vec![record], Some(1));
     }
 }
 

@@ -452,7 +452,10 @@ pub(super) fn push_deferred() {
     // goes through `local` (see `ThreadSpans`). Nothing else runs on this
     // thread meanwhile, so the entries are where they were after.
     let deferred = with_thread(|thread| {
-        thread.deferred = 0;
+        // Cleared here, once the list is reached (if it is not, `local`
+        // asks again next time): pushing goes through `with_local`, which
+        // must not ask again meanwhile.
+        detached::note_deferred(false);
         let list = thread.list.iter().enumerate();
         list.filter(|(_, entered)| entered.guard.is_deferred())
             .map(|(index, entered)| (index, Arc::clone(&entered.state)))
@@ -473,6 +476,9 @@ pub(super) fn push_deferred() {
                 _ => unlisted.push(guard),
             }
         }
+        // Counted, not assumed: whatever was not pushed stays deferred.
+        thread.deferred = thread.list.iter().filter(|e| e.guard.is_deferred()).count();
+        detached::note_deferred(thread.deferred != 0);
         unlisted
     });
     drop(unlisted);
@@ -489,12 +495,12 @@ pub(super) fn close(key: Key, mut state: Arc<SpanState>, errors_from_fields: boo
     // opened, nearly always: that note goes first, so that closing sees the
     // references that matter. A span entered since has no note.
     if state.noted.load(Ordering::Relaxed) {
-        let _ = with_thread(|thread| {
-            if thread.created.as_ref().is_some_and(|(created, _)| *created == key) {
-                // Not the last reference: the caller's is another.
-                thread.created = None;
-            }
+        let note = with_thread(|thread| {
+            // Taken out, and dropped outside the thread's spans: a note of
+            // another state under a reused key could hold its last reference.
+            thread.created.take_if(|(created, _)| *created == key)
         });
+        drop(note);
     }
     // Nearly always the table held the last reference (the span was entered
     // and exited here, or never entered): no thread can reach the state any
@@ -586,4 +592,42 @@ pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
     .flatten()?;
     let top = crate::current_span_id()?;
     (last.anchor.span_context().span_id == top).then_some(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::SPANS;
+    use crate::compat::TracingLayer;
+    use crate::{InMemoryCollector, Tracer, current_span_id};
+
+    /// A call into `local` that finds this thread's list in use (which the
+    /// layer never makes: see `ThreadSpans`) cannot push the deferred
+    /// frames; they stay deferred, and the next access pushes them.
+    #[test]
+    fn deferred_frames_the_list_could_not_give_are_pushed_on_the_next_access() {
+        let collector = InMemoryCollector::new();
+        let tracer = Tracer::builder("layer").span_processor(collector.clone()).build();
+        let _scope = tracer.set_default();
+        let dispatch =
+            tracing::Dispatch::new(tracing_subscriber::registry().with(TracingLayer::new()));
+        let _dispatch = tracing::dispatcher::set_default(&dispatch);
+        let outer = tracing::info_span!("outer");
+        let outer_entered = outer.enter();
+        SPANS.with(|spans| {
+            let _held = spans.borrow_mut();
+            let _ = current_span_id();
+        });
+        let inner = tracing::info_span!("inner");
+        let inner_entered = inner.enter();
+        drop(crate::span("ours").start());
+        drop((inner_entered, outer_entered));
+        drop((inner, outer));
+        let spans = collector.spans();
+        let id = |name: &str| spans.iter().find(|s| s.name == name).map(|s| s.span_id);
+        let parent = |name: &str| spans.iter().find(|s| s.name == name).and_then(|s| s.parent_id);
+        assert_eq!(parent("inner"), id("outer"), "{}", collector.render());
+        assert_eq!(parent("ours"), id("inner"), "{}", collector.render());
+    }
 }
