@@ -83,10 +83,12 @@ impl DetachedSpan {
     }
 
     /// Closes the span now (the same as dropping it).
+    #[inline]
     pub(crate) fn finish(self) {}
 }
 
 impl Drop for DetachedSpan {
+    #[inline]
     fn drop(&mut self) {
         if let Some(carried) = self.0.take() {
             finish_detached(carried);

@@ -124,6 +124,7 @@ impl Local {
 
 /// Closes a span opened by [`open_detached`]: its record joins this
 /// thread's buffer, to be handed over with the others.
+#[inline]
 pub(crate) fn finish_detached(carried: Box<Carried>) {
     super::finish_carried(carried);
 }

@@ -89,6 +89,7 @@ struct Inner {
 
 impl Inner {
     /// The span's record with the status its fields give it, to hand over.
+    #[inline]
     fn finish(&mut self, errors_from_fields: bool) -> Option<DetachedSpan> {
         let Self { span, special } = self;
         if let Some(span) = span.as_mut()
