@@ -140,12 +140,7 @@ pub(crate) fn push_marker(
 ) -> Restore {
     super::arm_teardown();
     with_local(|local| {
-        let switch = match tracer {
-            Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
-                Some(tracer.clone())
-            }
-            _ => None,
-        };
+        let switch = local.switch_for(tracer);
         local.open_spans += 1;
         local.stack.push(Entry::Frame(Frame {
             trace_id: span.trace_id,
@@ -157,14 +152,7 @@ pub(crate) fn push_marker(
             extras: extras.cloned(),
         }));
         local.note_top();
-        match switch {
-            Some(tracer) => {
-                let previous = local.tracer.replace(tracer);
-                local.note_tracer();
-                Restore(Some(previous))
-            }
-            None => Restore(None),
-        }
+        local.switch_to(switch)
     })
     .unwrap_or(Restore(None))
 }

@@ -897,23 +897,32 @@ fn push_from(slot: &mut Option<Frame>, tracer: Option<&Tracer>) -> Restore {
         let Some(frame) = slot.as_ref() else { return Restore(None) };
         // A frame carrying a record brings the record's tracer: a future
         // need not hold a second reference to it.
-        let switch = match tracer.or_else(|| frame.carried_tracer()) {
-            Some(tracer) if !local.current_tracer().is_some_and(|c| c.same_as(tracer)) => {
-                Some(tracer.clone())
-            }
-            _ => None,
-        };
+        let switch = local.switch_for(tracer.or_else(|| frame.carried_tracer()));
         local.push(slot.take().expect("checked above"));
+        local.switch_to(switch)
+    })
+    .unwrap_or(Restore(None))
+}
+
+impl Local {
+    /// `tracer`, if given and not current already: what a pushed frame
+    /// makes current.
+    fn switch_for(&self, tracer: Option<&Tracer>) -> Option<Tracer> {
+        tracer.filter(|tracer| !self.current_tracer().is_some_and(|c| c.same_as(tracer))).cloned()
+    }
+
+    /// Makes `switch` (from [`switch_for`](Self::switch_for)) current, and
+    /// says what to put back when the frame is popped.
+    fn switch_to(&mut self, switch: Option<Tracer>) -> Restore {
         match switch {
             Some(tracer) => {
-                let previous = local.tracer.replace(tracer);
-                local.note_tracer();
+                let previous = self.tracer.replace(tracer);
+                self.note_tracer();
                 Restore(Some(previous))
             }
             None => Restore(None),
         }
-    })
-    .unwrap_or(Restore(None))
+    }
 }
 
 /// Undoes [`push`]: takes the frame back and restores the previous tracer.
