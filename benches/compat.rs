@@ -20,7 +20,8 @@
 //! same: name, two fields, timing, parent.
 //!
 //! Each row runs `BENCH_PASSES` times (default 3) and the lowest figure is
-//! kept, as the machine is shared. `BENCH_SPANS` sets the spans per run
+//! kept, as the machine is shared; with it, that pass's minor page faults
+//! per 1,000 spans and peak RSS (`VmHWM`), and what the row delivered. `BENCH_SPANS` sets the spans per run
 //! (default 1,010,000).
 
 use std::hint::black_box;
@@ -36,6 +37,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use trace_runtime::compat::TracingLayer;
 use trace_runtime::export::{BatchConfig, BatchSpanProcessor, ExportError, SpanExporter};
 use trace_runtime::{Sampler, SpanData, Tracer};
+
+mod child;
 
 const CHILDREN: u64 = 100;
 const SPANS_PER_TRACE: u64 = CHILDREN + 1;
@@ -143,10 +146,20 @@ fn wait_for(spans: u64, delivered: &AtomicU64) -> u64 {
     delivered.load(Ordering::Relaxed)
 }
 
-/// Runs one row in this process: `(cpu ns, spans, delivered)`.
-fn child_run(row: &str, spans: u64) -> (u64, u64, u64) {
+/// What one pass of a row measured.
+struct Pass {
+    cpu_nanos: u64,
+    spans: u64,
+    delivered: u64,
+    minor_faults: u64,
+    peak_rss_kib: u64,
+}
+
+/// Runs one row in this process.
+fn child_run(row: &str, spans: u64) -> Pass {
     let traces = spans / SPANS_PER_TRACE;
     let spans = traces * SPANS_PER_TRACE;
+    let [faults_at_start] = child::stat_fields([10]);
     let start = cpu_nanos();
     let delivered = match row {
         "registry" => {
@@ -204,10 +217,18 @@ fn child_run(row: &str, spans: u64) -> (u64, u64, u64) {
         }
         other => panic!("unknown row {other}"),
     };
-    (cpu_nanos() - start, spans, delivered)
+    let cpu_nanos = cpu_nanos() - start;
+    let [faults_at_end] = child::stat_fields([10]);
+    Pass {
+        cpu_nanos,
+        spans,
+        delivered,
+        minor_faults: faults_at_end - faults_at_start,
+        peak_rss_kib: child::status_kib("VmHWM"),
+    }
 }
 
-fn spawn_child(row: &str, spans: u64) -> Option<(u64, u64, u64)> {
+fn spawn_child(row: &str, spans: u64) -> Option<Pass> {
     let exe = std::env::current_exe().ok()?;
     let output = Command::new(exe).args(["--child", row, &spans.to_string()]).output().ok()?;
     if !output.status.success() {
@@ -216,7 +237,13 @@ fn spawn_child(row: &str, spans: u64) -> Option<(u64, u64, u64)> {
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut numbers = text.split_whitespace().filter_map(|n| n.parse().ok());
-    Some((numbers.next()?, numbers.next()?, numbers.next()?))
+    Some(Pass {
+        cpu_nanos: numbers.next()?,
+        spans: numbers.next()?,
+        delivered: numbers.next()?,
+        minor_faults: numbers.next()?,
+        peak_rss_kib: numbers.next()?,
+    })
 }
 
 fn main() {
@@ -224,8 +251,10 @@ fn main() {
     if let Some(at) = args.iter().position(|a| a == "--child") {
         let row = &args[at + 1];
         let spans = args[at + 2].parse().expect("spans");
-        let (cpu, spans, delivered) = child_run(row, spans);
-        println!("{cpu} {spans} {delivered}");
+        // The order scripts/compat_instructions.sh reads too.
+        let Pass { cpu_nanos, spans, delivered, minor_faults, peak_rss_kib } =
+            child_run(row, spans);
+        println!("{cpu_nanos} {spans} {delivered} {minor_faults} {peak_rss_kib}");
         return;
     }
     // `cargo test --benches` runs this once, briefly.
@@ -239,27 +268,35 @@ fn main() {
     let mut figures = Vec::new();
     for row in ROWS {
         let best =
-            (0..passes).filter_map(|_| spawn_child(row, spans)).min_by_key(|&(cpu, _, _)| cpu);
+            (0..passes).filter_map(|_| spawn_child(row, spans)).min_by_key(|pass| pass.cpu_nanos);
         match best {
-            Some((cpu, spans, delivered)) => {
-                #[allow(clippy::cast_precision_loss)]
-                let per_span = cpu as f64 / spans as f64;
-                figures.push((row, per_span, spans, delivered));
-            }
+            Some(pass) => figures.push((row, pass)),
             None => println!("{row}: did not run"),
         }
     }
-    let otel = figures.iter().find(|f| f.0 == "otel").map(|f| f.1);
+    #[allow(clippy::cast_precision_loss)]
+    let per_span = |pass: &Pass| pass.cpu_nanos as f64 / pass.spans as f64;
+    let otel = figures.iter().find(|f| f.0 == "otel").map(|f| per_span(&f.1));
     println!("\n`tracing` span with two fields, all-in CPU per span (lowest of {passes} passes)");
-    println!("| {:<15} | {:>9} | {:>8} | {:>21} |", "layer", "ns/span", "× otel", "delivered");
-    println!("|{:-<17}|{:->11}|{:->10}|{:->23}|", "", "", "", "");
-    for (row, per_span, spans, delivered) in &figures {
+    println!(
+        "| {:<15} | {:>9} | {:>8} | {:>21} | {:>16} | {:>13} |",
+        "layer", "ns/span", "× otel", "delivered", "faults/1k spans", "peak RSS MiB"
+    );
+    println!("|{:-<17}|{:->11}|{:->10}|{:->23}|{:->18}|{:->15}|", "", "", "", "", "", "");
+    for (row, pass) in &figures {
+        let per_span = per_span(pass);
         let ratio = otel.map_or_else(|| "-".to_owned(), |otel| format!("{:.2}", per_span / otel));
         let delivered = if *row == "registry" || *row == "ours_unsampled" {
             "-".to_owned()
         } else {
-            format!("{delivered} / {spans}")
+            format!("{} / {}", pass.delivered, pass.spans)
         };
-        println!("| {row:<15} | {per_span:>9.1} | {ratio:>8} | {delivered:>21} |");
+        #[allow(clippy::cast_precision_loss)]
+        let faults = pass.minor_faults as f64 * 1000.0 / pass.spans as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let rss = pass.peak_rss_kib as f64 / 1024.0;
+        println!(
+            "| {row:<15} | {per_span:>9.1} | {ratio:>8} | {delivered:>21} | {faults:>16.2} | {rss:>13.1} |"
+        );
     }
 }

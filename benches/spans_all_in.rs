@@ -59,14 +59,9 @@ const COUNTS_DROPS: [&str; 4] = ["none", "ours", "floor", "tracing"];
 /// Process CPU time (all threads, living and exited), in nanoseconds, and
 /// minor page faults.
 fn cpu_nanos_and_faults() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses: state is
-    // field 3, minflt 10, utime 14 and stime 15, in clock ticks (USER_HZ,
-    // 100 on Linux).
-    let rest = stat.rfind(')').map_or("", |at| &stat[at + 1..]);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    ((field(14) + field(15)) * 10_000_000, field(10))
+    // User and system time are in clock ticks (USER_HZ, 100 on Linux).
+    let [minor_faults, user, system] = child::stat_fields([10, 14, 15]);
+    ((user + system) * 10_000_000, minor_faults)
 }
 
 /// Runs `trace` until `spans` spans are made, paced or not. Paced, a burst

@@ -47,7 +47,7 @@ total() {
   figures=$(valgrind --tool=callgrind --callgrind-out-file="$3" --log-file="$log" \
     --toggle-collect='std::sys::backtrace::__rust_begin_short_backtrace*' \
     "$exe" --child "$1" "$2")
-  read -r _ made delivered <<<"$figures"
+  read -r _ made delivered _ <<<"$figures"
   case $1 in
     ours | otel | fastrace)
       [ "$delivered" = "$made" ] || echo "$1: delivered $delivered of $made spans under valgrind" >&2 ;;
