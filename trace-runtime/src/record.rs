@@ -275,6 +275,38 @@ pub(crate) struct Source {
     pub(crate) redact: Option<Box<RedactFn>>,
 }
 
+/// What a span [`Record::move_span_data`] wrote may own besides its
+/// service, so that whoever empties it skips what owns nothing. A flag may
+/// be set when nothing is owned, never the other way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Owns {
+    /// Tags (a `Vec` with room, whose tags may own memory too).
+    pub(crate) tags: bool,
+    /// Anything else: a heap name, events, links or a status message.
+    pub(crate) other: bool,
+}
+
+impl Owns {
+    /// Anything.
+    pub(crate) const ALL: Self = Self { tags: true, other: true };
+}
+
+impl std::ops::BitOr for Owns {
+    type Output = Self;
+
+    #[inline]
+    fn bitor(self, other: Self) -> Self {
+        Self { tags: self.tags | other.tags, other: self.other | other.other }
+    }
+}
+
+impl std::ops::BitOrAssign for Owns {
+    #[inline]
+    fn bitor_assign(&mut self, other: Self) {
+        *self = *self | other;
+    }
+}
+
 impl Record {
     /// Moves the exported form into `slot`: what the record owns (name,
     /// tags, events, links) moves bitwise, and the record is left as a
@@ -299,9 +331,7 @@ impl Record {
     /// nor dropped afterwards, even if this panics (the redaction hook
     /// may): the span written so far is then leaked, never dropped twice.
     ///
-    /// Returns whether the span may own memory other than its service (a
-    /// heap name, tags, events, links or a status message): one that owns
-    /// none needs no drop.
+    /// Returns what the span may own other than its service.
     #[inline(always)]
     pub(crate) unsafe fn move_span_data(
         &mut self,
@@ -311,7 +341,7 @@ impl Record {
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
         clock: SpanClock,
-    ) -> bool {
+    ) -> Owns {
         // SAFETY (here and below): the caller's promises that the record
         // is not used again (each owned field is moved out exactly once)
         // and that `slot` is writable.
@@ -319,7 +349,8 @@ impl Record {
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = unsafe { std::ptr::read(&self.rare) };
         let finish = rare.is_some() || redacting;
-        let owns = rare.is_some() || tagged || matches!(self.name, Cow::Owned(_));
+        let owns =
+            Owns { tags: tagged, other: rare.is_some() || matches!(self.name, Cow::Owned(_)) };
         // Every other field is written once.
         unsafe {
             (&raw mut (*slot).trace_id).write(self.trace_id);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::{SpanClock, Timestamp};
-use crate::record::{Record, Source, State, spare};
+use crate::record::{Owns, Record, Source, State, spare};
 use crate::span::SpanData;
 use crate::value::Tag;
 
@@ -289,15 +289,14 @@ impl Conversion {
     /// spans appended are gone, hand the spans out only by shared
     /// reference, and forget each one's `service` instead of dropping it.
     ///
-    /// Returns whether a span appended may own memory other than its
-    /// service; if none does, the spans need no drop.
+    /// Returns what the spans appended may own other than their service.
     pub(crate) unsafe fn append_uncounted_to(
         &mut self,
         out: &mut Vec<SpanData>,
         count: usize,
         spare_tags: &mut Vec<Vec<Tag>>,
         services: &mut Vec<Arc<str>>,
-    ) -> bool {
+    ) -> Owns {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 if !services.last().is_some_and(|last| Arc::ptr_eq(last, &source.service)) {
@@ -321,7 +320,7 @@ impl Conversion {
                     // span keeps a copy that owns none.
                     services.push(unsafe { std::ptr::read(&span.service) });
                 }));
-                count != 0
+                if count == 0 { Owns::default() } else { Owns::ALL }
             }
         }
     }
@@ -346,8 +345,8 @@ impl Conversion {
 /// Appends the records at `order[*next..]` to `out`, in that order, each
 /// converted straight into its place in `out`, with the service `service`
 /// gives, and moves `next` past each record as it is moved out (so that
-/// one is never dropped again, see [`Conversion`]'s drop). Returns whether
-/// a span appended may own memory other than its service.
+/// one is never dropped again, see [`Conversion`]'s drop). Returns what
+/// the spans appended may own other than their service.
 #[inline(always)]
 fn convert(
     records: &mut [Record],
@@ -357,7 +356,7 @@ fn convert(
     out: &mut Vec<SpanData>,
     spare_tags: &mut Vec<Vec<Tag>>,
     service: impl Fn() -> Arc<str>,
-) -> bool {
+) -> Owns {
     /// `spans` with its length set to `len` when dropped: the spans
     /// written so far are kept even if the redaction hook panics, and the
     /// loop keeps the length in a register.
@@ -377,7 +376,7 @@ fn convert(
     let redacting = source.redact.is_some();
     let base = out.as_mut_ptr();
     let mut filled = Filled { len: out.len(), spans: out };
-    let mut owns = false;
+    let mut owns = Owns::default();
     while let Some(&index) = order.get(*next) {
         let record = &mut records[index];
         // Counted as converted first: if the redaction hook panics, the
