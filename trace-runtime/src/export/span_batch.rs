@@ -357,17 +357,22 @@ fn convert(
     spare_tags: &mut Vec<Vec<Tag>>,
     service: impl Fn() -> Arc<str>,
 ) -> Owns {
-    /// `spans` with its length set to `len` when dropped: the spans
-    /// written so far are kept even if the redaction hook panics, and the
-    /// loop keeps the length in a register.
+    /// `spans` with its length set to `len`, and `next` to `taken`, when
+    /// dropped: the spans written so far are kept, and the records moved
+    /// out are never dropped again, even if the redaction hook panics; the
+    /// loop keeps both counts in registers (storing `next` on every span
+    /// measured 5 instructions a span).
     struct Filled<'a> {
         spans: &'a mut Vec<SpanData>,
         len: usize,
+        next: &'a mut usize,
+        taken: usize,
     }
     impl Drop for Filled<'_> {
         fn drop(&mut self) {
             // SAFETY: the first `len` spans are written (see below).
             unsafe { self.spans.set_len(self.len) };
+            *self.next = self.taken;
         }
     }
 
@@ -375,13 +380,13 @@ fn convert(
     let clock = SpanClock::get();
     let redacting = source.redact.is_some();
     let base = out.as_mut_ptr();
-    let mut filled = Filled { len: out.len(), spans: out };
+    let mut filled = Filled { len: out.len(), spans: out, taken: *next, next };
     let mut owns = Owns::default();
-    while let Some(&index) = order.get(*next) {
+    for &index in order.get(filled.taken..).unwrap_or_default() {
         let record = &mut records[index];
         // Counted as converted first: if the redaction hook panics, the
         // record is already moved out, and must not be dropped again.
-        *next += 1;
+        filled.taken += 1;
         // SAFETY: `reserve` made room for every span left in `order`, so
         // the slot at `len` is within capacity; it is counted once
         // written. `order` holds each record once, and the ones before
