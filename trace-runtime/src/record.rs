@@ -275,38 +275,6 @@ pub(crate) struct Source {
     pub(crate) redact: Option<Box<RedactFn>>,
 }
 
-/// What a span [`Record::move_span_data`] wrote may own besides its
-/// service, so that whoever empties it skips what owns nothing. A flag may
-/// be set when nothing is owned, never the other way.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Owns {
-    /// Tags (a `Vec` with room, whose tags may own memory too).
-    pub(crate) tags: bool,
-    /// Anything else: a heap name, events, links or a status message.
-    pub(crate) other: bool,
-}
-
-impl Owns {
-    /// Anything.
-    pub(crate) const ALL: Self = Self { tags: true, other: true };
-}
-
-impl std::ops::BitOr for Owns {
-    type Output = Self;
-
-    #[inline]
-    fn bitor(self, other: Self) -> Self {
-        Self { tags: self.tags | other.tags, other: self.other | other.other }
-    }
-}
-
-impl std::ops::BitOrAssign for Owns {
-    #[inline]
-    fn bitor_assign(&mut self, other: Self) {
-        *self = *self | other;
-    }
-}
-
 impl Record {
     /// Moves the exported form into `slot`: what the record owns (name,
     /// tags, events, links) moves bitwise, and the record is left as a
@@ -319,19 +287,23 @@ impl Record {
     /// them copies through the stack.
     ///
     /// `redacting` says whether `source` has a redaction hook (looked up
-    /// once per batch); `spare_tags` holds emptied tag `Vec`s to fill,
-    /// instead of allocating one per tagged span; `service` is the span's
-    /// service, as the caller counts its references; `clock` converts its
-    /// times.
+    /// once per batch); if `reuse`, the slot's `tags` holds a `Vec` to fill
+    /// (that of the span sent from the slot before), else `spare_tags`
+    /// holds emptied tag `Vec`s to fill, instead of allocating one per
+    /// tagged span; `service` is the span's service, as the caller counts
+    /// its references; `clock` converts its times.
     ///
     /// # Safety
     ///
     /// `slot` must be valid for writes and aligned; what it held is
-    /// overwritten without being dropped. The record must be neither used
-    /// nor dropped afterwards, even if this panics (the redaction hook
-    /// may): the span written so far is then leaked, never dropped twice.
+    /// overwritten without being dropped, but for its `tags` if `reuse`:
+    /// then they must be a valid `Vec`, which the span takes over. The
+    /// record must be neither used nor dropped afterwards, even if this
+    /// panics (the redaction hook may): the span written so far is then
+    /// leaked, never dropped twice.
     ///
-    /// Returns what the span may own other than its service.
+    /// Returns whether the span may own memory other than its service and
+    /// its tags (a heap name, events, links or a status message).
     #[inline(always)]
     pub(crate) unsafe fn move_span_data(
         &mut self,
@@ -341,16 +313,16 @@ impl Record {
         spare_tags: &mut Vec<Vec<Tag>>,
         service: Arc<str>,
         clock: SpanClock,
-    ) -> Owns {
+        reuse: bool,
+    ) -> bool {
         // SAFETY (here and below): the caller's promises that the record
         // is not used again (each owned field is moved out exactly once)
-        // and that `slot` is writable.
-        let tagged = unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags) };
+        // and that `slot` is writable (its tags valid if `reuse`).
+        unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags, reuse) };
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = unsafe { std::ptr::read(&self.rare) };
         let finish = rare.is_some() || redacting;
-        let owns =
-            Owns { tags: tagged, other: rare.is_some() || matches!(self.name, Cow::Owned(_)) };
+        let owns = rare.is_some() || matches!(self.name, Cow::Owned(_));
         // Every other field is written once.
         unsafe {
             (&raw mut (*slot).trace_id).write(self.trace_id);
@@ -383,30 +355,40 @@ impl Record {
     }
 
     /// Writes the record's tags into `to` as a `Vec`, one per key, moved
-    /// out bitwise; returns whether there are any. Each branch writes its
-    /// own `Vec`: one value returned from all three went through the
+    /// out bitwise: into the `Vec` already there if `reuse` (its old tags
+    /// dropped first), else into one from `spare_tags`. Each branch writes
+    /// its own `Vec`: one value returned from all three went through the
     /// stack (six instructions a span).
     ///
     /// # Safety
     ///
     /// `to` must be valid for writes; what it held is overwritten without
-    /// being dropped. The record's tags must be neither used nor dropped
-    /// afterwards.
+    /// being dropped, unless `reuse`: then it must be a valid `Vec`. The
+    /// record's tags must be neither used nor dropped afterwards.
     #[inline(always)]
-    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) -> bool {
+    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>, reuse: bool) {
         let len = self.tags.len();
         if self.tags.spilled() {
             // Moves the heap buffer, no copy of the tags.
             // SAFETY: the caller's promise; the tags move once.
             let mut tags = unsafe { std::ptr::read(&self.tags) }.into_vec();
             keep_last_per_key(&mut tags);
-            // SAFETY: the caller's promise.
-            unsafe { to.write(tags) };
-            true
+            // SAFETY: the caller's promise (a `Vec` there is dropped once).
+            unsafe {
+                if reuse {
+                    std::ptr::drop_in_place(to);
+                }
+                to.write(tags);
+            }
         } else if len == 0 {
             // SAFETY: the caller's promise.
-            unsafe { to.write(Vec::new()) };
-            false
+            unsafe {
+                if reuse {
+                    (*to).clear();
+                } else {
+                    to.write(Vec::new());
+                }
+            }
         } else {
             type Inline = std::mem::MaybeUninit<[Tag; 2]>;
             // Filled where it lies in the span: a `Vec` filled first and
@@ -414,7 +396,11 @@ impl Record {
             // SAFETY: the caller's promise; `to` holds a valid `Vec` from
             // here on.
             let tags = unsafe {
-                to.write(spare_tags.pop().unwrap_or_default());
+                if reuse {
+                    (*to).clear();
+                } else {
+                    to.write(spare_tags.pop().unwrap_or_default());
+                }
                 &mut *to
             };
             debug_assert!(tags.is_empty());
@@ -437,7 +423,6 @@ impl Record {
                 let (_, value) = tags.pop().expect("two tags");
                 tags[0].1 = value;
             }
-            true
         }
     }
 
