@@ -275,6 +275,16 @@ pub(crate) struct Source {
     pub(crate) redact: Option<Box<RedactFn>>,
 }
 
+/// Where the `Vec` of a span's tags comes from, when a record is
+/// converted into a slot (see [`Record::move_span_data`]).
+pub(crate) enum TagsVec<'a> {
+    /// The slot's own, a valid `Vec` left by the span there before: it is
+    /// taken over, its old tags dropped.
+    InSlot,
+    /// One of these emptied `Vec`s, if there are any, else a new one.
+    Spare(&'a mut Vec<Vec<Tag>>),
+}
+
 impl Record {
     /// Moves the exported form into `slot`: what the record owns (name,
     /// tags, events, links) moves bitwise, and the record is left as a
@@ -287,17 +297,16 @@ impl Record {
     /// them copies through the stack.
     ///
     /// `redacting` says whether `source` has a redaction hook (looked up
-    /// once per batch); if `reuse`, the slot's `tags` holds a `Vec` to fill
-    /// (that of the span sent from the slot before), else `spare_tags`
-    /// holds emptied tag `Vec`s to fill, instead of allocating one per
-    /// tagged span; `service` is the span's service, as the caller counts
-    /// its references; `clock` converts its times.
+    /// once per batch); `tags_vec` says which `Vec` the tags are moved
+    /// into, instead of allocating one per tagged span; `service` is the
+    /// span's service, as the caller counts its references; `clock`
+    /// converts its times.
     ///
     /// # Safety
     ///
     /// `slot` must be valid for writes and aligned; what it held is
-    /// overwritten without being dropped, but for its `tags` if `reuse`:
-    /// then they must be a valid `Vec`, which the span takes over. The
+    /// overwritten without being dropped, but for its `tags` with
+    /// [`TagsVec::InSlot`]: then they must be a valid `Vec`. The
     /// record must be neither used nor dropped afterwards, even if this
     /// panics (the redaction hook may): the span written so far is then
     /// leaked, never dropped twice.
@@ -310,15 +319,14 @@ impl Record {
         slot: *mut SpanData,
         source: &Source,
         redacting: bool,
-        spare_tags: &mut Vec<Vec<Tag>>,
+        tags_vec: TagsVec<'_>,
         service: Arc<str>,
         clock: SpanClock,
-        reuse: bool,
     ) -> bool {
         // SAFETY (here and below): the caller's promises that the record
         // is not used again (each owned field is moved out exactly once)
-        // and that `slot` is writable (its tags valid if `reuse`).
-        unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags, reuse) };
+        // and that `slot` is writable (its tags valid if `InSlot`).
+        unsafe { self.move_tags(&raw mut (*slot).tags, tags_vec) };
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = unsafe { std::ptr::read(&self.rare) };
         let finish = rare.is_some() || redacting;
@@ -355,18 +363,18 @@ impl Record {
     }
 
     /// Writes the record's tags into `to` as a `Vec`, one per key, moved
-    /// out bitwise: into the `Vec` already there if `reuse` (its old tags
-    /// dropped first), else into one from `spare_tags`. Each branch writes
-    /// its own `Vec`: one value returned from all three went through the
-    /// stack (six instructions a span).
+    /// out bitwise, into the `Vec` `from` says. Each branch writes its own
+    /// `Vec`: one value returned from all three went through the stack
+    /// (six instructions a span).
     ///
     /// # Safety
     ///
     /// `to` must be valid for writes; what it held is overwritten without
-    /// being dropped, unless `reuse`: then it must be a valid `Vec`. The
-    /// record's tags must be neither used nor dropped afterwards.
+    /// being dropped, unless `from` is [`TagsVec::InSlot`]: then it must
+    /// be a valid `Vec`. The record's tags must be neither used nor
+    /// dropped afterwards.
     #[inline(always)]
-    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>, reuse: bool) {
+    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, from: TagsVec<'_>) {
         let len = self.tags.len();
         if self.tags.spilled() {
             // Moves the heap buffer, no copy of the tags.
@@ -375,7 +383,7 @@ impl Record {
             keep_last_per_key(&mut tags);
             // SAFETY: the caller's promise (a `Vec` there is dropped once).
             unsafe {
-                if reuse {
+                if let TagsVec::InSlot = from {
                     std::ptr::drop_in_place(to);
                 }
                 to.write(tags);
@@ -383,10 +391,9 @@ impl Record {
         } else if len == 0 {
             // SAFETY: the caller's promise.
             unsafe {
-                if reuse {
-                    (*to).clear();
-                } else {
-                    to.write(Vec::new());
+                match from {
+                    TagsVec::InSlot => (*to).clear(),
+                    TagsVec::Spare(_) => to.write(Vec::new()),
                 }
             }
         } else {
@@ -396,10 +403,9 @@ impl Record {
             // SAFETY: the caller's promise; `to` holds a valid `Vec` from
             // here on.
             let tags = unsafe {
-                if reuse {
-                    (*to).clear();
-                } else {
-                    to.write(spare_tags.pop().unwrap_or_default());
+                match from {
+                    TagsVec::InSlot => (*to).clear(),
+                    TagsVec::Spare(spare) => to.write(spare.pop().unwrap_or_default()),
                 }
                 &mut *to
             };

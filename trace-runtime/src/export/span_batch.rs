@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::{SpanClock, Timestamp};
-use crate::record::{Record, Source, State, spare};
+use crate::record::{Record, Source, State, TagsVec, spare};
 use crate::span::SpanData;
 use crate::value::Tag;
 
@@ -441,8 +441,9 @@ fn convert(
         // `next` are never used or dropped again.
         owns |= unsafe {
             let slot = base.add(filled.len);
-            let reuse = filled.len < kept_tags;
-            record.move_span_data(slot, source, redacting, spare_tags, service(), clock, reuse)
+            let tags_vec =
+                if filled.len < kept_tags { TagsVec::InSlot } else { TagsVec::Spare(spare_tags) };
+            record.move_span_data(slot, source, redacting, tags_vec, service(), clock)
         };
         filled.len += 1;
     }
