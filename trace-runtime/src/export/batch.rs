@@ -1002,6 +1002,18 @@ mod tests {
         assert!(pending.spans.iter().all(|span| span.tags == tags));
         pending.clear();
         assert_eq!(pending.kept_tags, 20);
+        // Tags that did not fit in the record bring their own `Vec`: the
+        // one kept in the slot is dropped, and the next span takes theirs.
+        let many: Vec<_> = (0..9).map(|i| tag("k", i.into())).collect();
+        let three = tags.iter().cloned().chain([tag("t", 3.into())]).collect::<Vec<_>>();
+        let records = vec![record("many", many), record("three", three.clone())];
+        pending.append(&mut batch(records).into_conversion(), 10);
+        assert!(!pending.owning);
+        assert_eq!(pending.spans[0].tags, [tag("k", 8.into())], "one tag per key");
+        assert_eq!(pending.spans[1].tags, three);
+        pending.clear();
+        pending.append(&mut batch(vec![record("next", tags.clone())]).into_conversion(), 10);
+        assert_eq!(pending.spans[0].tags, tags);
     }
 
     #[test]

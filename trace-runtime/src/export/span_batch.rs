@@ -356,7 +356,9 @@ impl Conversion {
 /// a slot takes that `Vec` over, its old tags dropped then. A buffer
 /// reused batch after batch (the batch processor's) then neither moves
 /// nor visits any span's tags when it is cleared, and a tagged span
-/// needs no `Vec` of its own (both measured 40 instructions a span).
+/// needs no `Vec` of its own (both measured 40 instructions a span). A
+/// slot keeps the `Vec` of the last span sent from it, whatever its room:
+/// the buffer keeps at most what one batch's tags held.
 pub(crate) struct Slots<'a> {
     pub(crate) spans: &'a mut Vec<SpanData>,
     /// Slots `spans.len()..kept_tags` hold a valid tags `Vec` each,
