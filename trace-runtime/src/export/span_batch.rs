@@ -360,6 +360,7 @@ impl Conversion {
 /// slot keeps the `Vec` of the last span sent from it, whatever its room:
 /// the buffer keeps at most what one batch's tags held.
 pub(crate) struct Slots<'a> {
+    /// The spans, and the slots past them.
     pub(crate) spans: &'a mut Vec<SpanData>,
     /// Slots `spans.len()..kept_tags` hold a valid tags `Vec` each,
     /// owned by the buffer's keeper; the others none.
@@ -369,16 +370,15 @@ pub(crate) struct Slots<'a> {
 impl Slots<'_> {
     /// Drops the tags kept past the buffer's length.
     pub(crate) fn drop_kept_tags(&mut self) {
+        // None counts as kept from here on: a panic in a drop leaks the
+        // rest, never drops one twice.
+        let end = std::mem::replace(self.kept_tags, self.spans.len());
         let base = self.spans.as_mut_ptr();
-        for index in self.spans.len()..*self.kept_tags {
-            // Lowered first: a panic in a drop leaks the rest, never
-            // drops one twice.
-            *self.kept_tags = index + 1;
+        for index in self.spans.len()..end {
             // SAFETY: the slot is within capacity and holds a valid tags
             // `Vec` owned here (see the field), dropped once.
             unsafe { std::ptr::drop_in_place(&raw mut (*base.add(index)).tags) };
         }
-        *self.kept_tags = self.spans.len();
     }
 }
 
