@@ -277,12 +277,12 @@ pub(crate) struct Source {
 
 /// Where the `Vec` of a span's tags comes from, when a record is
 /// converted into a slot (see [`Record::move_span_data`]).
-pub(crate) enum TagsVec<'a> {
+pub(crate) enum TagsVec {
     /// The slot's own, a valid `Vec` left by the span there before: it is
     /// taken over, its old tags dropped.
     InSlot,
-    /// One of these emptied `Vec`s, if there are any, else a new one.
-    Spare(&'a mut Vec<Vec<Tag>>),
+    /// A new one.
+    New,
 }
 
 impl Record {
@@ -298,9 +298,9 @@ impl Record {
     ///
     /// `redacting` says whether `source` has a redaction hook (looked up
     /// once per batch); `tags_vec` says which `Vec` the tags are moved
-    /// into, instead of allocating one per tagged span; `service` is the
-    /// span's service, as the caller counts its references; `clock`
-    /// converts its times.
+    /// into (a slot's own needs no allocation); `service` is the span's
+    /// service, as the caller counts its references; `clock` converts its
+    /// times.
     ///
     /// # Safety
     ///
@@ -319,7 +319,7 @@ impl Record {
         slot: *mut SpanData,
         source: &Source,
         redacting: bool,
-        tags_vec: TagsVec<'_>,
+        tags_vec: TagsVec,
         service: Arc<str>,
         clock: SpanClock,
     ) -> bool {
@@ -374,7 +374,7 @@ impl Record {
     /// be a valid `Vec`. The record's tags must be neither used nor
     /// dropped afterwards.
     #[inline(always)]
-    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, from: TagsVec<'_>) {
+    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, from: TagsVec) {
         let len = self.tags.len();
         if self.tags.spilled() {
             // Moves the heap buffer, no copy of the tags.
@@ -393,7 +393,7 @@ impl Record {
             unsafe {
                 match from {
                     TagsVec::InSlot => (*to).clear(),
-                    TagsVec::Spare(_) => to.write(Vec::new()),
+                    TagsVec::New => to.write(Vec::new()),
                 }
             }
         } else {
@@ -405,7 +405,7 @@ impl Record {
             let tags = unsafe {
                 match from {
                     TagsVec::InSlot => (*to).clear(),
-                    TagsVec::Spare(spare) => to.write(spare.pop().unwrap_or_default()),
+                    TagsVec::New => to.write(Vec::new()),
                 }
                 &mut *to
             };

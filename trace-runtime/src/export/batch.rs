@@ -733,10 +733,8 @@ impl Pending {
         // spans' services, and the spans are only lent by shared reference.
         let slots = Slots { spans: &mut self.spans, kept_tags: &mut self.kept_tags };
         // A slot that keeps no tags yet (the first batches) gets a new
-        // `Vec` for a tagged span: there are no spare ones.
-        let owns = unsafe {
-            converting.append_uncounted_to(slots, count, &mut Vec::new(), &mut self.services)
-        };
+        // `Vec` for a tagged span.
+        let owns = unsafe { converting.append_uncounted_to(slots, count, &mut self.services) };
         self.owning = owning | owns;
     }
 

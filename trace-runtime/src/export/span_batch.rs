@@ -5,7 +5,6 @@ use std::sync::Arc;
 use crate::clock::{SpanClock, Timestamp};
 use crate::record::{Record, Source, State, TagsVec, spare};
 use crate::span::SpanData;
-use crate::value::Tag;
 
 /// Finished spans handed to a [`SpanProcessor`](crate::SpanProcessor) together: a
 /// thread's spans as they were recorded, converted into [`SpanData`] by
@@ -103,7 +102,7 @@ impl SpanBatch {
     pub fn into_spans(self) -> Vec<SpanData> {
         let mut spans = Vec::with_capacity(self.len());
         let mut converting = self.into_conversion();
-        converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+        converting.append_to(&mut spans, usize::MAX);
         spans
     }
 
@@ -254,21 +253,13 @@ impl Conversion {
     }
 
     /// Appends up to `count` more spans to `out`, each converted straight
-    /// into its place, their tags in `Vec`s from `spare_tags` where it has
-    /// some.
-    pub(crate) fn append_to(
-        &mut self,
-        out: &mut Vec<SpanData>,
-        count: usize,
-        spare_tags: &mut Vec<Vec<Tag>>,
-    ) {
+    /// into its place.
+    pub(crate) fn append_to(&mut self, out: &mut Vec<SpanData>, count: usize) {
         match self {
             Self::Recorded { source, records, order, next, .. } => {
                 let end = next.saturating_add(count).min(order.len());
                 let slots = Slots { spans: out, kept_tags: &mut 0 };
-                convert(records, &order[..end], next, source, slots, spare_tags, || {
-                    source.service.clone()
-                });
+                convert(records, &order[..end], next, source, slots, || source.service.clone());
             }
             Self::Converted(spans) => {
                 let count = count.min(spans.len());
@@ -300,7 +291,6 @@ impl Conversion {
         &mut self,
         mut out: Slots<'_>,
         count: usize,
-        spare_tags: &mut Vec<Vec<Tag>>,
         services: &mut Vec<Arc<str>>,
     ) -> bool {
         match self {
@@ -315,7 +305,7 @@ impl Conversion {
                 // `source` per span.
                 let service =
                     std::mem::ManuallyDrop::new(unsafe { std::ptr::read(&source.service) });
-                convert(records, &order[..end], next, source, out, spare_tags, || unsafe {
+                convert(records, &order[..end], next, source, out, || unsafe {
                     std::ptr::read(&*service)
                 })
             }
@@ -395,7 +385,6 @@ fn convert(
     next: &mut usize,
     source: &Source,
     mut out: Slots<'_>,
-    spare_tags: &mut Vec<Vec<Tag>>,
     service: impl Fn() -> Arc<str>,
 ) -> bool {
     /// `spans` with its length set to `len`, and `next` to `taken`, when
@@ -443,8 +432,7 @@ fn convert(
         // `next` are never used or dropped again.
         owns |= unsafe {
             let slot = base.add(filled.len);
-            let tags_vec =
-                if filled.len < kept_tags { TagsVec::InSlot } else { TagsVec::Spare(spare_tags) };
+            let tags_vec = if filled.len < kept_tags { TagsVec::InSlot } else { TagsVec::New };
             record.move_span_data(slot, source, redacting, tags_vec, service(), clock)
         };
         filled.len += 1;
@@ -534,7 +522,7 @@ mod tests {
         let batch = SpanBatch::recorded(source(), records(times));
         let mut converting = batch.into_conversion_with(buffers);
         let mut spans = Vec::new();
-        converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+        converting.append_to(&mut spans, usize::MAX);
         converting.recycle(buffers);
         names(&spans)
     }
@@ -624,7 +612,7 @@ mod tests {
         // makes another.
         let mut converting =
             SpanBatch::recorded(source(), records(&nested)).into_conversion_with(&mut buffers);
-        converting.append_to(&mut Vec::new(), 2, &mut Vec::new());
+        converting.append_to(&mut Vec::new(), 2);
         converting.recycle(&mut buffers);
         assert_eq!(buffers.order.capacity(), 0);
         assert_eq!(exported_with(&unnested, &mut buffers), ["0", "1", "3", "2"]);
@@ -648,7 +636,7 @@ mod tests {
         let times = [(0, 50), (1, 20), (2, 10), (21, 30), (31, 40)];
         let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
         let mut spans = Vec::new();
-        converting.append_to(&mut spans, 2, &mut Vec::new());
+        converting.append_to(&mut spans, 2);
         assert!(!converting.is_done());
         drop(converting);
         assert_eq!(names(&spans), ["2", "1"]);
@@ -656,16 +644,11 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_moved_into_spare_vecs_when_there_are_some() {
+    fn tags_are_moved_in_their_order() {
         // 1 has one tag, 2 two, 3 three (spilled out of the record).
         let times = [(0, 50), (1, 10), (11, 20), (21, 30)];
-        let mut converting = SpanBatch::recorded(source(), records(&times)).into_conversion();
-        let mut spare_tags = vec![Vec::with_capacity(8)];
-        let mut spans = Vec::new();
-        converting.append_to(&mut spans, usize::MAX, &mut spare_tags);
-        assert!(spare_tags.is_empty());
+        let spans = SpanBatch::recorded(source(), records(&times)).into_spans();
         assert_eq!(names(&spans), ["1", "2", "3", "0"]);
-        assert_eq!(spans[0].tags.capacity(), 8);
         let keys =
             |span: &SpanData| span.tags.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
         assert_eq!(keys(&spans[0]), ["k0"]);
@@ -695,7 +678,7 @@ mod tests {
         let mut converting = SpanBatch::recorded(source, records(&times)).into_conversion();
         let mut spans = Vec::new();
         let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            converting.append_to(&mut spans, usize::MAX, &mut Vec::new());
+            converting.append_to(&mut spans, usize::MAX);
         }));
         assert!(converted.is_err());
         assert_eq!(names(&spans), ["1"]);
