@@ -191,6 +191,17 @@ impl Timestamp {
         }
     }
 
+    /// The reading as one number ordered as readings are (`Ord`):
+    /// compared in two instructions with no branch, where the derived
+    /// comparison of the enum branches on both variants.
+    #[inline(always)]
+    pub(crate) fn order_key(self) -> u128 {
+        match self {
+            Self::Cycles(instant) => u128::from(raw_cycles(instant)),
+            Self::Other(raw) => 1 << 64 | u128::from(raw),
+        }
+    }
+
     #[inline(never)]
     fn other() -> Self {
         Self::Other(anchor().clock.raw())
@@ -304,6 +315,26 @@ fn other_span_times(start: Timestamp, end: Timestamp) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_keys_are_ordered_as_readings_are() {
+        let cycles =
+            |secs: u64| fastant::Instant::ZERO.checked_add(Duration::from_secs(secs)).unwrap();
+        let readings = [
+            Timestamp::Cycles(cycles(0)),
+            Timestamp::Cycles(cycles(1)),
+            Timestamp::Cycles(cycles(1000)),
+            Timestamp::Other(0),
+            Timestamp::Other(7),
+            Timestamp::Other(u64::MAX),
+            Timestamp::now(),
+        ];
+        for a in readings {
+            for b in readings {
+                assert_eq!(a.order_key().cmp(&b.order_key()), a.cmp(&b), "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn readings_are_monotonic_and_near_wall_time() {

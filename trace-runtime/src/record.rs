@@ -290,6 +290,16 @@ pub(crate) struct Source {
     pub(crate) redact: Option<Box<RedactFn>>,
 }
 
+/// Where the `Vec` of a span's tags comes from, when a record is
+/// converted into a slot (see [`Record::move_span_data`]).
+pub(crate) enum TagsVec {
+    /// The slot's own, a valid `Vec` left by the span there before: it is
+    /// taken over, its old tags dropped.
+    InSlot,
+    /// A new one.
+    New,
+}
+
 impl Record {
     /// Moves the exported form into `slot`: what the record owns (name,
     /// tags, events, links) moves bitwise, and the record is left as a
@@ -302,39 +312,40 @@ impl Record {
     /// them copies through the stack.
     ///
     /// `redacting` says whether `source` has a redaction hook (looked up
-    /// once per batch); `spare_tags` holds emptied tag `Vec`s to fill,
-    /// instead of allocating one per tagged span; `service` is the span's
+    /// once per batch); `tags_vec` says which `Vec` the tags are moved
+    /// into (a slot's own needs no allocation); `service` is the span's
     /// service, as the caller counts its references; `clock` converts its
     /// times.
     ///
     /// # Safety
     ///
     /// `slot` must be valid for writes and aligned; what it held is
-    /// overwritten without being dropped. The record must be neither used
-    /// nor dropped afterwards, even if this panics (the redaction hook
-    /// may): the span written so far is then leaked, never dropped twice.
+    /// overwritten without being dropped, but for its `tags` with
+    /// [`TagsVec::InSlot`]: then they must be a valid `Vec`. The
+    /// record must be neither used nor dropped afterwards, even if this
+    /// panics (the redaction hook may): the span written so far is then
+    /// leaked, never dropped twice.
     ///
-    /// Returns whether the span may own memory other than its service (a
-    /// heap name, tags, events, links or a status message): one that owns
-    /// none needs no drop.
+    /// Returns whether the span may own memory other than its service and
+    /// its tags (a heap name, events, links or a status message).
     #[inline(always)]
     pub(crate) unsafe fn move_span_data(
         &mut self,
         slot: *mut SpanData,
         source: &Source,
         redacting: bool,
-        spare_tags: &mut Vec<Vec<Tag>>,
+        tags_vec: TagsVec,
         service: Arc<str>,
         clock: SpanClock,
     ) -> bool {
         // SAFETY (here and below): the caller's promises that the record
         // is not used again (each owned field is moved out exactly once)
-        // and that `slot` is writable.
-        let tagged = unsafe { self.move_tags(&raw mut (*slot).tags, spare_tags) };
+        // and that `slot` is writable (its tags valid if `InSlot`).
+        unsafe { self.move_tags(&raw mut (*slot).tags, tags_vec) };
         let (start_unix_nanos, duration_nanos) = clock.span_times(self.start, self.end);
         let rare = unsafe { std::ptr::read(&self.rare) };
         let finish = rare.is_some() || redacting;
-        let owns = rare.is_some() || tagged || matches!(self.name, Cow::Owned(_));
+        let owns = rare.is_some() || matches!(self.name, Cow::Owned(_));
         // Every other field is written once.
         unsafe {
             (&raw mut (*slot).trace_id).write(self.trace_id);
@@ -367,30 +378,39 @@ impl Record {
     }
 
     /// Writes the record's tags into `to` as a `Vec`, one per key, moved
-    /// out bitwise; returns whether there are any. Each branch writes its
-    /// own `Vec`: one value returned from all three went through the
-    /// stack (six instructions a span).
+    /// out bitwise, into the `Vec` `from` says. Each branch writes its own
+    /// `Vec`: one value returned from all three went through the stack
+    /// (six instructions a span).
     ///
     /// # Safety
     ///
     /// `to` must be valid for writes; what it held is overwritten without
-    /// being dropped. The record's tags must be neither used nor dropped
-    /// afterwards.
+    /// being dropped, unless `from` is [`TagsVec::InSlot`]: then it must
+    /// be a valid `Vec`. The record's tags must be neither used nor
+    /// dropped afterwards.
     #[inline(always)]
-    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) -> bool {
+    unsafe fn move_tags(&mut self, to: *mut Vec<Tag>, from: TagsVec) {
         let len = self.tags.len();
         if self.tags.spilled() {
             // Moves the heap buffer, no copy of the tags.
             // SAFETY: the caller's promise; the tags move once.
             let mut tags = unsafe { std::ptr::read(&self.tags) }.into_vec();
             keep_last_per_key(&mut tags);
-            // SAFETY: the caller's promise.
-            unsafe { to.write(tags) };
-            true
+            // SAFETY: the caller's promise (a `Vec` there is dropped once).
+            unsafe {
+                if let TagsVec::InSlot = from {
+                    std::ptr::drop_in_place(to);
+                }
+                to.write(tags);
+            }
         } else if len == 0 {
             // SAFETY: the caller's promise.
-            unsafe { to.write(Vec::new()) };
-            false
+            unsafe {
+                match from {
+                    TagsVec::InSlot => (*to).clear(),
+                    TagsVec::New => to.write(Vec::new()),
+                }
+            }
         } else {
             type Inline = std::mem::MaybeUninit<[Tag; 2]>;
             // Filled where it lies in the span: a `Vec` filled first and
@@ -398,7 +418,10 @@ impl Record {
             // SAFETY: the caller's promise; `to` holds a valid `Vec` from
             // here on.
             let tags = unsafe {
-                to.write(spare_tags.pop().unwrap_or_default());
+                match from {
+                    TagsVec::InSlot => (*to).clear(),
+                    TagsVec::New => to.write(Vec::new()),
+                }
                 &mut *to
             };
             debug_assert!(tags.is_empty());
@@ -421,7 +444,6 @@ impl Record {
                 let (_, value) = tags.pop().expect("two tags");
                 tags[0].1 = value;
             }
-            true
         }
     }
 

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::export::span_batch::{Conversion, OrderBuffers};
+use crate::export::span_batch::{Conversion, OrderBuffers, Slots};
 use crate::export::{BatchConfig, ExportError, SpanBatch, SpanExporter, SpanProcessor, Who};
 use crate::span::{SpanData, Status};
-use crate::value::Tag;
 
 /// Sends spans to a [`SpanExporter`] from a background thread, so the thread
 /// that closes a span never waits for I/O.
@@ -521,9 +520,6 @@ struct Worker {
     shared: Arc<Shared>,
     exporter: Box<dyn SpanExporter>,
     batch: Pending,
-    /// Tag `Vec`s of spans sent, emptied, for the next spans converted:
-    /// a tagged span then costs no allocation and no free here.
-    spare_tags: Vec<Vec<Tag>>,
     /// The buffers each batch's spans are put in end order with, reused.
     order_buffers: OrderBuffers,
     last_report: Option<Instant>,
@@ -533,16 +529,11 @@ struct Worker {
 
 impl Worker {
     fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>) -> Self {
-        let batch = Pending {
-            spans: Vec::with_capacity(shared.config.max_export_batch_size),
-            services: Vec::new(),
-            owning: false,
-        };
+        let batch = Pending::new(shared.config.max_export_batch_size);
         Self {
             shared,
             exporter,
             batch,
-            spare_tags: Vec::with_capacity(SPARE_TAG_VECS),
             order_buffers: OrderBuffers::default(),
             last_report: None,
             reported: (0, 0),
@@ -607,7 +598,7 @@ impl Worker {
                 let mut converting = spans.into_conversion_with(&mut self.order_buffers);
                 while !converting.is_done() {
                     let room = max.saturating_sub(self.batch.spans.len());
-                    self.batch.append(&mut converting, room, &mut self.spare_tags);
+                    self.batch.append(&mut converting, room);
                     if self.batch.spans.len() >= max {
                         self.send_batch();
                         sent = true;
@@ -647,7 +638,7 @@ impl Worker {
             Err(_) => 0,
         };
         self.shared.settle(count, outcome, rejected);
-        self.batch.clear(&mut self.spare_tags);
+        self.batch.clear();
     }
 
     fn send_with_retries(&self) -> Result<(), ExportError> {
@@ -710,48 +701,62 @@ impl Worker {
 struct Pending {
     spans: Vec<SpanData>,
     services: Vec<Arc<str>>,
-    /// Whether a span may own memory other than its service. Spans of
-    /// static names with no tags (most of them, in many programs) own
-    /// none: clearing them is then setting a length, not visiting each
-    /// (20 instructions a span).
+    /// Whether a span may own memory other than its service and tags.
+    /// Spans of static names (most of them, in many programs) own none:
+    /// clearing them is then setting a length, not visiting each (20
+    /// instructions a span).
     owning: bool,
+    /// The slots past the spans' length, below this, hold the tags `Vec`
+    /// of the span sent from them, which the next span converted there
+    /// takes over (see [`Slots`]): clearing a span leaves its tags where
+    /// they are.
+    kept_tags: usize,
 }
 
 impl Pending {
+    /// No spans, with room for `capacity`.
+    fn new(capacity: usize) -> Self {
+        Self {
+            spans: Vec::with_capacity(capacity),
+            services: Vec::new(),
+            owning: false,
+            kept_tags: 0,
+        }
+    }
+
     /// Appends up to `count` more spans of `converting`.
-    fn append(
-        &mut self,
-        converting: &mut Conversion,
-        count: usize,
-        spare_tags: &mut Vec<Vec<Tag>>,
-    ) {
+    fn append(&mut self, converting: &mut Conversion, count: usize) {
         // Owning until the call returns: if the redaction hook (user code)
         // panics, the spans appended so far are kept and may own memory.
         let owning = std::mem::replace(&mut self.owning, true);
         // SAFETY: `services` is kept until `clear` has forgotten the
         // spans' services, and the spans are only lent by shared reference.
-        let owns = unsafe {
-            converting.append_uncounted_to(&mut self.spans, count, spare_tags, &mut self.services)
-        };
+        let slots = Slots { spans: &mut self.spans, kept_tags: &mut self.kept_tags };
+        // A slot that keeps no tags yet (the first batches) gets a new
+        // `Vec` for a tagged span.
+        let owns = unsafe { converting.append_uncounted_to(slots, count, &mut self.services) };
         self.owning = owning | owns;
     }
 
-    /// Drops every span, keeping their emptied tag `Vec`s in `spare_tags`.
-    fn clear(&mut self, spare_tags: &mut Vec<Vec<Tag>>) {
+    /// Drops every span but for its tags, which stay in its slot for the
+    /// next span converted there (see [`Slots`]).
+    fn clear(&mut self) {
+        let len = self.spans.len();
         if self.owning {
-            clear(&mut self.spans, spare_tags);
+            clear(&mut self.spans);
         } else {
             debug_assert!(self.spans.iter().all(|span| {
                 matches!(span.name, Cow::Borrowed(_))
-                    && span.tags.capacity() == 0
                     && span.events.capacity() == 0
                     && span.links.capacity() == 0
                     && span.status == Status::Unset
             }));
             // SAFETY: no span owns anything but its service, which owns
-            // no count (see above): forgetting them leaks nothing.
+            // no count (see above), and its tags, which stay in its slot.
             unsafe { self.spans.set_len(0) };
         }
+        // Every slot below `len` now keeps its tags.
+        self.kept_tags = self.kept_tags.max(len);
         self.owning = false;
         self.services.clear();
     }
@@ -759,23 +764,19 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.clear(&mut Vec::new());
+        self.clear();
+        Slots { spans: &mut self.spans, kept_tags: &mut self.kept_tags }.drop_kept_tags();
     }
 }
 
-/// Spare tag `Vec`s a worker keeps at most (it reserves room for this
-/// many), and the most tags each may hold: about 200 KiB in all.
-const SPARE_TAG_VECS: usize = 512;
-const SPARE_TAGS_CAPACITY: usize = 8;
-
-/// Empties a sent batch for reuse, dropping each span (but not its
-/// `service`, which owns no count: see [`Pending`]) and keeping its
-/// emptied tag `Vec` in `spare_tags`. Spans as tracers make them mostly
+/// Empties a sent batch for reuse, dropping each span but for its
+/// `service`, which owns no count (see [`Pending`]), and its tags, which
+/// stay in its slot (see [`Slots`]). Spans as tracers make them mostly
 /// have no events or links: their empty `Vec`s own nothing and are
 /// skipped, which spares an out-of-line call per `Vec` and span that
 /// `clear` would make (and the move of each span out of the buffer that a
 /// safe loop makes).
-fn clear(spans: &mut Vec<SpanData>, spare_tags: &mut Vec<Vec<Tag>>) {
+fn clear(spans: &mut Vec<SpanData>) {
     let len = spans.len();
     // SAFETY: with the length at zero first, the loop below owns the `len`
     // spans and drops each exactly once; a panic in a drop would leak the
@@ -794,20 +795,18 @@ fn clear(spans: &mut Vec<SpanData>, spare_tags: &mut Vec<Vec<Tag>>) {
             kind: _,
             start_unix_nanos: _,
             duration_nanos: _,
-            tags,
+            // Kept in the slot.
+            tags: _,
             events,
             links,
             status,
             // Owns no count: forgotten.
             service: _,
         } = span;
-        // SAFETY: each field that may own something is moved out or
-        // dropped once; a `Vec` with no capacity owns nothing.
+        // SAFETY: each field that may own something is dropped once; a
+        // `Vec` with no capacity owns nothing.
         unsafe {
             std::ptr::drop_in_place(name);
-            if tags.capacity() != 0 {
-                keep_tags(tags, spare_tags);
-            }
             if events.capacity() != 0 {
                 std::ptr::drop_in_place(events);
             }
@@ -816,35 +815,6 @@ fn clear(spans: &mut Vec<SpanData>, spare_tags: &mut Vec<Vec<Tag>>) {
             }
             std::ptr::drop_in_place(status);
         }
-    }
-}
-
-/// Empties the `Vec` at `tags` and keeps it for reuse if it is small and
-/// `spare_tags` has room without growing (the worker's list is reserved
-/// for [`SPARE_TAG_VECS`]); drops it otherwise. Moved straight from the
-/// span into that room: `push` measured four instructions a tagged span
-/// more, its growth check and a copy through the stack.
-///
-/// # Safety
-///
-/// The `Vec` at `tags` is moved or dropped here: it must not be used or
-/// dropped again.
-#[inline(always)]
-unsafe fn keep_tags(tags: *mut Vec<Tag>, spare_tags: &mut Vec<Vec<Tag>>) {
-    // SAFETY: the caller's promise; `tags` is a valid `Vec`.
-    let emptied = unsafe { &mut *tags };
-    emptied.clear();
-    let len = spare_tags.len();
-    if emptied.capacity() <= SPARE_TAGS_CAPACITY && len < spare_tags.capacity() {
-        // SAFETY: `len` is within capacity, and the slot is counted once
-        // the `Vec` is moved in; the caller never uses it again.
-        unsafe {
-            spare_tags.as_mut_ptr().add(len).copy_from_nonoverlapping(tags, 1);
-            spare_tags.set_len(len + 1);
-        }
-    } else {
-        // SAFETY: the caller's promise.
-        unsafe { std::ptr::drop_in_place(tags) };
     }
 }
 
@@ -918,19 +888,26 @@ mod tests {
         assert!(spans.iter().any(|span| !span.tags.is_empty() && !span.events.is_empty()));
         let tagged = spans.iter().filter(|span| !span.tags.is_empty()).count();
         let count = spans.len();
-        let mut pending =
-            Pending { spans: Vec::with_capacity(count), services: Vec::new(), owning: false };
-        let mut spare_tags = Vec::with_capacity(SPARE_TAG_VECS);
-        pending.append(&mut SpanBatch::from(spans).into_conversion(), count, &mut spare_tags);
+        let mut pending = Pending::new(count);
+        pending.append(&mut SpanBatch::from(spans).into_conversion(), count);
         assert_eq!(pending.spans.len(), count);
         assert_eq!(Arc::strong_count(&service), count + 1);
-        pending.clear(&mut spare_tags);
+        pending.clear();
         assert!(pending.spans.is_empty());
         assert_eq!(pending.spans.capacity(), count);
         assert_eq!(Arc::strong_count(&service), 1);
-        // Each tagged span leaves its emptied tags for reuse.
-        assert_eq!(spare_tags.len(), tagged);
-        assert!(spare_tags.iter().all(|tags| tags.is_empty() && tags.capacity() > 0));
+        // Each slot keeps its span's tags, for the next span there.
+        assert_eq!(pending.kept_tags, count);
+        assert!(tagged > 0);
+        // Spans moved in whole write over the slots: the tags kept there
+        // are dropped first, and the new spans keep theirs.
+        let again = sample_trace();
+        pending.append(&mut SpanBatch::from(again.clone()).into_conversion(), count);
+        assert_eq!(pending.kept_tags, 0);
+        assert_eq!(pending.spans.len(), again.len());
+        assert!(pending.spans.iter().zip(&again).all(|(span, was)| span.tags == was.tags));
+        pending.clear();
+        assert_eq!(pending.kept_tags, again.len());
     }
 
     #[test]
@@ -944,10 +921,9 @@ mod tests {
             })
             .collect();
         let mut converting = SpanBatch::recorded(source.clone(), records).into_conversion();
-        let mut pending = Pending { spans: Vec::new(), services: Vec::new(), owning: false };
-        let mut spare_tags = Vec::new();
-        pending.append(&mut converting, 2, &mut spare_tags);
-        pending.append(&mut converting, 10, &mut spare_tags);
+        let mut pending = Pending::new(0);
+        pending.append(&mut converting, 2);
+        pending.append(&mut converting, 10);
         drop(converting);
         assert_eq!(pending.spans.len(), 5);
         assert!(pending.spans.iter().all(|span| &*span.service == "svc"));
@@ -962,30 +938,80 @@ mod tests {
     }
 
     #[test]
-    fn spans_that_own_nothing_are_forgotten_and_a_batch_with_tags_is_still_visited() {
+    fn spans_that_own_nothing_are_forgotten_and_their_slots_keep_their_tags() {
         use crate::record::{Record, Source};
+        use crate::value::Tag;
         let source = Arc::new(Source { service: Arc::from("svc"), redact: None });
-        let plain = |i| {
-            let mut record = Record::closed_for_test(String::new(), i, i + 1, Vec::new());
-            record.name = Cow::Borrowed("plain");
+        let record = |name: &'static str, tags: Vec<Tag>| {
+            let mut record = Record::closed_for_test(String::new(), 0, 1, tags);
+            record.name = Cow::Borrowed(name);
             record
         };
-        let mut pending = Pending { spans: Vec::new(), services: Vec::new(), owning: false };
-        let mut spare_tags = Vec::with_capacity(SPARE_TAG_VECS);
-        let plain_batch = SpanBatch::recorded(source.clone(), (0..3).map(plain).collect());
-        pending.append(&mut plain_batch.into_conversion(), 10, &mut spare_tags);
+        let batch = |records: Vec<Record>| SpanBatch::recorded(source.clone(), records);
+        let tag = |key: &'static str, value: crate::Value| (Cow::Borrowed(key), value);
+        let mut pending = Pending::new(8);
+        let plain = || record("plain", Vec::new());
+        pending.append(&mut batch(vec![plain(), plain(), plain()]).into_conversion(), 10);
         assert!(!pending.owning);
-        let tags = vec![("k".into(), crate::Value::from(1))];
-        let tagged = Record::closed_for_test("tagged".into(), 5, 6, tags);
-        let tagged_batch = SpanBatch::recorded(source.clone(), vec![tagged]);
-        pending.append(&mut tagged_batch.into_conversion(), 10, &mut spare_tags);
-        assert!(pending.owning);
+        let tags = vec![tag("id", 1.into()), tag("name", "x".into())];
+        pending.append(&mut batch(vec![record("tagged", tags.clone())]).into_conversion(), 10);
+        // Static names: forgotten, with their tags left in their slots.
+        assert!(!pending.owning);
         assert_eq!(pending.spans.len(), 4);
-        pending.clear(&mut spare_tags);
+        assert_eq!(pending.spans[3].tags, tags);
+        let kept = pending.spans[3].tags.as_ptr();
+        pending.clear();
         assert!(pending.spans.is_empty() && !pending.owning);
-        // The tagged span was visited: its emptied tags are kept for reuse.
-        assert_eq!(spare_tags.len(), 1);
+        assert_eq!(pending.kept_tags, 4);
         assert_eq!(Arc::strong_count(&source.service), 1);
+        // The next span in the slot takes its `Vec` over, with its own
+        // tags (one a heap text, one tag for a repeated key, none at all).
+        let heap = vec![tag("k", String::from("heap").into()), tag("n", 2.into())];
+        let repeated = vec![tag("k", 1.into()), tag("k", 2.into())];
+        let records = vec![
+            record("a", repeated),
+            record("b", Vec::new()),
+            record("c", tags.clone()),
+            record("d", heap.clone()),
+            record("e", tags.clone()),
+        ];
+        pending.append(&mut batch(records).into_conversion(), 10);
+        assert_eq!(pending.spans[3].tags.as_ptr(), kept);
+        let tags_of = |span: &SpanData| span.tags.clone();
+        let all: Vec<_> = pending.spans.iter().map(tags_of).collect();
+        assert_eq!(all, [vec![tag("k", 2.into())], vec![], tags.clone(), heap, tags.clone()]);
+        // A heap name: every span is visited, and the slots still keep
+        // their tags.
+        pending.clear();
+        assert_eq!(pending.kept_tags, 5);
+        let mut named = record("", tags.clone());
+        named.name = Cow::Owned("heap name".into());
+        pending.append(&mut batch(vec![named]).into_conversion(), 10);
+        assert!(pending.owning);
+        assert_eq!(&*pending.spans[0].name, "heap name");
+        assert_eq!(pending.spans[0].tags, tags);
+        pending.clear();
+        assert_eq!(pending.kept_tags, 5);
+        // More spans than the buffer holds: it grows, and the tags kept
+        // past its length (which growing does not move) are dropped first.
+        let many: Vec<_> = (0..20).map(|_| record("m", tags.clone())).collect();
+        pending.append(&mut batch(many).into_conversion(), 20);
+        assert_eq!(pending.spans.len(), 20);
+        assert!(pending.spans.iter().all(|span| span.tags == tags));
+        pending.clear();
+        assert_eq!(pending.kept_tags, 20);
+        // Tags that did not fit in the record bring their own `Vec`: the
+        // one kept in the slot is dropped, and the next span takes theirs.
+        let many: Vec<_> = (0..9).map(|i| tag("k", i.into())).collect();
+        let three = tags.iter().cloned().chain([tag("t", 3.into())]).collect::<Vec<_>>();
+        let records = vec![record("many", many), record("three", three.clone())];
+        pending.append(&mut batch(records).into_conversion(), 10);
+        assert!(!pending.owning);
+        assert_eq!(pending.spans[0].tags, [tag("k", 8.into())], "one tag per key");
+        assert_eq!(pending.spans[1].tags, three);
+        pending.clear();
+        pending.append(&mut batch(vec![record("next", tags.clone())]).into_conversion(), 10);
+        assert_eq!(pending.spans[0].tags, tags);
     }
 
     #[test]
