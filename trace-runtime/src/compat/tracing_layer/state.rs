@@ -5,9 +5,17 @@
 //! threads at once (clones of one span), and is closed when its last handle
 //! drops, after its last exit. So the span's record does not live on any
 //! thread's stack: it is held in the span's [`SpanState`] (in the layer's
-//! table), and entering the span pushes only its IDs (an
-//! [`Anchor`]) on the entering thread, so that spans opened there become its
+//! table), and entering the span makes only its IDs (an [`Anchor`])
+//! current on the entering thread, so that spans opened there become its
 //! children. Closing the span hands the record over, wherever that happens.
+//!
+//! Entering does not even push those IDs on the thread's stack at once:
+//! the entry in the thread's list of entered spans is enough until
+//! something on the thread reads the stack, when `local` has the layer push
+//! them ([`push_deferred`]). A leaf span, entered and exited with nothing
+//! asking what is current, costs neither the push nor the pop. Closing a
+//! span that only the table still refers to (entered and exited on its
+//! thread, or never entered) takes no lock: nothing else can reach it.
 //!
 //! Tags, events and status set through `trace_runtime::add_tag` and its
 //! siblings, and the bridges' events, reach an entered `tracing` span that
