@@ -14,7 +14,7 @@
 //! asks what is current (a leaf `#[instrument]` function): the layer defers
 //! their frames, keeping them in its list of entered spans, and they are
 //! pushed onto the stack only when something reads or grows the stack
-//! while they are entered ([`materialize`], from `with_local` and `open`),
+//! while they are entered ([`materialize`], from `with_top` and `open`),
 //! so that a leaf costs neither the push nor the pop.
 
 use std::cell::Cell;
@@ -22,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{
     Carried, Entry, Frame, Local, Origin, Restore, Slot, SpanStart, UNSAMPLED_TOP, with_local,
+    with_top,
 };
 use crate::clock::Timestamp;
 use crate::flags::TraceFlags;
@@ -49,7 +50,7 @@ pub(crate) struct Born {
 /// root) without putting it on the stack; `None` when no tracer is
 /// installed or scoped.
 pub(crate) fn open_detached(start: SpanStart) -> Option<Born> {
-    with_local(|local| local.open_detached(start)).flatten()
+    with_top(|local| local.open_detached(start)).flatten()
 }
 
 impl Local {
@@ -139,7 +140,7 @@ pub(crate) fn push_marker(
     tracer: Option<&Tracer>,
 ) -> Restore {
     super::arm_teardown();
-    with_local(|local| {
+    with_top(|local| {
         let switch = local.switch_for(tracer);
         local.open_spans += 1;
         local.stack.push(Entry::Frame(Frame {

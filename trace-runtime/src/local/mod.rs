@@ -134,12 +134,20 @@ fn arm_teardown() {
 /// panic in the application.
 #[inline(always)]
 fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    // Entered `tracing` spans' deferred frames go on the stack before
-    // anything reads it (see `compat`).
-    #[cfg(feature = "tracing")]
-    compat::materialize();
     let mut local = borrow_local()?;
     Some(f(&mut local))
+}
+
+/// [`with_local`] for what reads the top of the stack, grows it or changes
+/// the thread's tracer: entered `tracing` spans' deferred frames go on the
+/// stack first (see `compat`). What finds a span by its ID, or shrinks the
+/// stack, needs not: a deferred frame is never one of ours, and it stays
+/// above whatever remains.
+#[inline(always)]
+fn with_top<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    #[cfg(feature = "tracing")]
+    compat::materialize();
+    with_local(f)
 }
 
 /// [`with_local`] as a borrow, for the two paths every span takes (open and
@@ -319,7 +327,7 @@ pub(crate) fn enabled() -> bool {
 /// Replaces the thread's scoped tracer, returning the previous one.
 pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
     arm_teardown();
-    with_local(|local| {
+    with_top(|local| {
         let previous = std::mem::replace(&mut local.tracer, tracer);
         local.note_tracer();
         previous
@@ -329,7 +337,7 @@ pub(crate) fn swap_tracer(tracer: Option<Tracer>) -> Option<Tracer> {
 
 /// The tracer spans opened on this thread go to.
 pub(crate) fn current_tracer() -> Option<Tracer> {
-    with_local(|local| local.tracer.clone()).flatten().or_else(|| Tracer::global().cloned())
+    with_top(|local| local.tracer.clone()).flatten().or_else(|| Tracer::global().cloned())
 }
 
 /// How to open a span.
@@ -893,7 +901,7 @@ pub(crate) fn push(frame: Frame, tracer: Option<&Tracer>) -> Restore {
 #[inline]
 fn push_from(slot: &mut Option<Frame>, tracer: Option<&Tracer>) -> Restore {
     arm_teardown();
-    with_local(|local| {
+    with_top(|local| {
         let Some(frame) = slot.as_ref() else { return Restore(None) };
         // A frame carrying a record brings the record's tracer: a future
         // need not hold a second reference to it.
@@ -971,7 +979,7 @@ pub(crate) fn with_span<R>(span_id: SpanId, f: impl FnOnce(&mut OpenSpan<'_>) ->
 
 /// Runs `f` on the record of the current span, if it is a sampled span of ours.
 pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<R> {
-    with_local(|local| {
+    with_top(|local| {
         let top = local.stack.len().checked_sub(1)?;
         local.open_span(top).map(|mut span| f(&mut span))
     })
@@ -980,13 +988,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut OpenSpan<'_>) -> R) -> Option<
 
 /// The current span context, if any.
 pub(crate) fn current_span_context() -> Option<SpanContext> {
-    with_local(|local| local.span_context(local.stack.len().checked_sub(1)?)).flatten()
+    with_top(|local| local.span_context(local.stack.len().checked_sub(1)?)).flatten()
 }
 
 /// What `Context::current` captures: the top entry's IDs and extras, and
 /// the thread's scoped tracer.
 pub(crate) fn capture() -> (Option<SpanContext>, Option<Arc<Extras>>, Option<Tracer>) {
-    with_local(|local| {
+    with_top(|local| {
         let tracer = local.tracer.clone();
         match local.stack.len().checked_sub(1) {
             Some(top) => (local.span_context(top), local.extras(top), tracer),
@@ -1032,7 +1040,7 @@ impl Drop for Resumed<'_> {
 /// (what a future's first poll leaves in place), for the tests.
 #[cfg(test)]
 pub(crate) fn top_is_buffered() -> bool {
-    with_local(|local| matches!(local.stack.last(), Some(Entry::Buffered(_)))).unwrap_or(false)
+    with_top(|local| matches!(local.stack.last(), Some(Entry::Buffered(_)))).unwrap_or(false)
 }
 
 #[cfg(test)]
