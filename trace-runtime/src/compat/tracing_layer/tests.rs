@@ -21,6 +21,12 @@ fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
 }
 
+/// Makes `tracer` and a registry with the layer this thread's defaults
+/// until the guards drop.
+fn on_this_thread(tracer: &Tracer) -> (crate::DefaultGuard, tracing::subscriber::DefaultGuard) {
+    (tracer.set_default(), tracing::dispatcher::set_default(&dispatch()))
+}
+
 /// A span of ours opened and closed here, a child of whatever is current.
 fn leaf(name: &'static str) {
     drop(crate::span(name).start());
@@ -29,8 +35,7 @@ fn leaf(name: &'static str) {
 #[test]
 fn a_span_entered_twice_here_stays_current_until_its_outer_exit() {
     let (collector, tracer) = collector();
-    let _scope = tracer.set_default();
-    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let _defaults = on_this_thread(&tracer);
     let span = tracing::info_span!("twice");
     let outer = span.enter();
     let id = current_span_id().expect("entered");
@@ -117,8 +122,7 @@ fn a_span_closed_elsewhere_while_entered_here_stops_being_current_here() {
 #[test]
 fn a_state_reused_after_a_close_keeps_nothing_of_the_span_before() {
     let (collector, tracer) = collector();
-    let _scope = tracer.set_default();
-    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let _defaults = on_this_thread(&tracer);
     {
         let parent = tracing::info_span!("parent");
         let _parent = parent.enter();
@@ -153,8 +157,7 @@ fn a_state_reused_after_a_close_keeps_nothing_of_the_span_before() {
 #[test]
 fn a_deferred_frame_is_current_for_whatever_asks_and_leaves_nothing_behind() {
     let (collector, tracer) = collector();
-    let _scope = tracer.set_default();
-    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let _defaults = on_this_thread(&tracer);
     let outer = tracing::info_span!("outer");
     let entered = outer.enter();
     // Leaves nobody asks about: their frames are never pushed.
@@ -202,8 +205,7 @@ fn a_deferred_frame_is_current_for_whatever_asks_and_leaves_nothing_behind() {
 #[test]
 fn a_frame_pushed_at_once_goes_above_the_deferred_ones() {
     let (collector, tracer) = collector();
-    let _scope = tracer.set_default();
-    let _dispatch = tracing::dispatcher::set_default(&dispatch());
+    let _defaults = on_this_thread(&tracer);
     let unsampled_tracer = Tracer::builder("off").sampler(crate::Sampler::AlwaysOff).build();
     let elsewhere = {
         let _off = unsampled_tracer.set_default();
