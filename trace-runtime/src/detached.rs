@@ -19,8 +19,6 @@ use crate::record::OpenSpan;
 use crate::span::{Extras, SpanContext, SpanKind};
 use crate::tracer::Tracer;
 
-/// Whether any span opened on this thread can go anywhere (a tracer is
-/// installed or scoped): with none, the compat layer does nothing at all.
 /// Registers the function that pushes the frames the layer deferred (see
 /// `local::compat`).
 pub(crate) fn on_deferred(push: fn()) {
@@ -33,6 +31,8 @@ pub(crate) fn note_deferred(any: bool) {
     local::compat::note_deferred(any);
 }
 
+/// Whether any span opened on this thread can go anywhere (a tracer is
+/// installed or scoped): with none, the compat layer does nothing at all.
 #[inline]
 pub(crate) fn enabled() -> bool {
     local::enabled()

@@ -132,8 +132,8 @@ pub(crate) fn finish_detached(carried: Box<Carried>) {
 
 /// Pushes a frame that stands for a span living elsewhere (an entered
 /// `tracing` span): its IDs and extras, no record. `tracer` becomes current
-/// if given and not current already. `push` for this one kind of frame,
-/// built where it goes on the stack rather than moved there through calls.
+/// if given and not current already: `push` for this one kind of frame,
+/// built inside the thread's state rather than passed in.
 pub(crate) fn push_marker(
     span: SpanContext,
     extras: Option<&Arc<Extras>>,
@@ -142,8 +142,7 @@ pub(crate) fn push_marker(
     super::arm_teardown();
     with_top(|local| {
         let switch = local.switch_for(tracer);
-        local.open_spans += 1;
-        local.stack.push(Entry::Frame(Frame {
+        local.push(Frame {
             trace_id: span.trace_id,
             span_id: span.span_id,
             sampled: span.sampled(),
@@ -151,8 +150,7 @@ pub(crate) fn push_marker(
             origin: Origin::Span,
             record: Slot::None,
             extras: extras.cloned(),
-        }));
-        local.note_top();
+        });
         local.switch_to(switch)
     })
     .unwrap_or(Restore(None))

@@ -238,6 +238,7 @@ impl Local {
         Some((position, entry))
     }
 
+    #[inline]
     fn push(&mut self, frame: Frame) {
         if frame.origin == Origin::Span {
             self.open_spans += 1;
@@ -850,35 +851,32 @@ pub(crate) fn finish_carried(carried: Box<Carried>) {
         local.boxes.keep(Box::from_raw(raw.cast::<MaybeUninit<Carried>>()));
         (tracer, previous)
     };
-    // The common case, as in `close`: nothing to hand over, no batch built.
-    if previous.is_none() && !local.buffer.is_due(local.open_spans != 0) {
-        drop(borrowed);
-        drop(tracer);
+    if let Some(previous) = previous {
+        switched_buffer(borrowed, tracer, previous);
         return;
     }
-    finish_carried_slow(borrowed, tracer, previous);
+    // As in `close`: a batch is built only when one is due.
+    if local.buffer.is_due(local.open_spans != 0) {
+        hand_over_due(borrowed);
+    } else {
+        drop(borrowed);
+    }
+    // Not while the state is borrowed: it may be a tracer's last reference.
+    drop(tracer);
 }
 
-/// The rest of [`finish_carried`] when the buffer changed tracer or a batch
-/// is due: out of line, so that the common path moves no batch around.
+/// The rest of [`finish_carried`] when the buffer took another tracer's
+/// record and handed its own over (`previous`).
 #[cold]
 #[inline(never)]
-fn finish_carried_slow(
-    mut borrowed: RefMut<'_, ManuallyDrop<Local>>,
-    tracer: Tracer,
-    previous: Option<Batch>,
-) {
-    if previous.is_some() {
-        borrowed.note_tracer();
-    }
+fn switched_buffer(mut borrowed: RefMut<'_, ManuallyDrop<Local>>, tracer: Tracer, previous: Batch) {
+    borrowed.note_tracer();
     let due = borrowed.due();
     // Exporting runs processors, which may trace; dropping a tracer may be
     // its last reference: not while the state is borrowed.
     drop(borrowed);
     drop(tracer);
-    if let Some(batch) = previous {
-        batch.export();
-    }
+    previous.export();
     if let Some(batch) = due {
         batch.export();
     }

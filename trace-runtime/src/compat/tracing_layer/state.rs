@@ -486,8 +486,7 @@ pub(super) fn push_deferred() {
             }
         }
         // Counted, not assumed: whatever was not pushed stays deferred.
-        thread.deferred = thread.list.iter().filter(|e| e.guard.is_deferred()).count();
-        detached::note_deferred(thread.deferred != 0);
+        recount_deferred(thread);
         unlisted
     });
     drop(unlisted);
@@ -564,30 +563,31 @@ fn no_closed(thread: &ThreadSpans) -> bool {
 /// then exited elsewhere or never), taken off its list.
 #[inline(always)]
 fn take_closed(thread: &mut ThreadSpans) -> Vec<Entered> {
-    // Nearly always: no span closed while listed since the last look.
-    let stale = STALE.load(Ordering::Acquire);
-    if stale == thread.seen {
+    if no_closed(thread) {
         return Vec::new();
     }
-    take_closed_since(thread, stale)
+    take_closed_since(thread)
 }
 
 #[cold]
 #[inline(never)]
-fn take_closed_since(thread: &mut ThreadSpans, stale: u64) -> Vec<Entered> {
-    thread.seen = stale;
+fn take_closed_since(thread: &mut ThreadSpans) -> Vec<Entered> {
+    thread.seen = STALE.load(Ordering::Acquire);
     if !thread.list.iter().any(|e| e.state.is_closed()) {
         return Vec::new();
     }
     let (closed, open): (Vec<Entered>, _) =
         std::mem::take(&mut thread.list).into_iter().partition(|e| e.state.is_closed());
     thread.list = open;
-    let deferred = thread.list.iter().filter(|e| e.guard.is_deferred()).count();
-    if deferred != thread.deferred {
-        thread.deferred = deferred;
-        detached::note_deferred(deferred != 0);
-    }
+    recount_deferred(thread);
     closed
+}
+
+/// Counts the list's deferred entries again after entries left it or were
+/// pushed, and tells `local` whether any are left.
+fn recount_deferred(thread: &mut ThreadSpans) {
+    thread.deferred = thread.list.iter().filter(|e| e.guard.is_deferred()).count();
+    detached::note_deferred(thread.deferred != 0);
 }
 
 /// The `tracing` span whose context is current on this thread, if the
