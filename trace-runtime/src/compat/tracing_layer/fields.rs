@@ -210,6 +210,20 @@ impl<T: Fields> Visitor<T> {
     /// An integer past `i64`, as its text: out of line, so that the
     /// visitor's common path sees a value that is never text and drops the
     /// text's checks.
+    /// An integer field: an `I64` where it fits, else (out of line) the
+    /// text `Value::from` makes of it.
+    #[inline(always)]
+    fn integer<N: Copy>(&mut self, field: &Field, value: N)
+    where
+        i64: TryFrom<N>,
+        Value: From<N>,
+    {
+        match i64::try_from(value) {
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.wide(field, Value::from(value)),
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn wide(&mut self, field: &Field, value: Value) {
@@ -234,24 +248,15 @@ impl<T: Fields> Visit for Visitor<T> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(value) => self.0.value(field, Value::I64(value)),
-            Err(_) => self.wide(field, Value::from(value)),
-        }
+        self.integer(field, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        match i64::try_from(value) {
-            Ok(value) => self.0.value(field, Value::I64(value)),
-            Err(_) => self.wide(field, Value::from(value)),
-        }
+        self.integer(field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        match i64::try_from(value) {
-            Ok(value) => self.0.value(field, Value::I64(value)),
-            Err(_) => self.wide(field, Value::from(value)),
-        }
+        self.integer(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
