@@ -75,14 +75,7 @@ struct Service {
 impl Layout {
     /// Appends the events of one trace, and metadata for new processes and lanes.
     fn place(&mut self, trace: &[SpanData], out: &mut Vec<Json>) {
-        let mut by_service: Vec<(&Arc<str>, Vec<&SpanData>)> = Vec::new();
-        for span in trace {
-            match by_service.iter_mut().find(|(name, _)| **name == span.service) {
-                Some((_, list)) => list.push(span),
-                None => by_service.push((&span.service, vec![span])),
-            }
-        }
-        for (name, spans) in by_service {
+        for (name, spans) in super::by_service(trace) {
             let pid = match self.services.iter().position(|s| s.name == *name) {
                 Some(index) => index + 1,
                 None => {

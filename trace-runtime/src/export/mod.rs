@@ -43,6 +43,10 @@ pub use processor::{SimpleSpanProcessor, SpanProcessor};
 pub use span_batch::SpanBatch;
 pub use zipkin::{ZipkinBuilder, ZipkinExporter, encode_zipkin_json};
 
+use std::sync::Arc;
+
+use crate::span::SpanData;
+
 /// How the exporters' messages on stderr start: `trace-runtime [service]`,
 /// or `trace-runtime` before any span told the service, so that a process
 /// with several tracers says whose export failed.
@@ -54,5 +58,41 @@ impl std::fmt::Display for Who<'_> {
             Some(service) => write!(f, "trace-runtime [{service}]"),
             None => f.write_str("trace-runtime"),
         }
+    }
+}
+
+/// The spans of each service, services in the order they first appear:
+/// every OTLP encoding sends one `ResourceSpans` per service, and the
+/// Chrome trace one process per service.
+pub(crate) fn by_service(spans: &[SpanData]) -> Vec<(&Arc<str>, Vec<&SpanData>)> {
+    let mut services: Vec<(&Arc<str>, Vec<&SpanData>)> = Vec::new();
+    for span in spans {
+        match services.iter_mut().find(|(name, _)| **name == span.service) {
+            Some((_, list)) => list.push(span),
+            None => services.push((&span.service, vec![span])),
+        }
+    }
+    services
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::export::test_support::sample_span;
+
+    #[test]
+    fn spans_are_grouped_by_service_in_order_of_first_appearance() {
+        let spans: Vec<SpanData> = [("a", "db"), ("b", "shop"), ("c", "db"), ("d", "cache")]
+            .into_iter()
+            .map(|(name, service)| SpanData { service: Arc::from(service), ..sample_span(name) })
+            .collect();
+        let groups: Vec<(&str, Vec<&str>)> = by_service(&spans)
+            .into_iter()
+            .map(|(service, spans)| (&**service, spans.iter().map(|span| &*span.name).collect()))
+            .collect();
+        assert_eq!(groups, [("db", vec!["a", "c"]), ("shop", vec!["b"]), ("cache", vec!["d"])]);
+        assert!(by_service(&[]).is_empty());
     }
 }

@@ -603,6 +603,12 @@ pub(crate) fn entered_top() -> Option<Arc<SpanState>> {
     (last.anchor.span_context().span_id == top).then_some(last)
 }
 
+/// How many closed spans' states this thread keeps for reuse.
+#[cfg(test)]
+pub(super) fn spare_len() -> usize {
+    with_thread(|thread| thread.spare.len()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use tracing_subscriber::layer::SubscriberExt;

@@ -130,7 +130,10 @@ fn a_state_reused_after_a_close_keeps_nothing_of_the_span_before() {
         drop(tracing::info_span!("failed", otel.status_code = "error", otel.kind = "client"));
     }
     // Both states are kept for reuse; these spans take them.
+    let kept = super::state::spare_len();
+    assert!(kept >= 2, "the two closed states are kept: {kept}");
     let first = tracing::info_span!("first", n = 1_i64);
+    assert_eq!(super::state::spare_len(), kept - 1, "first takes one");
     first.in_scope(|| leaf("under_first"));
     drop(first);
     drop(tracing::info_span!("second"));

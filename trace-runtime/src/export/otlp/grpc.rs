@@ -282,7 +282,7 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, ConfigError> {
 /// Spans as the official OTLP request: one `ResourceSpans` per service (with `service.name` and the extra
 /// resource attributes), in order of first appearance, each with one scope.
 fn request(spans: &[SpanData], resource: &[(String, String)]) -> ExportTraceServiceRequest {
-    let resource_spans = super::by_service(spans)
+    let resource_spans = crate::export::by_service(spans)
         .into_iter()
         .map(|(service, spans)| {
             let spans = spans.into_iter().map(span_message).collect();

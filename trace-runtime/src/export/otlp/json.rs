@@ -40,7 +40,7 @@ pub fn encode_otlp_json(spans: &[SpanData]) -> String {
 /// Written straight into one string (no intermediate JSON tree): encoding
 /// runs on the export thread for every span, so it is kept to appends.
 pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> String {
-    let services = super::by_service(spans);
+    let services = crate::export::by_service(spans);
     let mut out = String::with_capacity(64 + spans.len() * 320);
     out.push_str(r#"{"resourceSpans":["#);
     for (n, (service, service_spans)) in services.iter().enumerate() {

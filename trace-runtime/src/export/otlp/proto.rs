@@ -167,7 +167,7 @@ pub fn encode_otlp_protobuf(spans: &[SpanData]) -> Vec<u8> {
 }
 
 pub(super) fn encode(spans: &[SpanData], resource: &[(String, String)]) -> Vec<u8> {
-    let resource_spans = super::by_service(spans)
+    let resource_spans = crate::export::by_service(spans)
         .into_iter()
         .map(|(service, spans)| {
             let spans = spans.into_iter().map(encode_span).collect();
